@@ -1,0 +1,21 @@
+/**
+ * The classifier a process uses, made once and shared. `GAPMAP_EMBEDDER=lexical` picks the plain
+ * lexical baseline; anything else goes to the embedding classifiers of classifiers/index.ts.
+ */
+import type { Config } from './env.ts';
+import type { Classifier } from '../classifiers/types.ts';
+import { createLexicalClassifier } from '../classifiers/lexical.ts';
+
+export async function loadClassifier(config: Config): Promise<Classifier> {
+  if (config.embedder === 'lexical') return createLexicalClassifier();
+  const { createClassifier } = await import('../classifiers/index.ts');
+  return createClassifier({
+    embedder: config.embedder,
+    modelDir: config.modelDir,
+    openai: {
+      apiKey: config.openai.apiKey,
+      baseURL: config.openai.baseURL,
+      embeddingModel: config.openai.embeddingModel,
+    },
+  });
+}

@@ -1,0 +1,337 @@
+/**
+ * `gapmap import`: a bundle folder (BUNDLE.md) or a single file of any supported format. Parsers
+ * stream events; good items are stored in batches as they come, every problem is recorded with its
+ * file and line on the import run, and nothing good is held back by something bad next to it.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import type { Db } from '../db/client.ts';
+import type { ImportCounts } from '../db/schema/index.ts';
+import {
+  addImportErrors,
+  createImportRun,
+  customerKeyMap,
+  emptyCounts,
+  updateImportRun,
+  upsertCustomers,
+} from '../db/queries.ts';
+import { storeItems } from './store.ts';
+import { GapmapError, errorMessage } from './errors.ts';
+import type { ImportIssue, ParseEvent, ParsedItem } from '../ingest/types.ts';
+import { parseCustomers } from '../ingest/customers.ts';
+import { parseSurveys, type SurveyColumns } from '../ingest/surveys.ts';
+import { parseTickets } from '../ingest/tickets.ts';
+import { parseTranscript, parseTranscriptIndex } from '../ingest/transcripts.ts';
+import { parseNotes, parseNotesIndex } from '../ingest/notes.ts';
+import { parseDocxTranscript } from '../ingest/docx-transcript.ts';
+import { detectFormat } from '../ingest/detect.ts';
+
+export interface ImportOptions {
+  path: string;
+  /** Customer for files that do not name one (a transcript, a notes file, an export without a customer column). */
+  customer?: string;
+  /** Customer speakers of a single transcript file. */
+  speakers?: string[];
+  /** Author of a single notes file. */
+  author?: string;
+  /** Survey export columns named differently from BUNDLE.md's. */
+  columns?: SurveyColumns;
+  /** An import run created beforehand (by `gapmap import` with queues, or the dashboard's upload). */
+  runId?: number;
+  /** Called after each stored batch with the number of items read so far. */
+  onProgress?: (itemsRead: number) => void;
+}
+
+export interface ImportResult {
+  runId: number;
+  counts: ImportCounts;
+  errors: ImportIssue[];
+  /** Customers whose units changed: their units need classifying and their maps rebuilding. */
+  touchedCustomers: number[];
+  /** The same customers by key, as stored on the import run. */
+  customerKeys: string[];
+}
+
+const ITEMS_PER_BATCH = 500;
+const ERRORS_KEPT_IN_MEMORY = 1000;
+
+/** Sets the run's state around the import, so a crash still leaves a failed run with its error. */
+export async function runImport(db: Db, opts: ImportOptions): Promise<ImportResult> {
+  const source = path.resolve(opts.path);
+  const runId = opts.runId ?? (await createImportRun(db, { source, kind: 'file' })).id;
+  await updateImportRun(db, runId, { status: 'running' });
+  const session = new ImportSession(db, runId, opts.onProgress);
+  try {
+    await importPath(session, source, opts);
+    await session.flush();
+    const customerKeys = await session.customerKeys();
+    await updateImportRun(db, runId, {
+      status: 'done',
+      counts: session.counts,
+      customerKeys,
+      finishedAt: new Date(),
+    });
+    return {
+      runId,
+      counts: session.counts,
+      errors: session.errors,
+      touchedCustomers: [...session.touched],
+      customerKeys,
+    };
+  } catch (err) {
+    await session.flush().catch(() => {});
+    await updateImportRun(db, runId, {
+      status: 'failed',
+      counts: session.counts,
+      error: errorMessage(err),
+      finishedAt: new Date(),
+    });
+    throw err;
+  }
+}
+
+class ImportSession {
+  counts = emptyCounts();
+  errors: ImportIssue[] = [];
+  touched = new Set<number>();
+  private pendingItems: ParsedItem[] = [];
+  private pendingErrors: ImportIssue[] = [];
+  private customers: Map<string, number> | null = null;
+  private itemsRead = 0;
+
+  constructor(
+    readonly db: Db,
+    readonly runId: number,
+    private onProgress?: (itemsRead: number) => void,
+  ) {}
+
+  async refreshCustomers() {
+    this.customers = await customerKeyMap(this.db);
+  }
+
+  error(e: ImportIssue) {
+    this.counts.errors++;
+    if (this.errors.length < ERRORS_KEPT_IN_MEMORY) this.errors.push(e);
+    this.pendingErrors.push(e);
+  }
+
+  async add(item: ParsedItem) {
+    this.pendingItems.push(item);
+    this.itemsRead++;
+    if (this.pendingItems.length >= ITEMS_PER_BATCH) await this.flush();
+  }
+
+  async consume(events: AsyncIterable<ParseEvent> | Iterable<ParseEvent>) {
+    for await (const ev of events) {
+      if (ev.type === 'item') await this.add(ev.item);
+      else this.error(ev.error);
+    }
+  }
+
+  async flush() {
+    if (this.pendingItems.length) {
+      if (!this.customers) await this.refreshCustomers();
+      const batch = this.pendingItems;
+      this.pendingItems = [];
+      const res = await storeItems(this.db, {
+        runId: this.runId,
+        customers: this.customers!,
+        items: batch,
+        counts: this.counts,
+      });
+      for (const c of res.touchedCustomers) this.touched.add(c);
+      for (const e of res.errors) this.error(e);
+      this.onProgress?.(this.itemsRead);
+    }
+    if (this.pendingErrors.length) {
+      const errs = this.pendingErrors;
+      this.pendingErrors = [];
+      await addImportErrors(this.db, this.runId, errs);
+    }
+  }
+
+  async customerKeys(): Promise<string[]> {
+    if (!this.customers) await this.refreshCustomers();
+    return [...this.customers!]
+      .filter(([, id]) => this.touched.has(id))
+      .map(([k]) => k)
+      .sort();
+  }
+}
+
+async function importPath(s: ImportSession, source: string, opts: ImportOptions) {
+  let stat: fs.Stats;
+  try {
+    stat = await fs.promises.stat(source);
+  } catch {
+    throw new GapmapError('not_found', `${source}: no such file or folder`);
+  }
+  if (stat.isDirectory()) await importBundle(s, source, opts);
+  else await importFile(s, source, opts);
+}
+
+const MEASUREMENT_FILES = new Set(['labels.jsonl', 'gaps.json']);
+
+async function importBundle(s: ImportSession, dir: string, opts: ImportOptions) {
+  const customersFile = path.join(dir, 'customers.json');
+  if (fs.existsSync(customersFile)) await importCustomers(s, customersFile);
+  await s.refreshCustomers();
+
+  const names = (await fs.promises.readdir(dir)).sort();
+  for (const name of names) {
+    const file = path.join(dir, name);
+    if (name === 'customers.json' || MEASUREMENT_FILES.has(name) || name.startsWith('.')) continue;
+    if (!(await fs.promises.stat(file)).isFile()) continue;
+    if (/\.(csv|jsonl|json)$/i.test(name)) await importFile(s, file, opts);
+  }
+  const transcripts = path.join(dir, 'transcripts');
+  if (fs.existsSync(path.join(transcripts, 'index.json')))
+    await importIndexedFolder(s, transcripts, 'transcripts');
+  const notes = path.join(dir, 'notes');
+  if (fs.existsSync(path.join(notes, 'index.json'))) await importIndexedFolder(s, notes, 'notes');
+}
+
+async function importCustomers(s: ImportSession, file: string) {
+  const { customers, errors } = await parseCustomers(file);
+  for (const e of errors) s.error(e);
+  if (customers.length) await upsertCustomers(s.db, customers);
+  await s.refreshCustomers();
+}
+
+async function importIndexedFolder(s: ImportSession, dir: string, what: 'transcripts' | 'notes') {
+  const indexFile = path.join(dir, 'index.json');
+  const listed = new Set<string>();
+  if (what === 'transcripts') {
+    const { entries, errors } = await parseTranscriptIndex(indexFile);
+    for (const e of errors) s.error(e);
+    for (const entry of entries) {
+      listed.add(entry.file);
+      const file = path.join(dir, entry.file);
+      if (!fs.existsSync(file)) {
+        s.error({
+          file: indexFile,
+          line: null,
+          field: 'file',
+          message: `lists "${entry.file}", which is not in ${dir}`,
+        });
+        continue;
+      }
+      const res = /\.docx$/i.test(entry.file)
+        ? await parseDocxTranscript(file, entry)
+        : await parseTranscript(file, entry);
+      for (const e of res.errors) s.error(e);
+      if (res.item) await s.add(res.item);
+    }
+  } else {
+    const { entries, errors } = await parseNotesIndex(indexFile);
+    for (const e of errors) s.error(e);
+    for (const entry of entries) {
+      listed.add(entry.file);
+      const file = path.join(dir, entry.file);
+      if (!fs.existsSync(file)) {
+        s.error({
+          file: indexFile,
+          line: null,
+          field: 'file',
+          message: `lists "${entry.file}", which is not in ${dir}`,
+        });
+        continue;
+      }
+      const res = await parseNotes(file, entry);
+      for (const e of res.errors) s.error(e);
+      if (res.item) await s.add(res.item);
+    }
+  }
+  for (const name of (await fs.promises.readdir(dir)).sort()) {
+    if (name === 'index.json' || name.startsWith('.') || listed.has(name)) continue;
+    s.error({
+      file: path.join(dir, name),
+      line: null,
+      message: `not listed in ${what}/index.json: expected an entry naming its customer${what === 'transcripts' ? ' and customer speakers' : ''}`,
+    });
+  }
+}
+
+async function importFile(s: ImportSession, file: string, opts: ImportOptions) {
+  const format = await detectFormat(file);
+  const needCustomer = (what: string) => {
+    if (!opts.customer) {
+      throw new GapmapError(
+        'bad_input',
+        `${file}: a single ${what} needs --customer KEY (the customer it is about)`,
+      );
+    }
+    return opts.customer;
+  };
+  switch (format) {
+    case 'customers':
+      return importCustomers(s, file);
+    case 'surveys':
+      return s.consume(parseSurveys(file, { columns: opts.columns, defaultCustomer: opts.customer }));
+    case 'tickets':
+    case 'zendesk-export':
+      return s.consume(parseTickets(file, { defaultCustomer: opts.customer }));
+    case 'transcript-index':
+      return importIndexedFolder(s, path.dirname(file), 'transcripts');
+    case 'notes-index':
+      return importIndexedFolder(s, path.dirname(file), 'notes');
+    case 'vtt':
+    case 'srt':
+    case 'txt-transcript':
+    case 'docx': {
+      const customer = needCustomer('transcript or notes file');
+      if (format === 'docx' && !opts.speakers?.length) {
+        return addResult(
+          s,
+          await parseNotes(file, {
+            file: path.basename(file),
+            customer,
+            interviewedAt: null,
+            author: opts.author ?? null,
+          }),
+        );
+      }
+      if (!opts.speakers?.length) {
+        throw new GapmapError(
+          'bad_input',
+          `${file}: a single transcript needs --speakers "Name, Name" (the customer's speakers)`,
+        );
+      }
+      const entry = {
+        file: path.basename(file),
+        customer,
+        interviewedAt: null,
+        customerSpeakers: opts.speakers,
+      };
+      return addResult(
+        s,
+        format === 'docx' ? await parseDocxTranscript(file, entry) : await parseTranscript(file, entry),
+      );
+    }
+    case 'notes': {
+      const customer = needCustomer('notes file');
+      return addResult(
+        s,
+        await parseNotes(file, {
+          file: path.basename(file),
+          customer,
+          interviewedAt: null,
+          author: opts.author ?? null,
+        }),
+      );
+    }
+    default:
+      s.error({
+        file,
+        line: null,
+        message:
+          'not a format Gapmap reads: expected customers.json, a survey CSV, tickets JSONL, a Zendesk JSON export, ' +
+          'a transcript (.vtt, .srt, .txt, .docx) or interview notes (.md, .txt, .docx)',
+      });
+  }
+}
+
+async function addResult(s: ImportSession, res: { item: ParsedItem | null; errors: ImportIssue[] }) {
+  for (const e of res.errors) s.error(e);
+  if (res.item) await s.add(res.item);
+}

@@ -1,0 +1,280 @@
+/**
+ * Builds a customer's Value Gap Map from the units' current tags: one column per job plus one for
+ * units with no job; rows from the units' kinds; in each cell the units are clustered by what they
+ * say and the three biggest clusters become the cell's entries. Internal processes come from the
+ * help-desk groups and tags of the tickets behind a job's friction and value gaps.
+ */
+import { and, eq, sql } from 'drizzle-orm';
+import type { Db } from '../db/client.ts';
+import { mapEntries, mapState, reviews, MAP_ROWS } from '../db/schema/index.ts';
+import type { MapRow, SentimentMix } from '../db/schema/index.ts';
+import { customers } from '../db/schema/index.ts';
+import { jobsOf, mapEntriesOf, getMapState, unitsWithTags, type TaggedUnit } from '../db/queries.ts';
+import { cosine, tokens } from '../classifiers/lexical.ts';
+import { hashOf } from './store.ts';
+
+export const ENTRIES_PER_CELL = 3;
+// Two units whose TF-IDF vectors have cosine of at least this share an entry. Chosen by reading the
+// clusters it makes on our demo bundle: lower merges unrelated complaints, higher leaves near-copies apart.
+const SAME_THING = 0.28;
+
+const ROW_OF_KIND: Record<string, MapRow | undefined> = {
+  touchpoint: 'touchpoints',
+  high_point: 'high_points',
+  friction: 'friction',
+  value_gap: 'value_gaps',
+};
+
+interface Entry {
+  entryKey: string;
+  job: string | null;
+  row: MapRow;
+  label: string;
+  count: number;
+  sentiment: SentimentMix;
+  quote: string;
+  quoteRef: string | null;
+  refs: string[];
+}
+
+export async function buildMap(db: Db, customerId: number): Promise<{ entries: number; units: number }> {
+  const all = await unitsWithTags(db, customerId);
+  const tagged = all.filter((u) => u.kind !== null);
+  const classifiedThrough = tagged.reduce<Date | null>(
+    (max, u) => (u.classifiedAt && (!max || u.classifiedAt > max) ? u.classifiedAt : max),
+    null,
+  );
+  const idf = inverseFrequencies(tagged.map((u) => u.text));
+  const cells = new Map<string, TaggedUnit[]>();
+  for (const u of tagged) {
+    const row = ROW_OF_KIND[u.kind!];
+    if (!row) continue;
+    const key = `${u.job ?? ''}\u0000${row}`;
+    cells.set(key, [...(cells.get(key) ?? []), u]);
+  }
+  const entries: Entry[] = [];
+  for (const [key, members] of cells) {
+    const [job, row] = key.split('\u0000') as [string, MapRow];
+    for (const cluster of clusterUnits(members, idf).slice(0, ENTRIES_PER_CELL)) {
+      entries.push(entryOf(customerId, job || null, row, cluster, idf));
+    }
+  }
+  entries.push(...internalProcesses(customerId, tagged));
+
+  const decisions = await db
+    .select()
+    .from(reviews)
+    .where(and(eq(reviews.customerId, customerId), sql`${reviews.entryKey} is not null`))
+    .orderBy(reviews.id);
+  const renamed = new Map<string, string>();
+  const rejected = new Set<string>();
+  for (const d of decisions) {
+    if (d.action === 'rename' && typeof d.value === 'string') renamed.set(d.entryKey!, d.value);
+    if (d.action === 'reject') rejected.add(d.entryKey!);
+    if (d.action === 'accept') rejected.delete(d.entryKey!);
+  }
+
+  await db.transaction(async (tx) => {
+    // Two aggregations of one customer (two workers) must not interleave their delete and insert.
+    await tx.execute(sql`select pg_advisory_xact_lock(727274002, ${customerId})`);
+    await tx
+      .delete(mapEntries)
+      .where(and(eq(mapEntries.customerId, customerId), eq(mapEntries.origin, 'machine')));
+    const rows = entries
+      .filter((e) => !rejected.has(e.entryKey))
+      .map((e, i) => ({
+        customerId,
+        entryKey: e.entryKey,
+        job: e.job,
+        row: e.row,
+        rank: i,
+        label: renamed.get(e.entryKey) ?? e.label,
+        count: e.count,
+        sentiment: e.sentiment,
+        quote: e.quote,
+        quoteRef: e.quoteRef,
+        refs: e.refs,
+        origin: 'machine' as const,
+      }));
+    for (let i = 0; i < rows.length; i += 1000) await tx.insert(mapEntries).values(rows.slice(i, i + 1000));
+    const state = { builtAt: new Date(), classifiedThrough, units: tagged.length };
+    await tx
+      .insert(mapState)
+      .values({ customerId, ...state })
+      .onConflictDoUpdate({ target: mapState.customerId, set: state });
+  });
+  return { entries: entries.length, units: tagged.length };
+}
+
+function inverseFrequencies(texts: string[]): Map<string, number> {
+  const df = new Map<string, number>();
+  for (const t of texts) for (const w of new Set(tokens(t))) df.set(w, (df.get(w) ?? 0) + 1);
+  const n = Math.max(1, texts.length);
+  return new Map([...df].map(([w, c]) => [w, Math.log((1 + n) / (1 + c)) + 1]));
+}
+
+function vectorOf(text: string, idf: Map<string, number>): Map<string, number> {
+  const v = new Map<string, number>();
+  for (const t of tokens(text)) v.set(t, (v.get(t) ?? 0) + (idf.get(t) ?? 1));
+  const norm = Math.sqrt([...v.values()].reduce((s, w) => s + w * w, 0)) || 1;
+  for (const [t, w] of v) v.set(t, w / norm);
+  return v;
+}
+
+/** Greedy single pass: most confident units first, each joins the closest cluster centroid or starts one. */
+function clusterUnits(members: TaggedUnit[], idf: Map<string, number>): TaggedUnit[][] {
+  const ordered = [...members].sort(
+    (a, b) => (b.kindConfidence ?? 0) - (a.kindConfidence ?? 0) || a.id - b.id,
+  );
+  const clusters: { units: TaggedUnit[]; centroid: Map<string, number> }[] = [];
+  for (const u of ordered) {
+    const v = vectorOf(u.text, idf);
+    let best: (typeof clusters)[number] | null = null;
+    let bestSim = SAME_THING;
+    for (const c of clusters) {
+      const s = cosine(v, c.centroid);
+      if (s >= bestSim) {
+        best = c;
+        bestSim = s;
+      }
+    }
+    if (best) {
+      best.units.push(u);
+      for (const [t, w] of v) best.centroid.set(t, (best.centroid.get(t) ?? 0) + w);
+      const norm = Math.sqrt([...best.centroid.values()].reduce((s, w) => s + w * w, 0)) || 1;
+      for (const [t, w] of best.centroid) best.centroid.set(t, w / norm);
+    } else {
+      clusters.push({ units: [u], centroid: v });
+    }
+  }
+  return clusters
+    .map((c) => c.units)
+    .sort((a, b) => b.length - a.length || meanConfidence(b) - meanConfidence(a) || a[0]!.id - b[0]!.id);
+}
+
+const meanConfidence = (us: TaggedUnit[]) => us.reduce((s, u) => s + (u.kindConfidence ?? 0), 0) / us.length;
+
+function sentimentMix(us: { sentiment: string | null }[]): SentimentMix {
+  const mix = { negative: 0, neutral: 0, positive: 0 };
+  for (const u of us) if (u.sentiment && u.sentiment in mix) mix[u.sentiment as keyof SentimentMix]++;
+  return mix;
+}
+
+function entryOf(
+  customerId: number,
+  job: string | null,
+  row: MapRow,
+  cluster: TaggedUnit[],
+  idf: Map<string, number>,
+): Entry {
+  const vectors = cluster.map((u) => vectorOf(u.text, idf));
+  // The representative quote is the medoid: the unit closest to all the others.
+  let medoid = 0;
+  let bestScore = -1;
+  vectors.forEach((v, i) => {
+    const score = vectors.reduce((s, w, j) => (i === j ? s : s + cosine(v, w)), 0);
+    if (score > bestScore) {
+      bestScore = score;
+      medoid = i;
+    }
+  });
+  const rep = cluster[medoid]!;
+  const founder = cluster.reduce((a, b) => (a.id < b.id ? a : b));
+  return {
+    entryKey: hashOf(`${customerId}|${job ?? ''}|${row}|${founder.ref}`).slice(0, 16),
+    job,
+    row,
+    label: shortLabel(rep.text),
+    count: cluster.length,
+    sentiment: sentimentMix(cluster),
+    quote: rep.text,
+    quoteRef: rep.ref,
+    refs: cluster.map((u) => u.ref).sort(),
+  };
+}
+
+/** The first sentence of the representative quote, cut at a word boundary: a label a person can rename. */
+export function shortLabel(text: string, max = 72): string {
+  const firstLine = text.split('\n')[0]!.trim();
+  const sentence = (firstLine.match(/^.*?[.!?](\s|$)/)?.[0] ?? firstLine).trim();
+  if (sentence.length <= max) return sentence;
+  const cut = sentence.slice(0, max);
+  return cut.slice(0, Math.max(cut.lastIndexOf(' '), 20)).replace(/[,;:]$/, '') + '…';
+}
+
+function internalProcesses(customerId: number, tagged: TaggedUnit[]): Entry[] {
+  const byJob = new Map<string, TaggedUnit[]>();
+  for (const u of tagged) {
+    if (u.sourceType !== 'ticket' || (u.kind !== 'friction' && u.kind !== 'value_gap')) continue;
+    byJob.set(u.job ?? '', [...(byJob.get(u.job ?? '') ?? []), u]);
+  }
+  const out: Entry[] = [];
+  for (const [job, us] of byJob) {
+    const groups = new Map<string, TaggedUnit[]>();
+    for (const u of us) {
+      const meta = u.meta as { group?: unknown; tags?: unknown };
+      const names: string[] = [];
+      if (typeof meta.group === 'string' && meta.group) names.push(`Group: ${meta.group}`);
+      if (Array.isArray(meta.tags))
+        for (const t of meta.tags) if (typeof t === 'string' && t) names.push(`Tag: ${t}`);
+      for (const n of names) groups.set(n, [...(groups.get(n) ?? []), u]);
+    }
+    const top = [...groups]
+      .sort((a, b) => b[1].length - a[1].length || a[0].localeCompare(b[0]))
+      .slice(0, ENTRIES_PER_CELL);
+    for (const [name, members] of top) {
+      const rep = [...members].sort((a, b) => (b.kindConfidence ?? 0) - (a.kindConfidence ?? 0))[0]!;
+      out.push({
+        entryKey: hashOf(`${customerId}|${job}|internal_processes|${name}`).slice(0, 16),
+        job: job || null,
+        row: 'internal_processes',
+        label: name,
+        count: members.length,
+        sentiment: sentimentMix(members),
+        quote: rep.text,
+        quoteRef: rep.ref,
+        refs: members.map((u) => u.ref).sort(),
+      });
+    }
+  }
+  return out;
+}
+
+/** The stable JSON shape of `gapmap map --json` and the API (documented in the README). */
+export async function mapJson(db: Db, customerId: number) {
+  const [customer] = await db.select().from(customers).where(eq(customers.id, customerId));
+  const jobs = await jobsOf(db, customerId);
+  const entries = await mapEntriesOf(db, customerId);
+  const state = await getMapState(db, customerId);
+  const column = (job: string | null) => {
+    const def = jobs.find((j) => j.key === job);
+    const cells = Object.fromEntries(
+      MAP_ROWS.map((row) => [
+        row,
+        entries
+          .filter((e) => e.job === job && e.row === row)
+          .sort((a, b) => a.rank - b.rank)
+          .map((e) => ({
+            key: e.entryKey,
+            label: e.label,
+            count: e.count,
+            sentiment: e.sentiment,
+            quote: e.quote,
+            quote_ref: e.quoteRef,
+            refs: e.refs,
+            origin: e.origin,
+          })),
+      ]),
+    );
+    return { job, statement: def?.statement ?? null, desired_outcome: def?.desiredOutcome ?? null, cells };
+  };
+  return {
+    customer: { key: customer!.key, name: customer!.name },
+    built_at: state?.builtAt.toISOString() ?? null,
+    units: state?.units ?? 0,
+    rows: [...MAP_ROWS],
+    columns: [...jobs.map((j) => column(j.key)), column(null)],
+  };
+}
+
+export type MapJson = Awaited<ReturnType<typeof mapJson>>;

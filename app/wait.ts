@@ -1,0 +1,68 @@
+/**
+ * `gapmap import --wait` with queues: the import is done once its run has finished, none of the
+ * units of the customers it touched is waiting for tags, and each of those customers' maps was
+ * built from the newest tags.
+ */
+import type { Db } from '../db/client.ts';
+import {
+  countUnits,
+  getCustomerByKey,
+  getImportRun,
+  getMapState,
+  latestClassificationAt,
+  listImportRuns,
+  pendingUnitIds,
+} from '../db/queries.ts';
+import { GapmapError } from './errors.ts';
+import { createProgress } from './progress.ts';
+
+export async function isRunSettled(
+  db: Db,
+  runId: number,
+): Promise<{ settled: boolean; pending: number; total: number }> {
+  const run = await getImportRun(db, runId);
+  if (!run) throw new GapmapError('not_found', `no import run ${runId}`);
+  if (run.status === 'failed')
+    throw new GapmapError('internal', `import run ${runId} failed: ${run.error ?? 'no reason recorded'}`);
+  if (run.status !== 'done') return { settled: false, pending: 0, total: 0 };
+  const ids: number[] = [];
+  for (const key of run.customerKeys) {
+    const c = await getCustomerByKey(db, key);
+    if (c) ids.push(c.id);
+  }
+  if (ids.length === 0) return { settled: true, pending: 0, total: 0 };
+  const pending = (await pendingUnitIds(db, { customerIds: ids })).length;
+  const total = await countUnits(db, ids);
+  if (pending > 0) return { settled: false, pending, total };
+  for (const id of ids) {
+    const state = await getMapState(db, id);
+    const latest = await latestClassificationAt(db, id);
+    if (!state || state.builtAt < run.finishedAt!) return { settled: false, pending, total };
+    if (latest && (!state.classifiedThrough || state.classifiedThrough < latest))
+      return { settled: false, pending, total };
+  }
+  return { settled: true, pending, total };
+}
+
+export async function waitForRun(
+  db: Db,
+  runId: number,
+  opts: { progress?: boolean; pollMs?: number; timeoutMs?: number } = {},
+) {
+  const bar = opts.progress ? createProgress('classifying units', 0) : null;
+  const deadline = Date.now() + (opts.timeoutMs ?? 24 * 3600_000);
+  for (;;) {
+    const s = await isRunSettled(db, runId);
+    bar?.set(s.total - s.pending, s.total);
+    if (s.settled) break;
+    if (Date.now() > deadline)
+      throw new GapmapError(
+        'service_unavailable',
+        `import run ${runId} is not finished after ${opts.timeoutMs} ms: are workers running (gapmap worker)?`,
+      );
+    await new Promise((r) => setTimeout(r, opts.pollMs ?? 250));
+  }
+  bar?.done();
+  const [run] = (await listImportRuns(db, { limit: 1000 })).filter((r) => r.id === runId);
+  return run!;
+}

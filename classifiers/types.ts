@@ -1,0 +1,52 @@
+/**
+ * The interface the pipeline calls: a batch of units plus the customer's jobs in, one set of tags
+ * per unit out, each tag with a confidence in [0, 1].
+ */
+import type { JobDef, SourceType } from '../ingest/types.ts';
+
+export const KINDS = ['touchpoint', 'high_point', 'friction', 'value_gap', 'other'] as const;
+export type Kind = (typeof KINDS)[number];
+
+export const SENTIMENTS = ['negative', 'neutral', 'positive'] as const;
+export type Sentiment = (typeof SENTIMENTS)[number];
+
+export interface UnitInput {
+  /** Anything the caller uses to match results to inputs; results come back in the same order. */
+  id: number | string;
+  text: string;
+  sourceType: SourceType;
+  /** Survey score 0-10, when the unit is a survey answer with a score. */
+  score?: number | null;
+}
+
+/** A person's decision about one unit, used as a training example for that customer. */
+export interface LabelledExample {
+  text: string;
+  job?: string | null;
+  kind?: Kind;
+  sentiment?: Sentiment;
+}
+
+export interface CustomerContext {
+  customerKey: string;
+  jobs: JobDef[];
+  /** Units people have confirmed or corrected for this customer. */
+  examples?: LabelledExample[];
+}
+
+export interface Tags {
+  job: string | null;
+  jobConfidence: number;
+  kind: Kind;
+  kindConfidence: number;
+  sentiment: Sentiment;
+  sentimentConfidence: number;
+}
+
+export interface Classifier {
+  readonly name: string;
+  readonly version: string;
+  classify(units: UnitInput[], context: CustomerContext): Promise<Tags[]>;
+  /** Release models, worker threads. */
+  close?(): Promise<void>;
+}

@@ -1,0 +1,107 @@
+/**
+ * One database handle for both deployments: PostgreSQL through node-postgres when DATABASE_URL is
+ * set, PGlite (PostgreSQL compiled to wasm, files under GAPMAP_HOME) otherwise. Both speak the same
+ * SQL and run the same drizzle migrations, so every query is written once.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import pg from 'pg';
+import { sql } from 'drizzle-orm';
+import type { PgDatabase, PgQueryResultHKT } from 'drizzle-orm/pg-core';
+import { drizzle as drizzlePg } from 'drizzle-orm/node-postgres';
+import { migrate as migratePg } from 'drizzle-orm/node-postgres/migrator';
+import * as schema from './schema/index.ts';
+import { GapmapError, errorMessage } from '../app/errors.ts';
+
+export type Db = PgDatabase<PgQueryResultHKT, typeof schema>;
+
+export interface DbHandle {
+  db: Db;
+  kind: 'postgres' | 'pglite';
+  /** The node-postgres pool, for COPY and other things drizzle does not do. */
+  pool?: pg.Pool;
+  close(): Promise<void>;
+}
+
+export const MIGRATIONS_DIR = path.join(path.dirname(fileURLToPath(import.meta.url)), 'migrations');
+
+// Any fixed number works: it only has to be the same in every process that migrates.
+const MIGRATION_LOCK = 727_274_001;
+
+export async function openDb(opts: {
+  databaseUrl?: string;
+  home: string;
+  migrate?: boolean;
+}): Promise<DbHandle> {
+  const handle = opts.databaseUrl ? await openPostgres(opts.databaseUrl) : await openPglite(opts.home);
+  if (opts.migrate !== false) {
+    try {
+      await runMigrations(handle);
+    } catch (err) {
+      await handle.close();
+      throw err;
+    }
+  }
+  return handle;
+}
+
+async function openPostgres(url: string): Promise<DbHandle> {
+  const pool = new pg.Pool({ connectionString: url, max: 10 });
+  // An idle client losing its connection must not crash the process; the next query reconnects.
+  pool.on('error', () => {});
+  try {
+    const client = await pool.connect();
+    client.release();
+  } catch (err) {
+    await pool.end().catch(() => {});
+    const where = safeUrl(url);
+    throw new GapmapError(
+      'service_unavailable',
+      `Cannot reach PostgreSQL at ${where} (DATABASE_URL): ${errorMessage(err)}. Is the server running?`,
+    );
+  }
+  const db = drizzlePg(pool, { schema }) as unknown as Db;
+  return { db, kind: 'postgres', pool, close: () => pool.end() };
+}
+
+async function openPglite(home: string): Promise<DbHandle> {
+  const { PGlite } = await import('@electric-sql/pglite');
+  const { drizzle } = await import('drizzle-orm/pglite');
+  const dir = path.join(home, 'db');
+  fs.mkdirSync(dir, { recursive: true });
+  const client = await PGlite.create(dir);
+  const db = drizzle(client, { schema }) as unknown as Db;
+  return { db, kind: 'pglite', close: () => client.close() };
+}
+
+export async function runMigrations(handle: DbHandle): Promise<void> {
+  if (handle.kind === 'pglite') {
+    const { migrate } = await import('drizzle-orm/pglite/migrator');
+    await migrate(handle.db as never, { migrationsFolder: MIGRATIONS_DIR });
+    return;
+  }
+  // Several processes (server, workers) start at once: one migrates, the others wait for it.
+  const client = await handle.pool!.connect();
+  try {
+    await client.query('select pg_advisory_lock($1)', [MIGRATION_LOCK]);
+    await migratePg(drizzlePg(client), { migrationsFolder: MIGRATIONS_DIR });
+  } finally {
+    await client.query('select pg_advisory_unlock($1)', [MIGRATION_LOCK]).catch(() => {});
+    client.release();
+  }
+}
+
+export async function ping(db: Db): Promise<void> {
+  await db.execute(sql`select 1`);
+}
+
+function safeUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    u.password = u.password ? '***' : '';
+    return u.toString();
+  } catch {
+    return '(unparseable URL)';
+  }
+}

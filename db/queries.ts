@@ -1,0 +1,339 @@
+/**
+ * Queries as plain functions of (db, params), so a test or a caller can pass a transaction.
+ */
+import { and, asc, desc, eq, inArray, isNull, sql } from 'drizzle-orm';
+import type { Db } from './client.ts';
+import {
+  classifications,
+  customers,
+  importErrors,
+  importRuns,
+  items,
+  jobs,
+  mapEntries,
+  mapState,
+  reviews,
+  units,
+} from './schema/index.ts';
+import type { ImportCounts } from './schema/index.ts';
+import type { CustomerDef, ImportIssue, JobDef } from '../ingest/types.ts';
+import type { LabelledExample } from '../classifiers/types.ts';
+
+export const emptyCounts = (): ImportCounts => ({
+  itemsNew: 0,
+  itemsUpdated: 0,
+  itemsUnchanged: 0,
+  unitsNew: 0,
+  unitsUpdated: 0,
+  unitsUnchanged: 0,
+  unitsRemoved: 0,
+  errors: 0,
+});
+
+export async function createImportRun(
+  db: Db,
+  p: { source: string; kind: string; status?: 'queued' | 'running' },
+) {
+  const [row] = await db
+    .insert(importRuns)
+    .values({ source: p.source, kind: p.kind, status: p.status ?? 'running', counts: emptyCounts() })
+    .returning();
+  return row!;
+}
+
+export async function getImportRun(db: Db, id: number) {
+  const [row] = await db.select().from(importRuns).where(eq(importRuns.id, id));
+  return row;
+}
+
+export async function updateImportRun(
+  db: Db,
+  id: number,
+  p: Partial<{
+    status: 'queued' | 'running' | 'done' | 'failed';
+    counts: ImportCounts;
+    error: string | null;
+    customerKeys: string[];
+    finishedAt: Date;
+  }>,
+) {
+  await db.update(importRuns).set(p).where(eq(importRuns.id, id));
+}
+
+export async function addImportErrors(db: Db, runId: number, errors: ImportIssue[]) {
+  if (errors.length === 0) return;
+  await db
+    .insert(importErrors)
+    .values(
+      errors.map((e) => ({ runId, file: e.file, line: e.line, field: e.field ?? null, message: e.message })),
+    );
+}
+
+export async function listImportRuns(db: Db, p: { limit?: number } = {}) {
+  const runs = await db
+    .select()
+    .from(importRuns)
+    .orderBy(desc(importRuns.id))
+    .limit(p.limit ?? 50);
+  if (runs.length === 0) return [];
+  const errs = await db
+    .select()
+    .from(importErrors)
+    .where(
+      inArray(
+        importErrors.runId,
+        runs.map((r) => r.id),
+      ),
+    )
+    .orderBy(asc(importErrors.id));
+  return runs.map((r) => ({ ...r, errors: errs.filter((e) => e.runId === r.id) }));
+}
+
+/** Customers from customers.json: new ones are added, names and imported jobs refreshed; jobs a person edited stay as they are. */
+export async function upsertCustomers(db: Db, defs: CustomerDef[]) {
+  for (const c of defs) {
+    const [row] = await db
+      .insert(customers)
+      .values({ key: c.key, name: c.name })
+      .onConflictDoUpdate({ target: customers.key, set: { name: c.name } })
+      .returning();
+    for (const j of c.jobs) {
+      await db
+        .insert(jobs)
+        .values({
+          customerId: row!.id,
+          key: j.key,
+          statement: j.statement,
+          desiredOutcome: j.desiredOutcome,
+          examples: j.examples,
+        })
+        .onConflictDoUpdate({
+          target: [jobs.customerId, jobs.key],
+          set: {
+            statement: j.statement,
+            desiredOutcome: j.desiredOutcome,
+            examples: j.examples,
+            updatedAt: new Date(),
+          },
+          setWhere: eq(jobs.origin, 'import'),
+        });
+    }
+  }
+}
+
+export async function listCustomers(db: Db) {
+  const rows = await db.select().from(customers).orderBy(asc(customers.key));
+  const allJobs = await db.select().from(jobs).orderBy(asc(jobs.id));
+  const counts = await db
+    .select({ customerId: units.customerId, n: sql<number>`count(*)::int` })
+    .from(units)
+    .where(isNull(units.deletedAt))
+    .groupBy(units.customerId);
+  return rows.map((c) => ({
+    ...c,
+    units: counts.find((x) => x.customerId === c.id)?.n ?? 0,
+    jobs: allJobs.filter((j) => j.customerId === c.id),
+  }));
+}
+
+export async function getCustomerByKey(db: Db, key: string) {
+  const [row] = await db.select().from(customers).where(eq(customers.key, key));
+  return row;
+}
+
+export async function customerKeyMap(db: Db): Promise<Map<string, number>> {
+  const rows = await db.select({ id: customers.id, key: customers.key }).from(customers);
+  return new Map(rows.map((r) => [r.key, r.id]));
+}
+
+export async function jobsOf(db: Db, customerId: number): Promise<JobDef[]> {
+  const rows = await db.select().from(jobs).where(eq(jobs.customerId, customerId)).orderBy(asc(jobs.id));
+  return rows.map((j) => ({
+    key: j.key,
+    statement: j.statement,
+    desiredOutcome: j.desiredOutcome,
+    examples: j.examples,
+  }));
+}
+
+/** People's latest decision per unit and field, as training examples for that customer's heads. */
+export async function reviewedExamples(db: Db, customerId: number): Promise<LabelledExample[]> {
+  const rows = await db
+    .select({ unitId: reviews.unitId, action: reviews.action, value: reviews.value, text: units.text })
+    .from(reviews)
+    .innerJoin(units, eq(units.id, reviews.unitId))
+    .where(and(eq(reviews.customerId, customerId)))
+    .orderBy(asc(reviews.id));
+  const byUnit = new Map<number, LabelledExample>();
+  for (const r of rows) {
+    const ex = byUnit.get(r.unitId!) ?? { text: r.text };
+    if (r.action === 'set_job') ex.job = (r.value as string | null) ?? null;
+    if (r.action === 'set_kind') ex.kind = r.value as LabelledExample['kind'];
+    if (r.action === 'set_sentiment') ex.sentiment = r.value as LabelledExample['sentiment'];
+    byUnit.set(r.unitId!, ex);
+  }
+  return [...byUnit.values()];
+}
+
+/** Units whose current machine tags are missing or were made for other text. */
+export async function pendingUnitIds(
+  db: Db,
+  p: { customerIds?: number[]; limit?: number } = {},
+): Promise<number[]> {
+  const rows = await db
+    .select({ id: units.id })
+    .from(units)
+    .leftJoin(classifications, eq(classifications.unitId, units.id))
+    .where(
+      and(
+        isNull(units.deletedAt),
+        p.customerIds ? inArray(units.customerId, p.customerIds) : undefined,
+        sql`(${classifications.unitId} is null or ${classifications.contentHash} <> ${units.contentHash})`,
+      ),
+    )
+    .orderBy(asc(units.id))
+    .limit(p.limit ?? 1_000_000);
+  return rows.map((r) => r.id);
+}
+
+export async function countUnits(db: Db, customerIds?: number[]) {
+  const [row] = await db
+    .select({ n: sql<number>`count(*)::int` })
+    .from(units)
+    .where(and(isNull(units.deletedAt), customerIds ? inArray(units.customerId, customerIds) : undefined));
+  return row!.n;
+}
+
+export async function unitsForClassification(db: Db, unitIds: number[]) {
+  if (unitIds.length === 0) return [];
+  return db
+    .select({
+      id: units.id,
+      customerId: units.customerId,
+      text: units.text,
+      contentHash: units.contentHash,
+      sourceType: items.sourceType,
+      meta: items.meta,
+    })
+    .from(units)
+    .innerJoin(items, eq(items.id, units.itemId))
+    .where(and(inArray(units.id, unitIds), isNull(units.deletedAt)));
+}
+
+export type ClassificationRow = typeof classifications.$inferInsert;
+
+export async function saveClassifications(db: Db, rows: ClassificationRow[]) {
+  if (rows.length === 0) return;
+  await db
+    .insert(classifications)
+    .values(rows)
+    .onConflictDoUpdate({
+      target: classifications.unitId,
+      set: {
+        contentHash: sql`excluded.content_hash`,
+        classifier: sql`excluded.classifier`,
+        version: sql`excluded.version`,
+        job: sql`excluded.job`,
+        jobConfidence: sql`excluded.job_confidence`,
+        kind: sql`excluded.kind`,
+        kindConfidence: sql`excluded.kind_confidence`,
+        sentiment: sql`excluded.sentiment`,
+        sentimentConfidence: sql`excluded.sentiment_confidence`,
+        classifiedAt: sql`excluded.classified_at`,
+      },
+    });
+}
+
+/** Every live unit of a customer with its source and its current tags (a person's decision over the machine's). */
+export async function unitsWithTags(db: Db, customerId: number) {
+  const rows = await db
+    .select({
+      id: units.id,
+      ref: units.ref,
+      ordinal: units.ordinal,
+      speaker: units.speaker,
+      text: units.text,
+      section: units.section,
+      quotes: units.quotes,
+      occurredAt: units.occurredAt,
+      offsetMs: units.offsetMs,
+      sourceType: items.sourceType,
+      externalId: items.externalId,
+      meta: items.meta,
+      classifier: classifications.classifier,
+      version: classifications.version,
+      job: classifications.job,
+      jobConfidence: classifications.jobConfidence,
+      kind: classifications.kind,
+      kindConfidence: classifications.kindConfidence,
+      sentiment: classifications.sentiment,
+      sentimentConfidence: classifications.sentimentConfidence,
+      classifiedAt: classifications.classifiedAt,
+    })
+    .from(units)
+    .innerJoin(items, eq(items.id, units.itemId))
+    .leftJoin(classifications, eq(classifications.unitId, units.id))
+    .where(and(eq(units.customerId, customerId), isNull(units.deletedAt), isNull(items.deletedAt)))
+    .orderBy(asc(units.id));
+  const decided = await db
+    .select()
+    .from(reviews)
+    .where(and(eq(reviews.customerId, customerId), sql`${reviews.unitId} is not null`))
+    .orderBy(asc(reviews.id));
+  const decisions = new Map<
+    number,
+    { job?: string | null; kind?: string; sentiment?: string; who: string }
+  >();
+  for (const r of decided) {
+    const d = decisions.get(r.unitId!) ?? { who: r.who };
+    if (r.action === 'set_job') d.job = (r.value as string | null) ?? null;
+    if (r.action === 'set_kind') d.kind = r.value as string;
+    if (r.action === 'set_sentiment') d.sentiment = r.value as string;
+    d.who = r.who;
+    decisions.set(r.unitId!, d);
+  }
+  return rows.map((r) => {
+    const d = decisions.get(r.id);
+    return {
+      ...r,
+      job: d && 'job' in d ? (d.job ?? null) : r.job,
+      jobConfidence: d && 'job' in d ? 1 : r.jobConfidence,
+      kind: d?.kind ?? r.kind,
+      kindConfidence: d?.kind ? 1 : r.kindConfidence,
+      sentiment: d?.sentiment ?? r.sentiment,
+      sentimentConfidence: d?.sentiment ? 1 : r.sentimentConfidence,
+      reviewedBy: d?.who ?? null,
+    };
+  });
+}
+
+export type TaggedUnit = Awaited<ReturnType<typeof unitsWithTags>>[number];
+
+export async function latestClassificationAt(db: Db, customerId: number): Promise<Date | null> {
+  const [row] = await db
+    .select({ at: sql<string | null>`max(${classifications.classifiedAt})` })
+    .from(classifications)
+    .where(eq(classifications.customerId, customerId));
+  return row?.at ? new Date(row.at) : null;
+}
+
+export async function getMapState(db: Db, customerId: number) {
+  const [row] = await db.select().from(mapState).where(eq(mapState.customerId, customerId));
+  return row;
+}
+
+export async function mapEntriesOf(db: Db, customerId: number) {
+  return db
+    .select()
+    .from(mapEntries)
+    .where(eq(mapEntries.customerId, customerId))
+    .orderBy(asc(mapEntries.job), asc(mapEntries.row), asc(mapEntries.rank));
+}
+
+export async function getMapEntry(db: Db, customerId: number, entryKey: string) {
+  const [row] = await db
+    .select()
+    .from(mapEntries)
+    .where(and(eq(mapEntries.customerId, customerId), eq(mapEntries.entryKey, entryKey)));
+  return row;
+}

@@ -1,0 +1,29 @@
+import { integer, pgTable, real, text, timestamp, index } from 'drizzle-orm/pg-core';
+import { units } from './items.ts';
+
+/**
+ * The machine's current tags for a unit: one row per unit, replaced when the unit is classified
+ * again. Writing is an upsert keyed by unit, so a batch done twice (a worker killed after writing,
+ * before acknowledging) leaves exactly the same rows.
+ */
+export const classifications = pgTable(
+  'classifications',
+  {
+    unitId: integer('unit_id')
+      .primaryKey()
+      .references(() => units.id, { onDelete: 'cascade' }),
+    customerId: integer('customer_id').notNull(),
+    /** The unit's content hash that was classified. */
+    contentHash: text('content_hash').notNull(),
+    classifier: text('classifier').notNull(),
+    version: text('version').notNull(),
+    job: text('job'),
+    jobConfidence: real('job_confidence').notNull(),
+    kind: text('kind').notNull(),
+    kindConfidence: real('kind_confidence').notNull(),
+    sentiment: text('sentiment').notNull(),
+    sentimentConfidence: real('sentiment_confidence').notNull(),
+    classifiedAt: timestamp('classified_at', { withTimezone: true }).notNull().defaultNow(),
+  },
+  (t) => [index('classifications_customer').on(t.customerId)],
+);

@@ -1,0 +1,26 @@
+import { integer, jsonb, pgTable, serial, text, timestamp, uniqueIndex } from 'drizzle-orm/pg-core';
+
+export const customers = pgTable('customers', {
+  id: serial('id').primaryKey(),
+  key: text('key').notNull().unique(),
+  name: text('name').notNull(),
+  createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
+});
+
+export const jobs = pgTable(
+  'jobs',
+  {
+    id: serial('id').primaryKey(),
+    customerId: integer('customer_id')
+      .notNull()
+      .references(() => customers.id, { onDelete: 'cascade' }),
+    key: text('key').notNull(),
+    statement: text('statement').notNull(),
+    desiredOutcome: text('desired_outcome').notNull().default(''),
+    examples: jsonb('examples').$type<string[]>().notNull().default([]),
+    /** 'import' for jobs from customers.json; 'person' for jobs a person added or edited, which imports never overwrite. */
+    origin: text('origin').$type<'import' | 'person'>().notNull().default('import'),
+    updatedAt: timestamp('updated_at', { withTimezone: true }).notNull().defaultNow(),
+  },
+  (t) => [uniqueIndex('jobs_customer_key').on(t.customerId, t.key)],
+);

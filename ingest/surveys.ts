@@ -1,0 +1,159 @@
+/**
+ * Survey exports as CSV: one item per row, its answer the one unit `survey:<response_id>`.
+ * The header is row 1. Exports name their columns their own way, so `columns` maps our field
+ * names to the export's header names.
+ */
+import { Readable } from 'node:stream';
+import { parse } from 'csv-parse';
+import { parseTimestamp, readHead, readLines, TIMESTAMP_EXPECTED } from './text.ts';
+import type { ImportIssue, ParseEvent } from './types.ts';
+
+export const SURVEY_FIELDS = ['response_id', 'customer', 'submitted_at', 'question', 'answer', 'score'] as const;
+export type SurveyField = (typeof SURVEY_FIELDS)[number];
+/** Our field name -> the export's header name, e.g. `{ answer: 'What would you improve?' }`. */
+export type SurveyColumns = Partial<Record<SurveyField, string>>;
+
+export interface SurveyOptions {
+  columns?: SurveyColumns;
+  /** Customer of every row whose customer column is missing or empty. */
+  defaultCustomer?: string;
+}
+
+interface CsvRecord {
+  record: string[];
+  info: { lines: number };
+}
+
+function findColumn(header: string[], name: string): number {
+  const exact = header.indexOf(name);
+  if (exact !== -1) return exact;
+  const lower = name.toLowerCase();
+  return header.findIndex((h) => h.toLowerCase() === lower);
+}
+
+export async function* parseSurveys(file: string, opts: SurveyOptions = {}): AsyncGenerator<ParseEvent> {
+  const fileError = (line: number | null, message: string, field: string | null = null): ParseEvent => ({
+    type: 'error',
+    error: { file, line, field, message },
+  });
+  const head = await readHead(file, 64 * 1024).catch((err: Error) => err);
+  if (head instanceof Error) return yield fileError(null, `cannot read the file: ${head.message}`);
+  if (head.length === 0) return yield fileError(null, 'the file is empty: expected a CSV header and one row per answer');
+  if (head.includes(0)) return yield fileError(null, 'binary data (a NUL byte): expected a UTF-8 CSV file');
+
+  // A line that is not valid UTF-8 goes to the CSV parser with its bad bytes replaced, so quotes
+  // still pair up; the row that holds it is reported and left out, and the rows around it parse.
+  const badLines = new Map<number, ImportIssue>();
+  async function* text() {
+    for await (const ev of readLines(file)) {
+      if ('error' in ev) {
+        badLines.set(ev.line, ev.error);
+        yield `${ev.lossy}\n`;
+      } else {
+        yield `${ev.text}\n`;
+      }
+    }
+  }
+  const csvErrors: ParseEvent[] = [];
+  const records = Readable.from(text()).pipe(
+    parse({ info: true, relax_column_count: true, relax_quotes: true, skip_records_with_error: true }),
+  );
+  records.on('skip', (err: Error & { lines?: number }) => {
+    csvErrors.push(fileError(err.lines ?? null, `${err.message}: expected a CSV row with quotes closed`));
+  });
+
+  let row = 0;
+  let lastLine = 0;
+  let header: string[] | null = null;
+  let col: Partial<Record<SurveyField, number>> = {};
+
+  for await (const { record, info } of records as AsyncIterable<CsvRecord>) {
+    yield* csvErrors.splice(0);
+    row++;
+    const firstLine = lastLine + 1;
+    lastLine = info.lines;
+    const where = firstLine === lastLine ? (firstLine === row ? `row ${row}` : `row ${row} (line ${firstLine})`) : `row ${row} (lines ${firstLine}-${lastLine})`;
+    const rowError = (message: string, field: string | null = null) => fileError(row, `${where}: ${message}`, field);
+
+    const bad = [...badLines.keys()].find((l) => l >= firstLine && l <= lastLine);
+    if (bad !== undefined) {
+      const message = badLines.get(bad)?.message ?? 'invalid UTF-8: expected UTF-8 text';
+      badLines.delete(bad);
+      yield fileError(row, `${where}: line ${bad}: ${message}`);
+      if (!header) return;
+      continue;
+    }
+    if (record.length === 1 && record[0]?.trim() === '') continue; // a blank line
+
+    if (!header) {
+      header = record.map((h) => h.trim());
+      const found = header;
+      col = Object.fromEntries(
+        SURVEY_FIELDS.map((f) => [f, findColumn(found, opts.columns?.[f] ?? f)]).filter(([, i]) => i !== -1),
+      );
+      const required: SurveyField[] = opts.defaultCustomer ? ['response_id', 'answer'] : ['response_id', 'customer', 'answer'];
+      const missing = required.filter((f) => col[f] === undefined).map((f) => `"${opts.columns?.[f] ?? f}"`);
+      if (missing.length) {
+        const expected = SURVEY_FIELDS.map((f) => opts.columns?.[f] ?? f).join(', ');
+        return yield fileError(
+          row,
+          `the header has no column ${missing.join(', ')}: expected the columns ${expected} ` +
+            `(customer may be left out when a default customer is given; name other columns with the column options); found: ${found.join(', ')}`,
+        );
+      }
+      continue;
+    }
+
+    if (record.length !== header.length) {
+      yield rowError(`${record.length} fields, expected ${header.length} as in the header`);
+      continue;
+    }
+    const value = (f: SurveyField): string => {
+      const i = col[f];
+      return i === undefined ? '' : (record[i] ?? '').trim();
+    };
+
+    const responseId = value('response_id');
+    if (!responseId) {
+      yield rowError(`empty ${opts.columns?.response_id ?? 'response_id'}: expected a response id`, 'response_id');
+      continue;
+    }
+    const answer = value('answer');
+    if (!answer) {
+      yield rowError(`empty ${opts.columns?.answer ?? 'answer'}: expected the answer text`, 'answer');
+      continue;
+    }
+    const customer = value('customer') || opts.defaultCustomer;
+    if (!customer) {
+      yield rowError('empty customer: expected a customer key (or give a default customer)', 'customer');
+      continue;
+    }
+    const submitted = value('submitted_at');
+    const occurredAt = submitted ? parseTimestamp(submitted) : null;
+    if (submitted && !occurredAt) {
+      yield rowError(`submitted_at "${submitted}" is not a timestamp: expected ${TIMESTAMP_EXPECTED}`, 'submitted_at');
+      continue;
+    }
+    const scoreText = value('score');
+    const score = scoreText === '' ? null : /^\d{1,2}$/.test(scoreText) ? Number(scoreText) : NaN;
+    if (score !== null && !(score >= 0 && score <= 10)) {
+      yield rowError(`score "${scoreText}": expected a whole number from 0 to 10, or empty`, 'score');
+      continue;
+    }
+
+    yield {
+      type: 'item',
+      item: {
+        sourceType: 'survey',
+        externalId: responseId,
+        customerKey: customer,
+        occurredAt,
+        origin: { file, line: row },
+        meta: { question: value('question') || null, score },
+        units: [{ ref: `survey:${responseId}`, ordinal: 1, speaker: null, text: answer, occurredAt, offsetMs: null }],
+      },
+    };
+  }
+  yield* csvErrors.splice(0);
+  if (!header) yield fileError(null, 'the file has no header: expected a CSV header and one row per answer');
+}

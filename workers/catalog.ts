@@ -1,0 +1,48 @@
+/**
+ * The one catalog of background jobs: name -> payload schema, retries and time limit. Producers
+ * enqueue through `enqueue` (typed by this catalog), consumers parse the payload again before use,
+ * and a job without a processor is a type error in workers/processors.ts.
+ */
+import { z } from 'zod';
+
+const columns = z
+  .object({
+    response_id: z.string(),
+    customer: z.string(),
+    submitted_at: z.string(),
+    question: z.string(),
+    answer: z.string(),
+    score: z.string(),
+  })
+  .partial();
+
+export const catalog = {
+  ingest: {
+    payload: z.object({
+      runId: z.number().int().positive(),
+      path: z.string().min(1),
+      customer: z.string().optional(),
+      speakers: z.array(z.string()).optional(),
+      author: z.string().optional(),
+      columns: columns.optional(),
+    }),
+    // Parsing is deterministic: a second try only helps when the database was briefly away.
+    attempts: 3,
+    timeoutMs: 6 * 60 * 60_000,
+  },
+  classify: {
+    payload: z.object({ unitIds: z.array(z.number().int().positive()).min(1).max(4096) }),
+    // Classification is an idempotent upsert per unit, so retrying a batch is always safe.
+    attempts: 8,
+    timeoutMs: 10 * 60_000,
+  },
+  aggregate: {
+    payload: z.object({ customerId: z.number().int().positive() }),
+    attempts: 8,
+    timeoutMs: 10 * 60_000,
+  },
+} as const;
+
+export type JobName = keyof typeof catalog;
+export type Payload<N extends JobName> = z.infer<(typeof catalog)[N]['payload']>;
+export const JOB_NAMES = Object.keys(catalog) as JobName[];

@@ -1,0 +1,124 @@
+/**
+ * `gapmap worker`: BullMQ workers for every stage, a small HTTP server with /health (the process
+ * is alive) and /ready (it can reach Redis and the database), and a graceful stop on SIGTERM:
+ * the jobs in hand finish, nothing new is taken.
+ */
+import http from 'node:http';
+import { Worker, type WorkerOptions } from 'bullmq';
+import type { Config } from '../app/env.ts';
+import type { DbHandle } from '../db/client.ts';
+import { ping } from '../db/client.ts';
+import { loadClassifier } from '../app/classifier.ts';
+import type { Classifier } from '../classifiers/types.ts';
+import { errorMessage } from '../app/errors.ts';
+import { JOB_NAMES, catalog, type JobName } from './catalog.ts';
+import { connectRedis, createQueueClient } from './queues.ts';
+import { runJob, type Runtime } from './processors.ts';
+
+function workerOptions(name: JobName, config: Config): Omit<WorkerOptions, 'connection'> {
+  const common = {
+    prefix: config.queuePrefix,
+    lockDuration: config.lockMs,
+    // Checked twice per lock period: a killed worker's job goes back to the queue within about one lock period.
+    stalledInterval: Math.max(500, Math.floor(config.lockMs / 2)),
+    // A job can stall when its worker is killed; that is not the job's fault, so allow several.
+    maxStalledCount: 5,
+  };
+  switch (name) {
+    case 'ingest':
+      // An import streams one file after another; parallel imports come from more workers.
+      return { ...common, concurrency: 1 };
+    case 'classify':
+      // The model is CPU-bound and single-threaded per process: one batch at a time per worker process.
+      return { ...common, concurrency: 1 };
+    case 'aggregate':
+      // Database-bound; per-customer builds are serialized by an advisory lock, so two can run.
+      return { ...common, concurrency: 2 };
+  }
+}
+
+export interface RunningWorkers {
+  port: number;
+  close(): Promise<void>;
+}
+
+export async function startWorkers(
+  config: Config,
+  handle: DbHandle,
+  opts: { port?: number; log?: (msg: string) => void } = {},
+): Promise<RunningWorkers> {
+  const log = opts.log ?? ((m: string) => console.error(m));
+  const producer = await createQueueClient(config);
+  const connection = await connectRedis(config.redisUrl!);
+  let classifier: Promise<Classifier> | null = null;
+  const rt: Runtime = {
+    db: handle.db,
+    config,
+    classifier: () => (classifier ??= loadClassifier(config)),
+    enqueue: (name, payload) => producer.enqueue(name, payload),
+  };
+  const workers = JOB_NAMES.map((name) => {
+    const w = new Worker(
+      name,
+      async (job) => {
+        const started = Date.now();
+        let timer: NodeJS.Timeout | undefined;
+        const limit = new Promise<never>((_, reject) => {
+          timer = setTimeout(
+            () => reject(new Error(`${name} job ${job.id} took longer than ${catalog[name].timeoutMs} ms`)),
+            catalog[name].timeoutMs,
+          );
+        });
+        try {
+          await Promise.race([runJob(name, job.data, rt), limit]);
+        } finally {
+          clearTimeout(timer);
+        }
+        log(`${name} ${job.id} done in ${Date.now() - started} ms`);
+      },
+      { connection, ...workerOptions(name, config) },
+    );
+    w.on('failed', (job, err) =>
+      log(`${name} ${job?.id ?? '?'} failed (attempt ${job?.attemptsMade ?? '?'}): ${errorMessage(err)}`),
+    );
+    w.on('error', (err) => log(`${name} worker error: ${errorMessage(err)}`));
+    return w;
+  });
+
+  const server = http.createServer(async (req, res) => {
+    if (req.url === '/health') {
+      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ ok: true }));
+      return;
+    }
+    if (req.url === '/ready') {
+      try {
+        await connection.ping();
+        await ping(handle.db);
+        const running = workers.every((w) => w.isRunning());
+        res
+          .writeHead(running ? 200 : 503, { 'content-type': 'application/json' })
+          .end(JSON.stringify({ ok: running }));
+      } catch (err) {
+        res
+          .writeHead(503, { 'content-type': 'application/json' })
+          .end(JSON.stringify({ ok: false, error: errorMessage(err) }));
+      }
+      return;
+    }
+    res.writeHead(404).end();
+  });
+  await new Promise<void>((resolve) => server.listen(opts.port ?? config.workerPort, '127.0.0.1', resolve));
+  const address = server.address();
+  const port = typeof address === 'object' && address ? address.port : 0;
+
+  let closing: Promise<void> | null = null;
+  const close = () =>
+    (closing ??= (async () => {
+      await Promise.all(workers.map((w) => w.close()));
+      await producer.close();
+      connection.disconnect();
+      await new Promise<void>((r) => server.close(() => r()));
+      if (classifier) await (await classifier).close?.();
+    })());
+  return { port, close };
+}
