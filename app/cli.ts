@@ -8,11 +8,10 @@ import { Command, Option } from 'commander';
 import { loadConfig, type Config } from './env.ts';
 import { GapmapError, errorMessage } from './errors.ts';
 import { openDatabase, queueMode } from './context.ts';
-import { runImport, type ImportOptions, type ImportResult } from './importer.ts';
+import type { ImportOptions } from './importer.ts';
+import { importInProcess } from './pipeline.ts';
 import { createProgress } from './progress.ts';
 import { loadClassifier } from './classifier.ts';
-import { createInProcessRuntime } from '../workers/inprocess.ts';
-import { enqueueClassification } from '../workers/processors.ts';
 import { createQueueClient } from '../workers/queues.ts';
 import {
   createImportRun,
@@ -27,7 +26,6 @@ import { renderMap, table, truncate } from './render.ts';
 import { waitForRun } from './wait.ts';
 import { runJson, unitJson, type RunRow } from './json.ts';
 import type { DbHandle } from '../db/client.ts';
-import type { Classifier } from '../classifiers/types.ts';
 import type { SurveyColumns } from '../ingest/surveys.ts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -135,34 +133,6 @@ program
       printRun(run!, Boolean(flags.json));
     });
   });
-
-/** Embedded mode: import, classify and build the maps in this process, with progress on a terminal. */
-export async function importInProcess(
-  handle: DbHandle,
-  config: Config,
-  opts: ImportOptions,
-  showProgress = true,
-): Promise<ImportResult> {
-  const reading = showProgress ? createProgress('reading items', 0) : null;
-  const result = await runImport(handle.db, { ...opts, onProgress: (n) => reading?.set(n, n) });
-  reading?.done(
-    `read ${result.counts.itemsNew + result.counts.itemsUpdated + result.counts.itemsUnchanged} items, ${result.counts.errors} errors`,
-  );
-  const model: { classifier?: Promise<Classifier> } = {};
-  const pending = (await pendingUnitIds(handle.db, { customerIds: result.touchedCustomers })).length;
-  const bar = showProgress && pending > 0 ? createProgress('classifying units', pending) : null;
-  const rt = createInProcessRuntime({
-    db: handle.db,
-    config,
-    classifier: () => (model.classifier ??= loadClassifier(config)),
-    onClassified: (n) => bar?.tick(n),
-  });
-  await enqueueClassification(rt, result.touchedCustomers);
-  await rt.drain();
-  bar?.done();
-  if (model.classifier) await (await model.classifier).close?.();
-  return result;
-}
 
 function printRun(r: RunRow, json: boolean) {
   if (json) {

@@ -76,7 +76,10 @@ export async function storeItems(
     const bySource = new Map<string, string[]>();
     for (const a of batch)
       bySource.set(a.item.sourceType, [...(bySource.get(a.item.sourceType) ?? []), a.item.externalId]);
-    const existing = new Map<string, { id: number; hash: string; deleted: boolean }>();
+    const existing = new Map<
+      string,
+      { id: number; hash: string; deleted: boolean; firstRunId: number | null; lastRunId: number | null }
+    >();
     for (const [sourceType, ids] of bySource) {
       const rows = await tx
         .select({
@@ -84,6 +87,8 @@ export async function storeItems(
           externalId: items.externalId,
           hash: items.contentHash,
           deletedAt: items.deletedAt,
+          firstRunId: items.firstRunId,
+          lastRunId: items.lastRunId,
         })
         .from(items)
         .where(and(eq(items.sourceType, sourceType), inArray(items.externalId, ids)));
@@ -92,14 +97,25 @@ export async function storeItems(
           id: r.id,
           hash: r.hash,
           deleted: r.deletedAt !== null,
+          firstRunId: r.firstRunId,
+          lastRunId: r.lastRunId,
         });
     }
 
     const changed = batch.filter((a) => {
       const old = existing.get(`${a.item.sourceType}\u0000${a.item.externalId}`);
       if (old && old.hash === a.hash && !old.deleted) {
-        p.counts.itemsUnchanged++;
-        p.counts.unitsUnchanged += a.item.units.length;
+        if (old.lastRunId === p.runId && old.firstRunId === p.runId) {
+          // Stored by an earlier attempt of this same run (a retried ingest job): it is new to this run.
+          p.counts.itemsNew++;
+          p.counts.unitsNew += a.item.units.length;
+        } else if (old.lastRunId === p.runId) {
+          p.counts.itemsUpdated++;
+          p.counts.unitsUpdated += a.item.units.length;
+        } else {
+          p.counts.itemsUnchanged++;
+          p.counts.unitsUnchanged += a.item.units.length;
+        }
         return false;
       }
       if (old) p.counts.itemsUpdated++;

@@ -196,6 +196,21 @@ export async function pendingUnitIds(
   return rows.map((r) => r.id);
 }
 
+/** Customers with units waiting for tags: a crash or an interrupted run leaves such units behind. */
+export async function customersWithPendingUnits(db: Db): Promise<number[]> {
+  const rows = await db
+    .selectDistinct({ customerId: units.customerId })
+    .from(units)
+    .leftJoin(classifications, eq(classifications.unitId, units.id))
+    .where(
+      and(
+        isNull(units.deletedAt),
+        sql`(${classifications.unitId} is null or ${classifications.contentHash} <> ${units.contentHash})`,
+      ),
+    );
+  return rows.map((r) => r.customerId);
+}
+
 export async function countUnits(db: Db, customerIds?: number[]) {
   const [row] = await db
     .select({ n: sql<number>`count(*)::int` })

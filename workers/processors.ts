@@ -10,6 +10,7 @@ import { catalog, type JobName, type Payload } from './catalog.ts';
 import { runImport } from '../app/importer.ts';
 import { buildMap } from '../app/map.ts';
 import {
+  customersWithPendingUnits,
   jobsOf,
   pendingUnitIds,
   reviewedExamples,
@@ -106,10 +107,13 @@ export const processors: Processors = {
   },
 };
 
-/** Splits the customers' unclassified units into classify jobs; a customer with none gets its map rebuilt. */
+/**
+ * Splits unclassified units into classify jobs: those of the customers an import touched, and any
+ * left behind by an earlier interrupted run. A touched customer with none gets its map rebuilt.
+ */
 export async function enqueueClassification(rt: Runtime, customerIds: number[]) {
-  if (customerIds.length === 0) return;
-  for (const customerId of customerIds) {
+  const all = new Set([...customerIds, ...(await customersWithPendingUnits(rt.db))]);
+  for (const customerId of all) {
     const pending = await pendingUnitIds(rt.db, { customerIds: [customerId] });
     if (pending.length === 0) {
       await rt.enqueue('aggregate', { customerId });

@@ -45,7 +45,7 @@ export interface RunningWorkers {
 export async function startWorkers(
   config: Config,
   handle: DbHandle,
-  opts: { port?: number; log?: (msg: string) => void } = {},
+  opts: { port?: number; log?: (msg: string) => void; classifier?: Classifier } = {},
 ): Promise<RunningWorkers> {
   const log = opts.log ?? ((m: string) => console.error(m));
   const producer = await createQueueClient(config);
@@ -54,7 +54,8 @@ export async function startWorkers(
   const rt: Runtime = {
     db: handle.db,
     config,
-    classifier: () => (classifier ??= loadClassifier(config)),
+    classifier: () =>
+      (classifier ??= opts.classifier ? Promise.resolve(opts.classifier) : loadClassifier(config)),
     enqueue: (name, payload) => producer.enqueue(name, payload),
   };
   const workers = JOB_NAMES.map((name) => {

@@ -1,0 +1,159 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { eq } from 'drizzle-orm';
+import { createTestDb, testConfig, type TestDb } from './helpers/db.ts';
+import { TICKETS, ticket, writeBundle } from './helpers/bundle.ts';
+import { runImport } from '../app/importer.ts';
+import { importInProcessForTest } from './helpers/pipeline.ts';
+import { classifications, importErrors, items, units } from '../db/schema/index.ts';
+import { listImportRuns, pendingUnitIds } from '../db/queries.ts';
+
+let t: TestDb;
+beforeAll(async () => {
+  t = await createTestDb();
+});
+afterAll(async () => {
+  await t?.drop();
+});
+
+describe('import of a bundle folder', () => {
+  it('stores every unit with its reference, and a second import changes nothing', async () => {
+    const dir = writeBundle();
+    const first = await runImport(t.handle.db, { path: dir });
+    expect(first.errors).toEqual([]);
+    // 4 tickets + 3 survey answers + 2 customer turns of the transcript.
+    expect(first.counts).toMatchObject({ itemsNew: 8, unitsNew: 9, errors: 0 });
+    const refs = (await t.handle.db.select({ ref: units.ref }).from(units)).map((r) => r.ref).sort();
+    expect(refs).toEqual(
+      [
+        'survey:S-1',
+        'survey:S-2',
+        'survey:S-3',
+        'ticket:101',
+        'ticket:102',
+        'ticket:103',
+        'ticket:104',
+        'transcript:kiln-owner.vtt#1',
+        'transcript:kiln-owner.vtt#2',
+      ].sort(),
+    );
+    const [turn] = await t.handle.db.select().from(units).where(eq(units.ref, 'transcript:kiln-owner.vtt#1'));
+    expect(turn!.text).toBe(
+      'Busy. The booking page fills the room on Saturdays, but twice this month two parties got the same table.',
+    );
+    expect(turn!.speaker).toBe('Tom Baker');
+    expect(turn!.offsetMs).toBe(5000);
+
+    const before = await t.handle.db.select().from(units);
+    const second = await runImport(t.handle.db, { path: dir });
+    expect(second.counts).toMatchObject({
+      itemsNew: 0,
+      itemsUpdated: 0,
+      itemsUnchanged: 8,
+      unitsNew: 0,
+      unitsUpdated: 0,
+      unitsUnchanged: 9,
+    });
+    expect(second.touchedCustomers).toEqual([]);
+    const after = await t.handle.db.select().from(units);
+    expect(after).toEqual(before);
+  });
+
+  it('updates a changed ticket and classifies only its changed unit again', async () => {
+    const config = testConfig();
+    const dir = writeBundle();
+    await importInProcessForTest(t.handle, config, { path: dir });
+    expect(await pendingUnitIds(t.handle.db)).toEqual([]);
+    const stamps = new Map(
+      (
+        await t.handle.db
+          .select({ id: classifications.unitId, at: classifications.classifiedAt })
+          .from(classifications)
+      ).map((r) => [r.id, r.at.getTime()]),
+    );
+
+    const edited = TICKETS.map((tk) =>
+      tk.id === 103 ? { ...tk, description: tk.description + ' Please add shift swaps.' } : tk,
+    );
+    writeBundle({ tickets: edited }, dir);
+    const res = await importInProcessForTest(t.handle, config, { path: dir });
+    expect(res.counts).toMatchObject({ itemsUpdated: 1, unitsUpdated: 1, itemsUnchanged: 7 });
+
+    const rows = await t.handle.db
+      .select({ id: classifications.unitId, at: classifications.classifiedAt, ref: units.ref })
+      .from(classifications)
+      .innerJoin(units, eq(units.id, classifications.unitId));
+    const reclassified = rows.filter((r) => r.at.getTime() !== stamps.get(r.id)).map((r) => r.ref);
+    expect(reclassified).toEqual(['ticket:103']);
+  });
+
+  it('reports bad rows with file, line and what was expected, and keeps every good row', async () => {
+    const dir = writeBundle({
+      ticketLines: [
+        JSON.stringify(ticket({ id: 201, subject: 'Good one', description: 'Booking page works.' })),
+        '{"id": 202, "customer": "kiln-cafe", "subject": broken json',
+        JSON.stringify(ticket({ id: 203, customer: 'no-such-customer' })),
+        JSON.stringify(ticket({ id: 204, created_at: 'last tuesday' })),
+        JSON.stringify(ticket({ id: 205, subject: 'Also good', description: 'Rota is fine.' })),
+      ],
+      surveyRows: [
+        ['S-10', 'kiln-cafe', '2026-03-05T10:00:00Z', 'Q', 'Fine answer', '8'],
+        ['S-11', 'kiln-cafe', 'not a date', 'Q', 'Bad date', '8'],
+        ['S-12', 'kiln-cafe', '2026-03-05T10:00:00Z', 'Q', 'Bad score', '11'],
+      ],
+      transcripts: false,
+    });
+    const res = await runImport(t.handle.db, { path: dir });
+    const byLine = (file: string) => res.errors.filter((e) => e.file.endsWith(file)).map((e) => e.line);
+    expect(byLine('tickets.jsonl').sort()).toEqual([2, 3, 4]);
+    const unknown = res.errors.find((e) => e.field === 'customer')!;
+    expect(unknown.message).toContain('no-such-customer');
+    expect(unknown.message).toContain('"kiln-cafe"');
+    expect(byLine('surveys.csv').sort()).toEqual([3, 4]);
+    const stored = (await t.handle.db.select({ ref: units.ref }).from(units)).map((r) => r.ref);
+    expect(stored).toEqual(expect.arrayContaining(['ticket:201', 'ticket:205', 'survey:S-10']));
+    expect(stored).not.toContain('ticket:203');
+    expect(stored).not.toContain('survey:S-11');
+
+    const [run] = (await listImportRuns(t.handle.db)).filter((r) => r.id === res.runId);
+    expect(run!.status).toBe('done');
+    expect(run!.counts.errors).toBe(res.errors.length);
+    const recorded = await t.handle.db.select().from(importErrors).where(eq(importErrors.runId, res.runId));
+    expect(recorded).toHaveLength(res.errors.length);
+  });
+
+  it('refuses a transcript with no customer speaker, and files not in the index, without losing the rest', async () => {
+    const dir = writeBundle({ tickets: [ticket({ id: 301 })] });
+    fs.writeFileSync(path.join(dir, 'transcripts', 'stray.vtt'), 'WEBVTT\n');
+    const index = JSON.parse(fs.readFileSync(path.join(dir, 'transcripts', 'index.json'), 'utf8'));
+    index[0].customer_speakers = ['Nobody Here'];
+    fs.writeFileSync(path.join(dir, 'transcripts', 'index.json'), JSON.stringify(index));
+    const res = await runImport(t.handle.db, { path: dir });
+    expect(res.errors.some((e) => e.file.endsWith('kiln-owner.vtt') && /Nobody Here/.test(e.message))).toBe(
+      true,
+    );
+    expect(res.errors.some((e) => e.file.endsWith('stray.vtt') && /not listed/.test(e.message))).toBe(true);
+    const [stored] = await t.handle.db.select().from(items).where(eq(items.externalId, '301'));
+    expect(stored).toBeDefined();
+  });
+
+  it('counts a retried import run once', async () => {
+    const dir = writeBundle({
+      tickets: [ticket({ id: 401 }), ticket({ id: 402 })],
+      surveyRows: [],
+      transcripts: false,
+    });
+    const first = await runImport(t.handle.db, { path: dir });
+    const again = await runImport(t.handle.db, { path: dir, runId: first.runId });
+    expect(again.counts.itemsNew).toBe(first.counts.itemsNew);
+    expect(again.counts.unitsNew).toBe(first.counts.unitsNew);
+  });
+
+  it('names the file when a single file needs --customer', async () => {
+    const dir = writeBundle();
+    await expect(
+      runImport(t.handle.db, { path: path.join(dir, 'transcripts', 'kiln-owner.vtt') }),
+    ).rejects.toThrow(/kiln-owner\.vtt.*--customer/);
+  });
+});

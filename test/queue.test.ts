@@ -1,0 +1,188 @@
+/**
+ * The queue path on real Redis and PostgreSQL: `gapmap import` only enqueues, workers do the rest,
+ * a worker killed mid-batch loses nothing and counts nothing twice, and the result is the same map
+ * as the embedded mode's.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import readline from 'node:readline';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { sql } from 'drizzle-orm';
+import { createTestDb, testConfig, REDIS_URL, type TestDb } from './helpers/db.ts';
+import { writeBundle, TICKETS, ticket } from './helpers/bundle.ts';
+import { importInProcessForTest } from './helpers/pipeline.ts';
+import { createImportRun, getCustomerByKey, listImportRuns } from '../db/queries.ts';
+import { createQueueClient } from '../workers/queues.ts';
+import { startWorkers, type RunningWorkers } from '../workers/worker.ts';
+import { waitForRun } from '../app/wait.ts';
+import { mapJson } from '../app/map.ts';
+import type { Config } from '../app/env.ts';
+
+let queueDb: TestDb;
+let embeddedDb: TestDb;
+const children: ChildProcess[] = [];
+const running: RunningWorkers[] = [];
+
+beforeAll(async () => {
+  [queueDb, embeddedDb] = await Promise.all([createTestDb(), createTestDb()]);
+});
+afterEach(async () => {
+  for (const c of children.splice(0)) if (c.exitCode === null) c.kill('SIGKILL');
+  for (const w of running.splice(0)) await w.close();
+});
+afterAll(async () => {
+  await queueDb?.drop();
+  await embeddedDb?.drop();
+});
+
+function queueConfig(db: TestDb, over: Record<string, string> = {}): Config {
+  return testConfig({
+    DATABASE_URL: db.url,
+    REDIS_URL,
+    GAPMAP_CLASSIFY_BATCH: '3',
+    GAPMAP_LOCK_MS: '2000',
+    GAPMAP_AGGREGATE_DELAY_MS: '100',
+    ...over,
+  });
+}
+
+function spawnChild(config: Config, script: string, args: string[] = [], env: Record<string, string> = {}) {
+  const child = spawn(process.execPath, ['bin/run-ts.js', script, ...args], {
+    env: {
+      ...process.env,
+      DATABASE_URL: config.databaseUrl,
+      REDIS_URL: config.redisUrl,
+      GAPMAP_QUEUE_PREFIX: config.queuePrefix,
+      GAPMAP_LOCK_MS: String(config.lockMs),
+      GAPMAP_CLASSIFY_BATCH: String(config.classifyBatch),
+      GAPMAP_AGGREGATE_DELAY_MS: String(config.aggregateDelayMs),
+      GAPMAP_EMBEDDER: 'lexical',
+      GAPMAP_HOME: config.home,
+      ...env,
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  children.push(child);
+  const lines = readline.createInterface({ input: child.stdout! });
+  const waitFor = (pattern: RegExp) =>
+    new Promise<string>((resolve, reject) => {
+      const onLine = (line: string) => {
+        if (pattern.test(line)) {
+          lines.off('line', onLine);
+          resolve(line);
+        }
+      };
+      lines.on('line', onLine);
+      child.once('exit', (code) => reject(new Error(`child exited with ${code} before printing ${pattern}`)));
+    });
+  return { child, waitFor };
+}
+
+async function enqueueImport(config: Config, db: TestDb, path: string) {
+  const queue = await createQueueClient(config);
+  try {
+    const run = await createImportRun(db.handle.db, { source: path, kind: 'bundle', status: 'queued' });
+    await queue.enqueue('ingest', { runId: run.id, path });
+    return run.id;
+  } finally {
+    await queue.close();
+  }
+}
+
+/** The map without build times: what two pipelines that saw the same input must agree on. */
+async function comparableMap(db: TestDb, key: string) {
+  const c = await getCustomerByKey(db.handle.db, key);
+  const m = await mapJson(db.handle.db, c!.id);
+  return { ...m, built_at: null };
+}
+
+describe('queues', () => {
+  it('a worker killed with SIGKILL mid-batch loses nothing, counts nothing twice, and the map equals the embedded one', async () => {
+    const tickets = [
+      ...TICKETS,
+      ...Array.from({ length: 8 }, (_, i) =>
+        ticket({
+          id: 500 + i,
+          subject: `Booking question ${i}`,
+          description: `Can a guest change the time of booking ${i} online?`,
+        }),
+      ),
+    ];
+    const dir = writeBundle({ tickets });
+    const config = queueConfig(queueDb);
+
+    const doomed = spawnChild(config, 'test/helpers/worker-child.ts', [], { HANG_AT_BATCH: '2' });
+    await doomed.waitFor(/^READY/);
+    const runId = await enqueueImport(config, queueDb, dir);
+    const hang = await doomed.waitFor(/^HANG /);
+    expect(hang).toMatch(/^HANG \d+/);
+    doomed.child.kill('SIGKILL');
+    await new Promise((r) => doomed.child.once('exit', r));
+
+    // A second worker takes the killed worker's batch over once its lock runs out.
+    running.push(await startWorkers(config, queueDb.handle, { port: 0, log: () => {} }));
+    const run = await waitForRun(queueDb.handle.db, runId, { timeoutMs: 90_000, pollMs: 100 });
+    expect(run.status).toBe('done');
+    expect(run.counts).toMatchObject({ itemsNew: tickets.length + 4, unitsNew: tickets.length + 5 });
+
+    const [{ units, tagged }] = (
+      await queueDb.handle.db.execute(
+        sql`select (select count(*)::int from units) as units, (select count(*)::int from classifications) as tagged`,
+      )
+    ).rows as [{ units: number; tagged: number }];
+    expect(tagged).toBe(units);
+
+    await importInProcessForTest(embeddedDb.handle, testConfig(), { path: dir });
+    for (const key of ['kiln-cafe', 'north-gym']) {
+      const fromQueue = await comparableMap(queueDb, key);
+      expect(fromQueue).toEqual(await comparableMap(embeddedDb, key));
+      // Each unit is evidence of at most one entry in its column's kind rows: nothing counted twice.
+      const kindRows = ['touchpoints', 'high_points', 'friction', 'value_gaps'] as const;
+      for (const col of fromQueue.columns) {
+        const refs = kindRows.flatMap((r) => col.cells[r]!.flatMap((e) => e.refs));
+        expect(new Set(refs).size).toBe(refs.length);
+        for (const r of kindRows) for (const e of col.cells[r]!) expect(e.count).toBe(e.refs.length);
+      }
+    }
+    const runs = await listImportRuns(queueDb.handle.db);
+    expect(runs.find((r) => r.id === runId)!.errors).toEqual([]);
+  }, 180_000);
+
+  it('gapmap worker answers /health and /ready, and stops cleanly on SIGTERM', async () => {
+    const config = queueConfig(queueDb);
+    const port = 20000 + Math.floor(Math.random() * 20000);
+    const worker = spawnChild(config, 'bin/gapmap.js', ['worker', '--port', String(port)], {
+      GAPMAP_EMBEDDER: 'lexical',
+    });
+    let ready: Response | null = null;
+    for (let i = 0; i < 300 && !ready?.ok; i++) {
+      ready = await fetch(`http://127.0.0.1:${port}/ready`).catch(() => null);
+      if (!ready?.ok) await new Promise((r) => setTimeout(r, 100));
+    }
+    expect(ready?.status).toBe(200);
+    expect((await fetch(`http://127.0.0.1:${port}/health`)).status).toBe(200);
+    const exited = new Promise<number | null>((r) => worker.child.once('exit', (code) => r(code)));
+    worker.child.kill('SIGTERM');
+    expect(await exited).toBe(0);
+  }, 60_000);
+
+  it('a bad payload is a permanent failure, not retried', async () => {
+    const config = queueConfig(queueDb);
+    const queue = await createQueueClient(config);
+    try {
+      // Straight onto the queue, past the typed producer: what a stale or foreign producer might send.
+      const job = await queue.queues.classify.add('classify', { unitIds: 'all of them' });
+      running.push(await startWorkers(config, queueDb.handle, { port: 0, log: () => {} }));
+      let state = await job.getState();
+      for (let i = 0; i < 200 && state !== 'failed'; i++) {
+        await new Promise((r) => setTimeout(r, 50));
+        state = await job.getState();
+      }
+      expect(state).toBe('failed');
+      const failed = await queue.queues.classify.getJob(job.id!);
+      expect(failed!.attemptsMade).toBe(1);
+      expect(failed!.failedReason).toMatch(/bad classify payload: unitIds/);
+    } finally {
+      await queue.close();
+    }
+  });
+});
