@@ -29,21 +29,37 @@ export function fieldPath(prefix: string, path: readonly PropertyKey[]): string 
   );
 }
 
-export function zodIssues(file: string, line: number | null, prefix: string, error: z.ZodError): ImportIssue[] {
+export function zodIssues(
+  file: string,
+  line: number | null,
+  prefix: string,
+  error: z.ZodError,
+): ImportIssue[] {
   return error.issues.map((i) => {
     const field = fieldPath(prefix, i.path);
     return { file, line, field, message: `${field}: ${i.message}` };
   });
 }
 
-export async function parseCustomers(file: string): Promise<{ customers: CustomerDef[]; errors: ImportIssue[] }> {
+export async function parseCustomers(
+  file: string,
+): Promise<{ customers: CustomerDef[]; errors: ImportIssue[] }> {
   const read = await readTextFile(file);
   if ('error' in read) return { customers: [], errors: [read.error] };
   const json = parseJson(file, read.text, 'a list of customers');
   if ('error' in json) return { customers: [], errors: [json.error] };
   const data = json.value;
   if (!Array.isArray(data)) {
-    return { customers: [], errors: [{ file, line: null, message: 'expected a JSON list of customers: [{ "key", "name", "jobs": [...] }]' }] };
+    return {
+      customers: [],
+      errors: [
+        {
+          file,
+          line: null,
+          message: 'expected a JSON list of customers: [{ "key", "name", "jobs": [...] }]',
+        },
+      ],
+    };
   }
 
   const customers: CustomerDef[] = [];
@@ -58,21 +74,36 @@ export async function parseCustomers(file: string): Promise<{ customers: Custome
     const c = parsed.data;
     const seen = firstIndexOfKey.get(c.key);
     if (seen !== undefined) {
-      errors.push({ file, line: null, field: `[${index}].key`, message: `[${index}].key: customer key "${c.key}" is already used by entry [${seen}]: expected unique keys` });
+      errors.push({
+        file,
+        line: null,
+        field: `[${index}].key`,
+        message: `[${index}].key: customer key "${c.key}" is already used by entry [${seen}]: expected unique keys`,
+      });
       return;
     }
     const jobKeys = new Set<string>();
     const dupJob = c.jobs.findIndex((j) => jobKeys.size === jobKeys.add(j.key).size);
     if (dupJob !== -1) {
       const field = `[${index}].jobs[${dupJob}].key`;
-      errors.push({ file, line: null, field, message: `${field}: job key "${c.jobs[dupJob]?.key}" appears twice in customer "${c.key}": expected unique job keys` });
+      errors.push({
+        file,
+        line: null,
+        field,
+        message: `${field}: job key "${c.jobs[dupJob]?.key}" appears twice in customer "${c.key}": expected unique job keys`,
+      });
       return;
     }
     firstIndexOfKey.set(c.key, index);
     customers.push({
       key: c.key,
       name: c.name,
-      jobs: c.jobs.map((j) => ({ key: j.key, statement: j.statement, desiredOutcome: j.desired_outcome, examples: j.examples ?? [] })),
+      jobs: c.jobs.map((j) => ({
+        key: j.key,
+        statement: j.statement,
+        desiredOutcome: j.desired_outcome,
+        examples: j.examples ?? [],
+      })),
     });
   });
   return { customers, errors };

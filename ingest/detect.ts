@@ -82,7 +82,10 @@ export async function detectFormat(file: string): Promise<Format> {
   if (head.length === 0 || head.includes(0)) return byExtension(file);
 
   // The head may end inside a multi-byte character; that is fine for these tests.
-  const text = head.toString('utf8').replace(/^\uFEFF/, '').replace(/\r\n?/g, '\n');
+  const text = head
+    .toString('utf8')
+    .replace(/^\uFEFF/, '')
+    .replace(/\r\n?/g, '\n');
   const start = text.trimStart();
   const ext = extname(file).toLowerCase();
 
@@ -103,7 +106,10 @@ export async function detectFormat(file: string): Promise<Format> {
   if (/(^|,)\s*"?response_id"?\s*(,|$)/i.test(firstLine)) return 'surveys';
   if (ext === '.csv') return 'surveys';
   if (ext === '.txt' || ext === '.md' || ext === '') {
-    const paragraphs = start.split(/\n\s*\n/).map((p) => p.trim()).filter(Boolean);
+    const paragraphs = start
+      .split(/\n\s*\n/)
+      .map((p) => p.trim())
+      .filter(Boolean);
     const turns = paragraphs.filter((p) => SPEAKER_LINE.test(p)).length;
     if (ext !== '.md' && turns >= 2 && turns >= paragraphs.length / 2) return 'txt-transcript';
     return 'notes';
@@ -138,13 +144,25 @@ async function indexedFolder(dir: string): Promise<IndexedFolder | null> {
   }
   return {
     index: names.includes('index.json') ? join(dir, 'index.json') : null,
-    files: names.filter((n) => n !== 'index.json' && !n.startsWith('.')).sort().map((n) => join(dir, n)),
+    files: names
+      .filter((n) => n !== 'index.json' && !n.startsWith('.'))
+      .sort()
+      .map((n) => join(dir, n)),
   };
 }
 
 export async function bundleLayout(dir: string): Promise<BundleLayout> {
-  const layout: BundleLayout = { customers: null, surveys: [], tickets: [], transcripts: null, notes: null, other: [] };
-  const entries = (await readdir(dir, { withFileTypes: true })).filter((d) => d.isFile() && !d.name.startsWith('.'));
+  const layout: BundleLayout = {
+    customers: null,
+    surveys: [],
+    tickets: [],
+    transcripts: null,
+    notes: null,
+    other: [],
+  };
+  const entries = (await readdir(dir, { withFileTypes: true })).filter(
+    (d) => d.isFile() && !d.name.startsWith('.'),
+  );
   for (const name of entries.map((d) => d.name).sort()) {
     const file = join(dir, name);
     const format = await detectFormat(file);

@@ -8,7 +8,14 @@ import { parse } from 'csv-parse';
 import { parseTimestamp, readHead, readLines, TIMESTAMP_EXPECTED } from './text.ts';
 import type { ImportIssue, ParseEvent } from './types.ts';
 
-export const SURVEY_FIELDS = ['response_id', 'customer', 'submitted_at', 'question', 'answer', 'score'] as const;
+export const SURVEY_FIELDS = [
+  'response_id',
+  'customer',
+  'submitted_at',
+  'question',
+  'answer',
+  'score',
+] as const;
 export type SurveyField = (typeof SURVEY_FIELDS)[number];
 /** Our field name -> the export's header name, e.g. `{ answer: 'What would you improve?' }`. */
 export type SurveyColumns = Partial<Record<SurveyField, string>>;
@@ -38,7 +45,8 @@ export async function* parseSurveys(file: string, opts: SurveyOptions = {}): Asy
   });
   const head = await readHead(file, 64 * 1024).catch((err: Error) => err);
   if (head instanceof Error) return yield fileError(null, `cannot read the file: ${head.message}`);
-  if (head.length === 0) return yield fileError(null, 'the file is empty: expected a CSV header and one row per answer');
+  if (head.length === 0)
+    return yield fileError(null, 'the file is empty: expected a CSV header and one row per answer');
   if (head.includes(0)) return yield fileError(null, 'binary data (a NUL byte): expected a UTF-8 CSV file');
 
   // A line that is not valid UTF-8 goes to the CSV parser with its bad bytes replaced, so quotes
@@ -72,8 +80,14 @@ export async function* parseSurveys(file: string, opts: SurveyOptions = {}): Asy
     row++;
     const firstLine = lastLine + 1;
     lastLine = info.lines;
-    const where = firstLine === lastLine ? (firstLine === row ? `row ${row}` : `row ${row} (line ${firstLine})`) : `row ${row} (lines ${firstLine}-${lastLine})`;
-    const rowError = (message: string, field: string | null = null) => fileError(row, `${where}: ${message}`, field);
+    const where =
+      firstLine === lastLine
+        ? firstLine === row
+          ? `row ${row}`
+          : `row ${row} (line ${firstLine})`
+        : `row ${row} (lines ${firstLine}-${lastLine})`;
+    const rowError = (message: string, field: string | null = null) =>
+      fileError(row, `${where}: ${message}`, field);
 
     const bad = [...badLines.keys()].find((l) => l >= firstLine && l <= lastLine);
     if (bad !== undefined) {
@@ -91,7 +105,9 @@ export async function* parseSurveys(file: string, opts: SurveyOptions = {}): Asy
       col = Object.fromEntries(
         SURVEY_FIELDS.map((f) => [f, findColumn(found, opts.columns?.[f] ?? f)]).filter(([, i]) => i !== -1),
       );
-      const required: SurveyField[] = opts.defaultCustomer ? ['response_id', 'answer'] : ['response_id', 'customer', 'answer'];
+      const required: SurveyField[] = opts.defaultCustomer
+        ? ['response_id', 'answer']
+        : ['response_id', 'customer', 'answer'];
       const missing = required.filter((f) => col[f] === undefined).map((f) => `"${opts.columns?.[f] ?? f}"`);
       if (missing.length) {
         const expected = SURVEY_FIELDS.map((f) => opts.columns?.[f] ?? f).join(', ');
@@ -115,7 +131,10 @@ export async function* parseSurveys(file: string, opts: SurveyOptions = {}): Asy
 
     const responseId = value('response_id');
     if (!responseId) {
-      yield rowError(`empty ${opts.columns?.response_id ?? 'response_id'}: expected a response id`, 'response_id');
+      yield rowError(
+        `empty ${opts.columns?.response_id ?? 'response_id'}: expected a response id`,
+        'response_id',
+      );
       continue;
     }
     const answer = value('answer');
@@ -131,7 +150,10 @@ export async function* parseSurveys(file: string, opts: SurveyOptions = {}): Asy
     const submitted = value('submitted_at');
     const occurredAt = submitted ? parseTimestamp(submitted) : null;
     if (submitted && !occurredAt) {
-      yield rowError(`submitted_at "${submitted}" is not a timestamp: expected ${TIMESTAMP_EXPECTED}`, 'submitted_at');
+      yield rowError(
+        `submitted_at "${submitted}" is not a timestamp: expected ${TIMESTAMP_EXPECTED}`,
+        'submitted_at',
+      );
       continue;
     }
     const scoreText = value('score');
@@ -150,7 +172,16 @@ export async function* parseSurveys(file: string, opts: SurveyOptions = {}): Asy
         occurredAt,
         origin: { file, line: row },
         meta: { question: value('question') || null, score },
-        units: [{ ref: `survey:${responseId}`, ordinal: 1, speaker: null, text: answer, occurredAt, offsetMs: null }],
+        units: [
+          {
+            ref: `survey:${responseId}`,
+            ordinal: 1,
+            speaker: null,
+            text: answer,
+            occurredAt,
+            offsetMs: null,
+          },
+        ],
       },
     };
   }

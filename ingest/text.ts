@@ -55,7 +55,8 @@ export function decodeText(file: string, buf: Buffer): { text: string } | { erro
     return { error: fileIssue(file, line, `invalid UTF-8 on line ${line}: expected a UTF-8 text file`) };
   }
   const text = body.toString('utf8').replace(/\r\n?/g, '\n');
-  if (text.trim() === '') return { error: fileIssue(file, null, 'the file holds only blank space: expected text') };
+  if (text.trim() === '')
+    return { error: fileIssue(file, null, 'the file holds only blank space: expected text') };
   return { text };
 }
 
@@ -64,7 +65,11 @@ export async function readTextFile(file: string): Promise<{ text: string } | { e
     const { size } = await stat(file);
     if (size > MAX_TEXT_FILE_BYTES) {
       return {
-        error: fileIssue(file, null, `the file is ${size} bytes: expected at most ${MAX_TEXT_FILE_BYTES} for this format`),
+        error: fileIssue(
+          file,
+          null,
+          `the file is ${size} bytes: expected at most ${MAX_TEXT_FILE_BYTES} for this format`,
+        ),
       };
     }
     return decodeText(file, await readFile(file));
@@ -111,7 +116,11 @@ export async function* readLines(file: string, opts: ReadLinesOptions = {}): Asy
     const n = line++;
     if (tooLong) {
       tooLong = false;
-      return { line: n, error: fileIssue(file, n, `line is longer than ${maxLineBytes} bytes: expected one record per line`), lossy: '' };
+      return {
+        line: n,
+        error: fileIssue(file, n, `line is longer than ${maxLineBytes} bytes: expected one record per line`),
+        lossy: '',
+      };
     }
     let bytes = pending.length ? Buffer.concat([...pending, last]) : last;
     pending = [];
@@ -119,10 +128,18 @@ export async function* readLines(file: string, opts: ReadLinesOptions = {}): Asy
     if (bytes.length && bytes[bytes.length - 1] === 0x0d) bytes = bytes.subarray(0, bytes.length - 1);
     if (n === 1 && bytes.subarray(0, 3).equals(BOM)) bytes = bytes.subarray(3);
     if (bytes.indexOf(0) !== -1) {
-      return { line: n, error: fileIssue(file, n, 'binary data (a NUL byte): expected UTF-8 text'), lossy: bytes.toString('utf8') };
+      return {
+        line: n,
+        error: fileIssue(file, n, 'binary data (a NUL byte): expected UTF-8 text'),
+        lossy: bytes.toString('utf8'),
+      };
     }
     if (!isUtf8(bytes)) {
-      return { line: n, error: fileIssue(file, n, 'invalid UTF-8: expected UTF-8 text'), lossy: bytes.toString('utf8') };
+      return {
+        line: n,
+        error: fileIssue(file, n, 'invalid UTF-8: expected UTF-8 text'),
+        lossy: bytes.toString('utf8'),
+      };
     }
     return { line: n, text: bytes.toString('utf8') };
   };
@@ -159,9 +176,10 @@ export async function* readLines(file: string, opts: ReadLinesOptions = {}): Asy
 
 /** An ISO 8601 date, or date and time (`T` or a space between, seconds and zone optional: no zone means UTC); null when it is not one or names a day that does not exist. */
 export function parseTimestamp(value: string): Date | null {
-  const m = /^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(\.\d{1,9})?)?\s*(Z|[+-]\d{2}:?\d{2})?)?$/i.exec(
-    value.trim(),
-  );
+  const m =
+    /^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(\.\d{1,9})?)?\s*(Z|[+-]\d{2}:?\d{2})?)?$/i.exec(
+      value.trim(),
+    );
   if (!m) return null;
   const [, y, mo, d, h = '00', mi = '00', s = '00', frac = '', zone] = m;
   const month = Number(mo);
@@ -185,7 +203,9 @@ export const TIMESTAMP_EXPECTED = 'an ISO 8601 date or time like 2026-03-12 or 2
 function jsonErrorOffset(text: string, message: string): number | null {
   const position = /at position (\d+)/.exec(message);
   if (position) return Number(position[1]);
-  const quoted = /^Unexpected token '(.+?)', (\.\.\.)?"([\s\S]*)"(?:\.\.\.)? is not valid JSON$/.exec(message);
+  const quoted = /^Unexpected token '(.+?)', (\.\.\.)?"([\s\S]*)"(?:\.\.\.)? is not valid JSON$/.exec(
+    message,
+  );
   if (!quoted) return null;
   const [, token = '', cut, snippet = ''] = quoted;
   const at = text.indexOf(snippet);
@@ -194,13 +214,19 @@ function jsonErrorOffset(text: string, message: string): number | null {
 }
 
 /** JSON.parse with an error that names the line where parsing stopped and what was expected. */
-export function parseJson(file: string, text: string, expected: string): { value: unknown } | { error: ImportIssue } {
+export function parseJson(
+  file: string,
+  text: string,
+  expected: string,
+): { value: unknown } | { error: ImportIssue } {
   try {
     return { value: JSON.parse(text) };
   } catch (err) {
     const message = (err as Error).message;
     const offset = jsonErrorOffset(text, message);
     const line = offset === null ? null : text.slice(0, offset).split('\n').length;
-    return { error: fileIssue(file, line, `invalid JSON (${message.replace(/\s+/g, ' ')}): expected ${expected}`) };
+    return {
+      error: fileIssue(file, line, `invalid JSON (${message.replace(/\s+/g, ' ')}): expected ${expected}`),
+    };
   }
 }

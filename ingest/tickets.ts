@@ -22,7 +22,10 @@ export interface TicketOptions {
 const timestamp = z.string({ error: `expected ${TIMESTAMP_EXPECTED}` }).transform((value, ctx) => {
   const date = parseTimestamp(value);
   if (!date) {
-    ctx.addIssue({ code: 'custom', message: `"${value}" is not a timestamp: expected ${TIMESTAMP_EXPECTED}` });
+    ctx.addIssue({
+      code: 'custom',
+      message: `"${value}" is not a timestamp: expected ${TIMESTAMP_EXPECTED}`,
+    });
     return z.NEVER;
   }
   return date;
@@ -120,7 +123,11 @@ type TicketFileKind = 'jsonl' | 'zendesk-export';
 
 /** JSONL unless the file is one JSON object holding a `tickets` list. */
 export function ticketFileKind(head: string): TicketFileKind {
-  const firstLine = head.replace(/^\uFEFF/, '').trimStart().split('\n', 1)[0] ?? '';
+  const firstLine =
+    head
+      .replace(/^\uFEFF/, '')
+      .trimStart()
+      .split('\n', 1)[0] ?? '';
   try {
     const first: unknown = JSON.parse(firstLine);
     return first && typeof first === 'object' && Array.isArray((first as { tickets?: unknown }).tickets)
@@ -139,7 +146,8 @@ export async function* parseTickets(file: string, opts: TicketOptions = {}): Asy
   const head = await readHead(file, 64 * 1024).catch((err: Error) => err);
   if (head instanceof Error) return yield fileError(null, `cannot read the file: ${head.message}`);
   if (head.length === 0) return yield fileError(null, 'the file is empty: expected one JSON ticket per line');
-  if (head.includes(0)) return yield fileError(null, 'binary data (a NUL byte): expected a UTF-8 JSON file of tickets');
+  if (head.includes(0))
+    return yield fileError(null, 'binary data (a NUL byte): expected a UTF-8 JSON file of tickets');
 
   if (ticketFileKind(head.toString('utf8')) === 'zendesk-export') {
     yield* parseZendeskExport(file, opts);
@@ -156,7 +164,10 @@ export async function* parseTickets(file: string, opts: TicketOptions = {}): Asy
     try {
       value = JSON.parse(ev.text);
     } catch (err) {
-      yield fileError(ev.line, `invalid JSON (${(err as Error).message}): expected one JSON ticket object per line`);
+      yield fileError(
+        ev.line,
+        `invalid JSON (${(err as Error).message}): expected one JSON ticket object per line`,
+      );
       continue;
     }
     tickets++;
@@ -179,13 +190,17 @@ function utf8Check(): Transform {
       try {
         text = decoder.decode(chunk, { stream: true });
       } catch {
-        done(new Error(`invalid UTF-8 between bytes ${offset} and ${offset + chunk.length}: expected UTF-8 text`));
+        done(
+          new Error(
+            `invalid UTF-8 between bytes ${offset} and ${offset + chunk.length}: expected UTF-8 text`,
+          ),
+        );
         return;
       }
       offset += chunk.length;
       // Small pieces: the JSON parser drops the tokens of the piece in which it meets an error, so
       // this bounds how many good tickets before a syntax error are lost with it.
-      for (let start = 0; start < text.length; ) {
+      for (let start = 0; start < text.length;) {
         let end = Math.min(start + PIECE, text.length);
         if (end < text.length && /[\uD800-\uDBFF]/.test(text.charAt(end - 1))) end--;
         this.push(text.slice(start, end));
@@ -230,7 +245,9 @@ async function* parseZendeskExport(file: string, opts: TicketOptions): AsyncGene
     }
     if (failure) throw failure;
   } catch (err) {
-    const after = last ? `the tickets after tickets[${last.index}] (id ${last.id}) were not read` : 'no ticket was read';
+    const after = last
+      ? `the tickets after tickets[${last.index}] (id ${last.id}) were not read`
+      : 'no ticket was read';
     yield {
       type: 'error',
       error: {
@@ -245,6 +262,14 @@ async function* parseZendeskExport(file: string, opts: TicketOptions): AsyncGene
     for (const stream of upstream) stream.destroy();
   }
   if (last === null) {
-    yield { type: 'error', error: { file, line: null, field: null, message: 'no tickets found: expected a Zendesk export {"tickets": [...]} with at least one ticket' } };
+    yield {
+      type: 'error',
+      error: {
+        file,
+        line: null,
+        field: null,
+        message: 'no tickets found: expected a Zendesk export {"tickets": [...]} with at least one ticket',
+      },
+    };
   }
 }

@@ -18,25 +18,37 @@ export interface TranscriptEntry {
   customerSpeakers: string[];
 }
 
-const nonEmpty = z.string({ error: 'expected a non-empty string' }).trim().min(1, 'expected a non-empty string');
+const nonEmpty = z
+  .string({ error: 'expected a non-empty string' })
+  .trim()
+  .min(1, 'expected a non-empty string');
 
 const entrySchema = z.object({
-  file: nonEmpty.refine((f) => basename(f) === f && f !== '..', 'expected a file name inside the transcripts folder'),
+  file: nonEmpty.refine(
+    (f) => basename(f) === f && f !== '..',
+    'expected a file name inside the transcripts folder',
+  ),
   customer: nonEmpty,
   interviewed_at: z
     .string()
     .refine((s) => parseTimestamp(s) !== null, `expected ${TIMESTAMP_EXPECTED}`)
     .nullish(),
-  customer_speakers: z.array(nonEmpty, { error: 'expected a list of speaker names' }).min(1, 'expected at least one customer speaker'),
+  customer_speakers: z
+    .array(nonEmpty, { error: 'expected a list of speaker names' })
+    .min(1, 'expected at least one customer speaker'),
 });
 
-export async function parseTranscriptIndex(file: string): Promise<{ entries: TranscriptEntry[]; errors: ImportIssue[] }> {
+export async function parseTranscriptIndex(
+  file: string,
+): Promise<{ entries: TranscriptEntry[]; errors: ImportIssue[] }> {
   const read = await readTextFile(file);
   if ('error' in read) return { entries: [], errors: [read.error] };
-  const expected = 'a list of transcripts: [{ "file", "customer", "interviewed_at", "customer_speakers": [...] }]';
+  const expected =
+    'a list of transcripts: [{ "file", "customer", "interviewed_at", "customer_speakers": [...] }]';
   const json = parseJson(file, read.text, expected);
   if ('error' in json) return { entries: [], errors: [json.error] };
-  if (!Array.isArray(json.value)) return { entries: [], errors: [{ file, line: null, field: null, message: `expected ${expected}` }] };
+  if (!Array.isArray(json.value))
+    return { entries: [], errors: [{ file, line: null, field: null, message: `expected ${expected}` }] };
 
   const entries: TranscriptEntry[] = [];
   const errors: ImportIssue[] = [];
@@ -50,7 +62,12 @@ export async function parseTranscriptIndex(file: string): Promise<{ entries: Tra
     const e = parsed.data;
     const first = seen.get(e.file);
     if (first !== undefined) {
-      errors.push({ file, line: null, field: `[${index}].file`, message: `[${index}].file: "${e.file}" is already listed at [${first}]: expected each file once` });
+      errors.push({
+        file,
+        line: null,
+        field: `[${index}].file`,
+        message: `[${index}].file: "${e.file}" is already listed at [${first}]: expected each file once`,
+      });
       return;
     }
     seen.set(e.file, index);
@@ -82,6 +99,16 @@ function timingLine(line: string, sep: '.' | ','): { startMs: number } | null {
   return start === null || end === null ? null : { startMs: start };
 }
 
+/**
+ * Index of a cue's timing line: the first or, after a cue number or identifier, the second. When
+ * neither holds "-->", the line that should have been the timing is returned, to be reported.
+ */
+function timingIndex(lines: string[]): number {
+  const at = lines.findIndex((l) => l.includes('-->'));
+  if (at === 0 || at === 1) return at;
+  return lines.length > 1 && /^\S+$/.test(lines[0] ?? '') && /\d:\d/.test(lines[1] ?? '') ? 1 : 0;
+}
+
 /** Blank-line separated blocks, each with the 1-based line of its first line. */
 function blocks(text: string): { line: number; lines: string[] }[] {
   const out: { line: number; lines: string[] }[] = [];
@@ -100,7 +127,16 @@ function blocks(text: string): { line: number; lines: string[] }[] {
   return out;
 }
 
-const ENTITIES: Record<string, string> = { amp: '&', lt: '<', gt: '>', nbsp: ' ', quot: '"', apos: "'", lrm: '', rlm: '' };
+const ENTITIES: Record<string, string> = {
+  amp: '&',
+  lt: '<',
+  gt: '>',
+  nbsp: ' ',
+  quot: '"',
+  apos: "'",
+  lrm: '',
+  rlm: '',
+};
 
 function stripTags(text: string): string {
   return text
@@ -116,16 +152,17 @@ export function vttCues(file: string, text: string): CueResult {
   const all = blocks(text);
   const header = all.shift();
   if (!header || !/^WEBVTT(?:[ \t].*)?$/.test(header.lines[0] ?? '')) {
-    return { cues, errors: [{ file, line: 1, field: null, message: 'expected the line "WEBVTT" at the top of a WebVTT file' }] };
+    return {
+      cues,
+      errors: [
+        { file, line: 1, field: null, message: 'expected the line "WEBVTT" at the top of a WebVTT file' },
+      ],
+    };
   }
   for (const block of all) {
     const first = block.lines[0] ?? '';
     if (/^(NOTE|STYLE|REGION)(\s|$)/.test(first)) continue;
-    const timingAt = block.lines.findIndex((l) => l.includes('-->'));
-    if (timingAt === -1 || timingAt > 1) {
-      errors.push({ file, line: block.line, field: null, message: `expected a cue timing line like "00:01:02.500 --> 00:01:05.000", found "${first}"` });
-      continue;
-    }
+    const timingAt = timingIndex(block.lines);
     const timing = timingLine(block.lines[timingAt] ?? '', '.');
     if (!timing) {
       errors.push({
@@ -155,17 +192,14 @@ export function vttCues(file: string, text: string): CueResult {
 }
 
 /** `Name:` at the start of a line: one to five words that start with a capital letter. */
-const SPEAKER = /^((?:\p{Lu}[\p{L}\p{M}'’.-]*)(?:[ \t]+(?:\p{Lu}[\p{L}\p{M}'’.-]*|de|van|von|der|da|di|la|le|bin|al)){0,4}):[ \t]+(.*)$/u;
+const SPEAKER =
+  /^((?:\p{Lu}[\p{L}\p{M}'’.-]*)(?:[ \t]+(?:\p{Lu}[\p{L}\p{M}'’.-]*|de|van|von|der|da|di|la|le|bin|al)){0,4}):[ \t]+(.*)$/u;
 
 export function srtCues(file: string, text: string): CueResult {
   const cues: Cue[] = [];
   const errors: ImportIssue[] = [];
   for (const block of blocks(text)) {
-    const timingAt = block.lines.findIndex((l) => l.includes('-->'));
-    if (timingAt === -1 || timingAt > 1) {
-      errors.push({ file, line: block.line, field: null, message: `expected a numbered cue with a timing line like "00:01:02,500 --> 00:01:05,000", found "${block.lines[0]}"` });
-      continue;
-    }
+    const timingAt = timingIndex(block.lines);
     const timingText = block.lines[timingAt] ?? '';
     const timing = timingLine(timingText, ',') ?? timingLine(timingText, '.');
     if (!timing) {
@@ -177,10 +211,16 @@ export function srtCues(file: string, text: string): CueResult {
       });
       continue;
     }
-    const body = stripTags(block.lines.slice(timingAt + 1).join('\n').replace(/\{\\[^}]*\}/g, ''));
+    const body = stripTags(
+      block.lines
+        .slice(timingAt + 1)
+        .join('\n')
+        .replace(/\{\\[^}]*\}/g, ''),
+    );
     const named = SPEAKER.exec(body);
     const words = named ? (named[2] ?? '').trim() : body;
-    if (words) cues.push({ speaker: named?.[1] ?? null, text: words, offsetMs: timing.startMs, line: block.line });
+    if (words)
+      cues.push({ speaker: named?.[1] ?? null, text: words, offsetMs: timing.startMs, line: block.line });
   }
   return { cues, errors };
 }
@@ -204,12 +244,19 @@ export function txtCues(file: string, text: string): CueResult {
       const value = (stamp[1] ?? '').trim();
       const m = /^(?:(\d{1,3}):)?([0-5]\d):([0-5]\d)(?:[.,](\d{1,3}))?$/.exec(value);
       if (!m) {
-        errors.push({ file, line, field: null, message: `bad timestamp "[${value}]": expected [hh:mm:ss] or [mm:ss]; the turn was skipped` });
+        errors.push({
+          file,
+          line,
+          field: null,
+          message: `bad timestamp "[${value}]": expected [hh:mm:ss] or [mm:ss]; the turn was skipped`,
+        });
         current = null;
         skipping = true;
         return;
       }
-      offsetMs = ((Number(m[1] ?? 0) * 60 + Number(m[2])) * 60 + Number(m[3])) * 1000 + Number((m[4] ?? '').padEnd(3, '0'));
+      offsetMs =
+        ((Number(m[1] ?? 0) * 60 + Number(m[2])) * 60 + Number(m[3])) * 1000 +
+        Number((m[4] ?? '').padEnd(3, '0'));
       rest = rest.slice(stamp[0].length);
     }
     const named = SPEAKER.exec(rest);
@@ -249,7 +296,17 @@ export function transcriptItem(
     }
   }
   if (cues.length === 0) {
-    return { item: null, errors: [{ file, line: null, field: null, message: 'no cues or turns found: expected a transcript with speakers and their words' }] };
+    return {
+      item: null,
+      errors: [
+        {
+          file,
+          line: null,
+          field: null,
+          message: 'no cues or turns found: expected a transcript with speakers and their words',
+        },
+      ],
+    };
   }
   const units = customerTurns(name, cues, entry.customerSpeakers, entry.interviewedAt);
   if (units.length === 0) {
@@ -291,11 +348,19 @@ export function transcriptFormat(file: string, text: string): TranscriptFormat {
   return 'txt-transcript';
 }
 
-export async function parseTranscript(file: string, entry: TranscriptEntry): Promise<{ item: ParsedItem | null; errors: ImportIssue[] }> {
+export async function parseTranscript(
+  file: string,
+  entry: TranscriptEntry,
+): Promise<{ item: ParsedItem | null; errors: ImportIssue[] }> {
   const read = await readTextFile(file);
   if ('error' in read) return { item: null, errors: [read.error] };
   const format = transcriptFormat(file, read.text);
-  const parsed = format === 'vtt' ? vttCues(file, read.text) : format === 'srt' ? srtCues(file, read.text) : txtCues(file, read.text);
+  const parsed =
+    format === 'vtt'
+      ? vttCues(file, read.text)
+      : format === 'srt'
+        ? srtCues(file, read.text)
+        : txtCues(file, read.text);
   const built = transcriptItem(file, entry, parsed.cues);
   return { item: built.item, errors: [...parsed.errors, ...built.errors] };
 }

@@ -26,7 +26,13 @@ const bakery = {
 const garage = {
   key: 'northgate-garage',
   name: 'Northgate Garage',
-  jobs: [{ key: 'quotes', statement: 'Send a repair quote before the customer leaves', desired_outcome: 'Minimize time from inspection to quote' }],
+  jobs: [
+    {
+      key: 'quotes',
+      statement: 'Send a repair quote before the customer leaves',
+      desired_outcome: 'Minimize time from inspection to quote',
+    },
+  ],
 };
 
 describe('parseCustomers', () => {
@@ -46,16 +52,36 @@ describe('parseCustomers', () => {
           },
         ],
       },
-      { key: 'northgate-garage', name: 'Northgate Garage', jobs: [{ key: 'quotes', statement: garage.jobs[0]!.statement, desiredOutcome: garage.jobs[0]!.desired_outcome, examples: [] }] },
+      {
+        key: 'northgate-garage',
+        name: 'Northgate Garage',
+        jobs: [
+          {
+            key: 'quotes',
+            statement: garage.jobs[0]!.statement,
+            desiredOutcome: garage.jobs[0]!.desired_outcome,
+            examples: [],
+          },
+        ],
+      },
     ]);
   });
 
   it('reports a bad entry with its index and field and still loads the good ones', async () => {
-    const broken = { key: 'hollow-pines', name: 'Hollow Pines', jobs: [{ key: 'bookings', statement: 'Fill the cabins' }] };
-    const { customers, errors } = await parseCustomers(fixture('bad-entry.json', [bakery, broken, garage, { name: 'No Key', jobs: [] }]));
+    const broken = {
+      key: 'hollow-pines',
+      name: 'Hollow Pines',
+      jobs: [{ key: 'bookings', statement: 'Fill the cabins' }],
+    };
+    const { customers, errors } = await parseCustomers(
+      fixture('bad-entry.json', [bakery, broken, garage, { name: 'No Key', jobs: [] }]),
+    );
     expect(customers.map((c) => c.key)).toEqual(['crumb-and-co', 'northgate-garage']);
     expect(errors).toHaveLength(2);
-    expect(errors[0]).toMatchObject({ field: '[1].jobs[0].desired_outcome', message: expect.stringMatching(/^\[1\]\.jobs\[0\]\.desired_outcome: expected a non-empty string/) });
+    expect(errors[0]).toMatchObject({
+      field: '[1].jobs[0].desired_outcome',
+      message: expect.stringMatching(/^\[1\]\.jobs\[0\]\.desired_outcome: expected a non-empty string/),
+    });
     expect(errors[1]).toMatchObject({ field: '[3].key' });
   });
 
@@ -71,7 +97,10 @@ describe('parseCustomers', () => {
   it('reports invalid JSON with its line, and a file that is not a list', async () => {
     const bad = await parseCustomers(fixture('broken.json', '[\n  {"key": "a",\n  "name": }\n]'));
     expect(bad.customers).toEqual([]);
-    expect(bad.errors[0]).toMatchObject({ line: 3, message: expect.stringMatching(/invalid JSON.*expected a list of customers/) });
+    expect(bad.errors[0]).toMatchObject({
+      line: 3,
+      message: expect.stringMatching(/invalid JSON.*expected a list of customers/),
+    });
     const notList = await parseCustomers(fixture('object.json', { customers: [] }));
     expect(notList.errors[0]?.message).toMatch(/expected a JSON list of customers/);
   });

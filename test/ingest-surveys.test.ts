@@ -42,7 +42,14 @@ describe('parseSurveys', () => {
       origin: { file, line: 2 },
       meta: { question: 'What should we improve?', score: 6 },
       units: [
-        { ref: 'survey:S-1', ordinal: 1, speaker: null, text: 'The delivery slots fill up too fast.', occurredAt: new Date('2026-04-01T09:30:00Z'), offsetMs: null },
+        {
+          ref: 'survey:S-1',
+          ordinal: 1,
+          speaker: null,
+          text: 'The delivery slots fill up too fast.',
+          occurredAt: new Date('2026-04-01T09:30:00Z'),
+          offsetMs: null,
+        },
       ],
     });
     expect(items[1]?.units[0]?.text).toBe('Quotes go out in minutes, "finally".');
@@ -56,7 +63,12 @@ describe('parseSurveys', () => {
         'r-77,2026-05-05 10:00:00,Let me reorder last week’s batch in one click.,9\n',
     );
     const opts: SurveyOptions = {
-      columns: { response_id: 'Respondent', submitted_at: 'Date submitted', answer: 'What would you improve?', score: 'How likely are you to recommend us?' },
+      columns: {
+        response_id: 'Respondent',
+        submitted_at: 'Date submitted',
+        answer: 'What would you improve?',
+        score: 'How likely are you to recommend us?',
+      },
       defaultCustomer: 'crumb-and-co',
     };
     const { items, errors } = await parse(file, opts);
@@ -75,7 +87,9 @@ describe('parseSurveys', () => {
     expect(items).toEqual([]);
     expect(errors).toHaveLength(1);
     expect(errors[0]).toMatchObject({ line: 1, message: expect.stringContaining('no column "answer"') });
-    expect(errors[0]?.message).toContain('expected the columns response_id, customer, submitted_at, question, answer, score');
+    expect(errors[0]?.message).toContain(
+      'expected the columns response_id, customer, submitted_at, question, answer, score',
+    );
     expect(errors[0]?.message).toContain('found: response_id, customer, comment');
   });
 
@@ -102,7 +116,9 @@ describe('parseSurveys', () => {
       [6, 'customer'],
       [7, 'score'],
     ]);
-    expect(errors[1]?.message).toMatch(/^row 3: submitted_at "last tuesday" is not a timestamp: expected an ISO 8601/);
+    expect(errors[1]?.message).toMatch(
+      /^row 3: submitted_at "last tuesday" is not a timestamp: expected an ISO 8601/,
+    );
     expect(errors[2]?.message).toMatch(/score "11": expected a whole number from 0 to 10/);
     expect(errors[3]?.message).toBe('row 5: 5 fields, expected 6 as in the header');
     expect(errors[5]?.message).toMatch(/^row 7 \(lines 7-8\): /);
@@ -112,23 +128,37 @@ describe('parseSurveys', () => {
   it('refuses a row with invalid UTF-8, naming row and line, and reads the rest', async () => {
     const file = fixture(
       'latin1.csv',
-      Buffer.concat([Buffer.from(`${HEADER}S-1,crumb-and-co,2026-04-01,Q,"one\nna`), Buffer.from([0xef, 0xbf]), Buffer.from('ve",4\nS-2,crumb-and-co,2026-04-01,Q,fine,4\n')]),
+      Buffer.concat([
+        Buffer.from(`${HEADER}S-1,crumb-and-co,2026-04-01,Q,"one\nna`),
+        Buffer.from([0xef, 0xbf]),
+        Buffer.from('ve",4\nS-2,crumb-and-co,2026-04-01,Q,fine,4\n'),
+      ]),
     );
     const { items, errors } = await parse(file);
     expect(items.map((i) => i.externalId)).toEqual(['S-2']);
     expect(errors).toHaveLength(1);
-    expect(errors[0]).toMatchObject({ line: 2, message: expect.stringMatching(/^row 2 \(lines 2-3\): line 3: invalid UTF-8/) });
+    expect(errors[0]).toMatchObject({
+      line: 2,
+      message: expect.stringMatching(/^row 2 \(lines 2-3\): line 3: invalid UTF-8/),
+    });
   });
 
   it('reports an unclosed quote', async () => {
-    const { items, errors } = await parse(fixture('quote.csv', `${HEADER}S-1,crumb-and-co,2026-04-01,Q,ok,1\nS-2,crumb-and-co,2026-04-01,Q,"never closed,1\n`));
+    const { items, errors } = await parse(
+      fixture(
+        'quote.csv',
+        `${HEADER}S-1,crumb-and-co,2026-04-01,Q,ok,1\nS-2,crumb-and-co,2026-04-01,Q,"never closed,1\n`,
+      ),
+    );
     expect(items.map((i) => i.externalId)).toEqual(['S-1']);
     expect(errors[0]?.message).toMatch(/Quote Not Closed.*expected a CSV row with quotes closed/);
   });
 
   it('refuses an empty file, a binary file and a file with only blank lines', async () => {
     expect((await parse(fixture('empty.csv', ''))).errors[0]?.message).toMatch(/empty/);
-    expect((await parse(fixture('bin.csv', Buffer.from([0x50, 0x4b, 0x03, 0x04, 0x00, 0x00])))).errors[0]?.message).toMatch(/binary/);
+    expect(
+      (await parse(fixture('bin.csv', Buffer.from([0x50, 0x4b, 0x03, 0x04, 0x00, 0x00])))).errors[0]?.message,
+    ).toMatch(/binary/);
     expect((await parse(fixture('blank.csv', '\n\n'))).errors[0]?.message).toMatch(/no header/);
   });
 });

@@ -18,7 +18,10 @@ async function lines(file: string, maxLineBytes?: number): Promise<LineEvent[]> 
 
 describe('readTextFile', () => {
   it('strips a BOM and turns CRLF into LF', async () => {
-    const file = fixture('bom.txt', Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from('Olá\r\nmundo\r\n')]));
+    const file = fixture(
+      'bom.txt',
+      Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from('Olá\r\nmundo\r\n')]),
+    );
     expect(await readTextFile(file)).toEqual({ text: 'Olá\nmundo\n' });
   });
 
@@ -33,19 +36,31 @@ describe('readTextFile', () => {
   });
 
   it('refuses invalid UTF-8 and names the line of the first bad byte', async () => {
-    const res = await readTextFile(fixture('latin1.txt', Buffer.concat([Buffer.from('ok\nfine\ncaf'), Buffer.from([0xe9]), Buffer.from('\nend')])));
-    expect(res).toMatchObject({ error: { line: 3, message: expect.stringMatching(/invalid UTF-8 on line 3/) } });
+    const res = await readTextFile(
+      fixture(
+        'latin1.txt',
+        Buffer.concat([Buffer.from('ok\nfine\ncaf'), Buffer.from([0xe9]), Buffer.from('\nend')]),
+      ),
+    );
+    expect(res).toMatchObject({
+      error: { line: 3, message: expect.stringMatching(/invalid UTF-8 on line 3/) },
+    });
   });
 
   it('names the file when it cannot be read', async () => {
     const res = await readTextFile(join(dir, 'missing.txt'));
-    expect(res).toMatchObject({ error: { file: join(dir, 'missing.txt'), message: expect.stringMatching(/cannot read/) } });
+    expect(res).toMatchObject({
+      error: { file: join(dir, 'missing.txt'), message: expect.stringMatching(/cannot read/) },
+    });
   });
 });
 
 describe('readLines', () => {
   it('yields numbered lines without CR, BOM or a trailing empty line', async () => {
-    const file = fixture('lines.txt', Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from('a\r\n\nc\n')]));
+    const file = fixture(
+      'lines.txt',
+      Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from('a\r\n\nc\n')]),
+    );
     expect(await lines(file)).toEqual([
       { line: 1, text: 'a' },
       { line: 2, text: '' },
@@ -61,10 +76,20 @@ describe('readLines', () => {
   });
 
   it('reports a line of invalid UTF-8 or NUL bytes and goes on', async () => {
-    const file = fixture('mixed.txt', Buffer.concat([Buffer.from('good\nba'), Buffer.from([0xff, 0xfe]), Buffer.from('d\nnu\u0000l\nlast\n')]));
+    const file = fixture(
+      'mixed.txt',
+      Buffer.concat([
+        Buffer.from('good\nba'),
+        Buffer.from([0xff, 0xfe]),
+        Buffer.from('d\nnu\u0000l\nlast\n'),
+      ]),
+    );
     const out = await lines(file);
     expect(out[0]).toEqual({ line: 1, text: 'good' });
-    expect(out[1]).toMatchObject({ line: 2, error: { file, line: 2, message: expect.stringMatching(/invalid UTF-8/) } });
+    expect(out[1]).toMatchObject({
+      line: 2,
+      error: { file, line: 2, message: expect.stringMatching(/invalid UTF-8/) },
+    });
     expect(out[2]).toMatchObject({ line: 3, error: { line: 3, message: expect.stringMatching(/NUL/) } });
     expect(out[3]).toEqual({ line: 4, text: 'last' });
   });
@@ -78,7 +103,10 @@ describe('readLines', () => {
   it('reports a line longer than the limit and reads the next one', async () => {
     const out = await lines(fixture('runaway.txt', `ok\n${'x'.repeat(5000)}\nafter\n`), 1000);
     expect(out[0]).toEqual({ line: 1, text: 'ok' });
-    expect(out[1]).toMatchObject({ line: 2, error: { message: expect.stringMatching(/longer than 1000 bytes/) } });
+    expect(out[1]).toMatchObject({
+      line: 2,
+      error: { message: expect.stringMatching(/longer than 1000 bytes/) },
+    });
     expect(out[2]).toEqual({ line: 3, text: 'after' });
   });
 });
@@ -92,7 +120,15 @@ describe('parseTimestamp', () => {
   });
 
   it('refuses what is not a timestamp or names a day that does not exist', () => {
-    for (const bad of ['', 'yesterday', '12/03/2026', '2026-02-30', '2026-13-01', '2026-03-12T25:00:00Z', '1741788000']) {
+    for (const bad of [
+      '',
+      'yesterday',
+      '12/03/2026',
+      '2026-02-30',
+      '2026-13-01',
+      '2026-03-12T25:00:00Z',
+      '1741788000',
+    ]) {
       expect(parseTimestamp(bad), bad).toBeNull();
     }
   });
@@ -100,8 +136,12 @@ describe('parseTimestamp', () => {
 
 describe('parseJson', () => {
   it('names the line where the JSON breaks, in both forms of V8 message', () => {
-    expect(parseJson('a.json', '[\n1,\n2\n3]', 'a list')).toMatchObject({ error: { line: 4, message: expect.stringMatching(/expected a list$/) } });
-    expect(parseJson('b.json', '[\n  {"name": "x",\n   "size": }\n]', 'a list')).toMatchObject({ error: { line: 3 } });
+    expect(parseJson('a.json', '[\n1,\n2\n3]', 'a list')).toMatchObject({
+      error: { line: 4, message: expect.stringMatching(/expected a list$/) },
+    });
+    expect(parseJson('b.json', '[\n  {"name": "x",\n   "size": }\n]', 'a list')).toMatchObject({
+      error: { line: 3 },
+    });
     expect(parseJson('c.json', '[1, 2]', 'a list')).toEqual({ value: [1, 2] });
   });
 });

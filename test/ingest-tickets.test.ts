@@ -31,8 +31,15 @@ const oven = {
   group: 'Support',
   comments: [{ author_role: 'agent', body: 'Sorry Marta, looking now.', created_at: '2026-04-03T08:00:00Z' }],
 };
-const quote = { id: 7102, customer: 'northgate-garage', created_at: '2026-04-04T12:00:00Z', subject: 'Quote PDF', description: 'Can the quote PDF show our logo?' };
-const jsonl = (...tickets: unknown[]) => tickets.map((t) => (typeof t === 'string' ? t : JSON.stringify(t))).join('\n') + '\n';
+const quote = {
+  id: 7102,
+  customer: 'northgate-garage',
+  created_at: '2026-04-04T12:00:00Z',
+  subject: 'Quote PDF',
+  description: 'Can the quote PDF show our logo?',
+};
+const jsonl = (...tickets: unknown[]) =>
+  tickets.map((t) => (typeof t === 'string' ? t : JSON.stringify(t))).join('\n') + '\n';
 
 describe('parseTickets, tickets.jsonl', () => {
   it('makes one item per ticket, its unit the subject, a newline and the description', async () => {
@@ -51,7 +58,13 @@ describe('parseTickets, tickets.jsonl', () => {
         tags: ['orders', 'printing'],
         status: null,
         organization: null,
-        comments: [{ author_role: 'agent', body: 'Sorry Marta, looking now.', created_at: new Date('2026-04-03T08:00:00Z') }],
+        comments: [
+          {
+            author_role: 'agent',
+            body: 'Sorry Marta, looking now.',
+            created_at: new Date('2026-04-03T08:00:00Z'),
+          },
+        ],
         updatedAt: null,
       },
       units: [
@@ -94,25 +107,40 @@ describe('parseTickets, tickets.jsonl', () => {
     expect(errors[0]?.message).toMatch(/invalid JSON .*expected one JSON ticket object per line/);
     expect(errors[1]?.message).toMatch(/^ticket: id: expected the ticket id/);
     expect(errors[2]?.message).toMatch(/^ticket 7103: description: expected the ticket's first message/);
-    expect(errors[3]?.message).toMatch(/^ticket 7104: created_at: "04\/03\/2026" is not a timestamp: expected an ISO 8601/);
+    expect(errors[3]?.message).toMatch(
+      /^ticket 7104: created_at: "04\/03\/2026" is not a timestamp: expected an ISO 8601/,
+    );
     expect(errors.every((e) => e.file === file)).toBe(true);
   });
 
   it('uses the default customer for tickets without one', async () => {
-    const { items } = await parse(fixture('nocustomer.jsonl', jsonl({ ...quote, customer: undefined })), { defaultCustomer: 'tidewater' });
+    const { items } = await parse(fixture('nocustomer.jsonl', jsonl({ ...quote, customer: undefined })), {
+      defaultCustomer: 'tidewater',
+    });
     expect(items[0]?.customerKey).toBe('tidewater');
   });
 
   it('reports a line of invalid UTF-8 and goes on', async () => {
-    const file = fixture('latin1.jsonl', Buffer.concat([Buffer.from('{"id": 5, "description": "caf'), Buffer.from([0xe9]), Buffer.from(`"}\n${JSON.stringify(quote)}\n`)]));
+    const file = fixture(
+      'latin1.jsonl',
+      Buffer.concat([
+        Buffer.from('{"id": 5, "description": "caf'),
+        Buffer.from([0xe9]),
+        Buffer.from(`"}\n${JSON.stringify(quote)}\n`),
+      ]),
+    );
     const { items, errors } = await parse(file);
     expect(items.map((i) => i.externalId)).toEqual(['7102']);
     expect(errors).toMatchObject([{ line: 1, message: expect.stringMatching(/invalid UTF-8/) }]);
   });
 
   it('refuses an empty file, a blank file and a binary file with one error', async () => {
-    expect((await parse(fixture('empty.jsonl', ''))).errors).toMatchObject([{ line: null, message: expect.stringMatching(/empty/) }]);
-    expect((await parse(fixture('blank.jsonl', '\n\n'))).errors).toMatchObject([{ message: expect.stringMatching(/no tickets found/) }]);
+    expect((await parse(fixture('empty.jsonl', ''))).errors).toMatchObject([
+      { line: null, message: expect.stringMatching(/empty/) },
+    ]);
+    expect((await parse(fixture('blank.jsonl', '\n\n'))).errors).toMatchObject([
+      { message: expect.stringMatching(/no tickets found/) },
+    ]);
     const bin = await parse(fixture('bin.jsonl', Buffer.from([0x1f, 0x8b, 0x08, 0x00, 0x00, 0x0a, 0x00])));
     expect(bin.errors).toMatchObject([{ message: expect.stringMatching(/binary/) }]);
   });
@@ -136,7 +164,15 @@ describe('parseTickets, Zendesk export', () => {
   });
 
   it('streams the tickets of {"tickets": [...]} with their Zendesk fields', async () => {
-    const body = JSON.stringify({ tickets: [zendesk(), zendesk({ id: 89, customer: undefined, group: 'Billing' })], next_page: null, count: 2 }, null, 2);
+    const body = JSON.stringify(
+      {
+        tickets: [zendesk(), zendesk({ id: 89, customer: undefined, group: 'Billing' })],
+        next_page: null,
+        count: 2,
+      },
+      null,
+      2,
+    );
     const file = fixture('export.json', body);
     const { items, errors } = await parse(file, { defaultCustomer: 'crumb-and-co' });
     expect(errors).toEqual([]);
@@ -146,36 +182,67 @@ describe('parseTickets, Zendesk export', () => {
     ]);
     expect(items[0]).toMatchObject({
       origin: { file, line: null },
-      meta: { group: '3601', organization: '990', status: 'open', tags: ['payments'], comments: [], updatedAt: new Date('2026-04-11T09:00:00Z') },
-      units: [{ ref: 'ticket:88', text: 'Card reader declines\nOur card reader declines every third payment.' }],
+      meta: {
+        group: '3601',
+        organization: '990',
+        status: 'open',
+        tags: ['payments'],
+        comments: [],
+        updatedAt: new Date('2026-04-11T09:00:00Z'),
+      },
+      units: [
+        { ref: 'ticket:88', text: 'Card reader declines\nOur card reader declines every third payment.' },
+      ],
     });
     expect(items[1]?.meta.group).toBe('Billing');
   });
 
   it('names the ticket index and id of a bad ticket and reads the next ones', async () => {
-    const file = fixture('export-bad.json', JSON.stringify({ tickets: [zendesk({ description: '' }), zendesk({ id: 90, created_at: 'soon' }), zendesk({ id: 91 })] }));
+    const file = fixture(
+      'export-bad.json',
+      JSON.stringify({
+        tickets: [zendesk({ description: '' }), zendesk({ id: 90, created_at: 'soon' }), zendesk({ id: 91 })],
+      }),
+    );
     const { items, errors } = await parse(file);
     expect(items.map((i) => i.externalId)).toEqual(['91']);
     expect(errors.map((e) => e.message)).toEqual([
-      expect.stringMatching(/^tickets\[0\] \(id 88\): description: expected the ticket's first message, found an empty string/),
+      expect.stringMatching(
+        /^tickets\[0\] \(id 88\): description: expected the ticket's first message, found an empty string/,
+      ),
       expect.stringMatching(/^tickets\[1\] \(id 90\): created_at: "soon" is not a timestamp/),
     ]);
   });
 
   it('keeps the tickets before broken JSON and says where reading stopped', async () => {
-    const good = Array.from({ length: 200 }, (_, i) => JSON.stringify(zendesk({ id: 1000 + i, description: 'x'.repeat(400) })));
-    const file = fixture('export-broken.json', `{"tickets": [${good.join(',')}, {"id": 5000 "subject": "oops"}]}`);
+    const good = Array.from({ length: 200 }, (_, i) =>
+      JSON.stringify(zendesk({ id: 1000 + i, description: 'x'.repeat(400) })),
+    );
+    const file = fixture(
+      'export-broken.json',
+      `{"tickets": [${good.join(',')}, {"id": 5000 "subject": "oops"}]}`,
+    );
     const { items, errors } = await parse(file);
     expect(items.length).toBeGreaterThan(150);
-    expect(items.map((i) => i.externalId)).toEqual(good.slice(0, items.length).map((_, i) => String(1000 + i)));
+    expect(items.map((i) => i.externalId)).toEqual(
+      good.slice(0, items.length).map((_, i) => String(1000 + i)),
+    );
     expect(errors).toHaveLength(1);
     expect(errors[0]?.message).toMatch(
-      new RegExp(`expected a Zendesk export \\{"tickets": \\[\\.\\.\\.\\]\\}; the tickets after tickets\\[${items.length - 1}\\] \\(id ${999 + items.length}\\) were not read`),
+      new RegExp(
+        `expected a Zendesk export \\{"tickets": \\[\\.\\.\\.\\]\\}; the tickets after tickets\\[${items.length - 1}\\] \\(id ${999 + items.length}\\) were not read`,
+      ),
     );
   });
 
   it('reports invalid UTF-8 in an export', async () => {
-    const file = fixture('export-latin1.json', Buffer.concat([Buffer.from(`{"tickets": [${JSON.stringify(zendesk())}, {"id": 2, "description": "caf`), Buffer.from([0xe9, 0x22, 0x7d, 0x5d, 0x7d])]));
+    const file = fixture(
+      'export-latin1.json',
+      Buffer.concat([
+        Buffer.from(`{"tickets": [${JSON.stringify(zendesk())}, {"id": 2, "description": "caf`),
+        Buffer.from([0xe9, 0x22, 0x7d, 0x5d, 0x7d]),
+      ]),
+    );
     const { errors } = await parse(file);
     expect(errors).toHaveLength(1);
     expect(errors[0]?.message).toMatch(/invalid UTF-8/);

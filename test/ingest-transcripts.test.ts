@@ -1,0 +1,279 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { parseTranscript, parseTranscriptIndex, type TranscriptEntry } from '../ingest/transcripts.ts';
+
+const dir = mkdtempSync(join(tmpdir(), 'gapmap-transcripts-'));
+function fixture(name: string, content: string | Buffer): string {
+  const file = join(dir, name);
+  writeFileSync(file, content);
+  return file;
+}
+const entry = (file: string, customerSpeakers = ['Marta Quill', 'Jo Baines']): TranscriptEntry => ({
+  file,
+  customer: 'crumb-and-co',
+  interviewedAt: new Date('2026-04-20T00:00:00Z'),
+  customerSpeakers,
+});
+
+describe('parseTranscriptIndex', () => {
+  it('reads entries and reports a bad one by index and field', async () => {
+    const file = fixture(
+      'index.json',
+      JSON.stringify([
+        {
+          file: 'crumb.vtt',
+          customer: 'crumb-and-co',
+          interviewed_at: '2026-04-20',
+          customer_speakers: ['Marta Quill'],
+        },
+        {
+          file: 'garage.srt',
+          customer: 'northgate-garage',
+          interviewed_at: 'April',
+          customer_speakers: ['Dev Patel'],
+        },
+        { file: '../etc/passwd', customer: 'x', customer_speakers: ['A'] },
+        { file: 'empty-speakers.txt', customer: 'x', customer_speakers: [] },
+        { file: 'crumb.vtt', customer: 'crumb-and-co', customer_speakers: ['Jo Baines'] },
+        { file: 'no-date.txt', customer: 'tidewater', customer_speakers: ['Ola Berg'] },
+      ]),
+    );
+    const { entries, errors } = await parseTranscriptIndex(file);
+    expect(entries).toEqual([
+      {
+        file: 'crumb.vtt',
+        customer: 'crumb-and-co',
+        interviewedAt: new Date('2026-04-20T00:00:00Z'),
+        customerSpeakers: ['Marta Quill'],
+      },
+      { file: 'no-date.txt', customer: 'tidewater', interviewedAt: null, customerSpeakers: ['Ola Berg'] },
+    ]);
+    expect(errors.map((e) => e.field)).toEqual([
+      '[1].interviewed_at',
+      '[2].file',
+      '[3].customer_speakers',
+      '[4].file',
+    ]);
+    expect(errors[0]?.message).toMatch(/expected an ISO 8601/);
+    expect(errors[3]?.message).toMatch(/already listed at \[0\]/);
+  });
+
+  it('reports an index that is not a list, or not JSON', async () => {
+    expect((await parseTranscriptIndex(fixture('obj.json', '{}'))).errors[0]?.message).toMatch(
+      /expected a list of transcripts/,
+    );
+    expect((await parseTranscriptIndex(fixture('broken.json', '[{"file": }]'))).errors[0]?.message).toMatch(
+      /invalid JSON/,
+    );
+  });
+});
+
+describe('parseTranscript, WebVTT', () => {
+  const vtt = [
+    'WEBVTT - bakery interview',
+    '',
+    'NOTE recorded in the back office',
+    '',
+    '1',
+    '00:00:01.000 --> 00:00:04.000',
+    '<v Sam Reyes>Thanks for having me. How do orders reach you?',
+    '',
+    'cue-2',
+    '00:00:05.250 --> 00:00:09.000 align:start',
+    '<v Marta Quill>Mostly by text message, which',
+    'I then copy by hand.',
+    '',
+    '00:09.500 --> 00:12.000',
+    '<v Marta Quill>It takes me <i>an hour</i> &amp; more.</v>',
+    '',
+    '00:00:12.500 --> 00:00:1x.000',
+    '<v Marta Quill>This cue has a broken time.',
+    '',
+    '00:00:14.000 --> 00:00:16.000',
+    '<v.loud Jo Baines>And I re-check them.</v>',
+    '',
+    '00:00:16.500 --> 00:00:18.000',
+    '<v Sam Reyes>Got it.</v><v Jo Baines>Every single week.</v>',
+    '',
+  ].join('\r\n');
+
+  it('joins a speaker’s cues into turns, strips tags, and skips a cue with a bad timestamp', async () => {
+    const file = fixture('crumb.vtt', vtt);
+    const { item, errors } = await parseTranscript(file, entry('crumb.vtt'));
+    expect(errors).toEqual([
+      {
+        file,
+        line: 17,
+        field: null,
+        message: expect.stringMatching(
+          /bad cue timing "00:00:12.500 --> 00:00:1x.000": expected "hh:mm:ss.mmm --> hh:mm:ss.mmm"/,
+        ),
+      },
+    ]);
+    expect(item).toMatchObject({
+      sourceType: 'transcript',
+      externalId: 'crumb.vtt',
+      customerKey: 'crumb-and-co',
+      occurredAt: new Date('2026-04-20T00:00:00Z'),
+      origin: { file, line: null },
+      meta: {
+        customerSpeakers: ['Marta Quill', 'Jo Baines'],
+        speakers: ['Sam Reyes', 'Marta Quill', 'Jo Baines'],
+      },
+    });
+    expect(item?.units.map((u) => [u.ref, u.speaker, u.text, u.offsetMs])).toEqual([
+      [
+        'transcript:crumb.vtt#1',
+        'Marta Quill',
+        'Mostly by text message, which I then copy by hand. It takes me an hour & more.',
+        5250,
+      ],
+      ['transcript:crumb.vtt#2', 'Jo Baines', 'And I re-check them.', 14000],
+      ['transcript:crumb.vtt#3', 'Jo Baines', 'Every single week.', 16500],
+    ]);
+  });
+
+  it('refuses a file without the WEBVTT header', async () => {
+    const { item, errors } = await parseTranscript(
+      fixture('nohead.vtt', '00:00:01.000 --> 00:00:02.000\n<v Marta Quill>Hi\n'),
+      entry('nohead.vtt'),
+    );
+    expect(item).toBeNull();
+    expect(errors[0]).toMatchObject({
+      line: 1,
+      message: expect.stringMatching(/expected the line "WEBVTT"/),
+    });
+  });
+});
+
+describe('parseTranscript, SubRip', () => {
+  const srt = [
+    '1',
+    '00:00:01,000 --> 00:00:03,000',
+    'Sam Reyes: Which report do you open first?',
+    '',
+    '2',
+    '00:00:03,500 --> 00:00:06,000',
+    'Jo Baines: The unpaid list. Then I',
+    '',
+    '3',
+    '00:00:06,000 --> 00:00:08,000',
+    'call the cafés that are late: all of them.',
+    '',
+    '4',
+    '00:00:08,000 -> 00:00:09,000',
+    'Jo Baines: lost cue',
+    '',
+    '5',
+    '00:00:09,000 --> 00:00:11,000',
+    'Sam Reyes: Thanks.',
+    '',
+  ].join('\n');
+
+  it('reads Name: prefixes, and a cue without a name continues the speaker', async () => {
+    const file = fixture('crumb.srt', srt);
+    const { item, errors } = await parseTranscript(file, entry('crumb.srt'));
+    expect(item?.units.map((u) => [u.ref, u.speaker, u.text, u.offsetMs])).toEqual([
+      [
+        'transcript:crumb.srt#1',
+        'Jo Baines',
+        'The unpaid list. Then I call the cafés that are late: all of them.',
+        3500,
+      ],
+    ]);
+    expect(errors).toHaveLength(1);
+    expect(errors[0]).toMatchObject({
+      line: 14,
+      message: expect.stringMatching(
+        /bad cue timing "00:00:08,000 -> 00:00:09,000": expected "hh:mm:ss,mmm --> hh:mm:ss,mmm"/,
+      ),
+    });
+  });
+});
+
+describe('parseTranscript, plain text', () => {
+  const txt = [
+    '[00:00:02] Sam Reyes: How do you plan the week?',
+    '',
+    '[00:00:07] Marta Quill: On paper first. Then',
+    'into the app on Sunday night.',
+    '',
+    '[00:00:19] Marta Quill: It is the worst hour of the week.',
+    '',
+    '[00:61:00] Marta Quill: bad clock',
+    '',
+    'Jo Baines: I just read the plan.',
+    '',
+  ].join('\n');
+
+  it('reads Name: paragraphs with optional [hh:mm:ss] and reports a bad timestamp', async () => {
+    const file = fixture('crumb.txt', txt);
+    const { item, errors } = await parseTranscript(file, entry('crumb.txt'));
+    expect(item?.units.map((u) => [u.ref, u.speaker, u.text, u.offsetMs])).toEqual([
+      [
+        'transcript:crumb.txt#1',
+        'Marta Quill',
+        'On paper first. Then into the app on Sunday night. It is the worst hour of the week.',
+        7000,
+      ],
+      ['transcript:crumb.txt#2', 'Jo Baines', 'I just read the plan.', null],
+    ]);
+    expect(errors).toEqual([
+      {
+        file,
+        line: 8,
+        field: null,
+        message: 'bad timestamp "[00:61:00]": expected [hh:mm:ss] or [mm:ss]; the turn was skipped',
+      },
+    ]);
+  });
+});
+
+describe('parseTranscript, bad files', () => {
+  it('names the speakers found and expected when no customer speaker speaks', async () => {
+    const file = fixture('wrong-people.txt', 'Sam Reyes: Hello?\n\nPat Lowe: Hi there.\n');
+    const { item, errors } = await parseTranscript(file, entry('wrong-people.txt'));
+    expect(item).toBeNull();
+    expect(errors).toEqual([
+      {
+        file,
+        line: null,
+        field: 'customer_speakers',
+        message:
+          'none of the customer speakers speaks: expected "Marta Quill", "Jo Baines" (from the index), found "Sam Reyes", "Pat Lowe"',
+      },
+    ]);
+  });
+
+  it('refuses an empty, a binary and an invalid UTF-8 file', async () => {
+    const empty = await parseTranscript(fixture('empty.vtt', ''), entry('empty.vtt'));
+    expect(empty).toMatchObject({ item: null, errors: [{ message: expect.stringMatching(/empty/) }] });
+    const bin = await parseTranscript(
+      fixture('bin.srt', Buffer.from([0x00, 0x01, 0x02, 0x0a])),
+      entry('bin.srt'),
+    );
+    expect(bin).toMatchObject({ item: null, errors: [{ message: expect.stringMatching(/binary/) }] });
+    const latin = await parseTranscript(
+      fixture(
+        'latin1.txt',
+        Buffer.concat([Buffer.from('Marta Quill: ok\n\nJo Baines: caf'), Buffer.from([0xe9, 0x0a])]),
+      ),
+      entry('latin1.txt'),
+    );
+    expect(latin).toMatchObject({
+      item: null,
+      errors: [{ line: 3, message: expect.stringMatching(/invalid UTF-8 on line 3/) }],
+    });
+  });
+
+  it('refuses a WebVTT file with a header and no cues', async () => {
+    const { item, errors } = await parseTranscript(
+      fixture('nocues.vtt', 'WEBVTT\n\nNOTE nothing here\n'),
+      entry('nocues.vtt'),
+    );
+    expect(item).toBeNull();
+    expect(errors[0]?.message).toMatch(/no cues or turns found/);
+  });
+});
