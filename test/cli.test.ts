@@ -1,0 +1,137 @@
+/** The `gapmap` command as a user runs it: a real process, real PGlite files or PostgreSQL and Redis. */
+import { spawn, execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createTestDb, tempDir, REDIS_URL, type TestDb } from './helpers/db.ts';
+import { writeBundle } from './helpers/bundle.ts';
+
+const run = promisify(execFile);
+
+function gapmap(args: string[], env: Record<string, string> = {}) {
+  return run(process.execPath, ['bin/gapmap.js', ...args], {
+    env: { ...process.env, GAPMAP_EMBEDDER: 'lexical', DATABASE_URL: '', REDIS_URL: '', ...env },
+    maxBuffer: 64 * 1024 * 1024,
+  });
+}
+
+describe('embedded mode (PGlite, no services)', () => {
+  const home = tempDir();
+  it('gapmap demo imports the demo bundle and prints every customer’s map', async () => {
+    const { stdout } = await gapmap(['demo'], { GAPMAP_HOME: home });
+    expect(stdout).toMatch(/Value Gap Map: Kiln & Co/);
+    expect(stdout).toMatch(/Value Gap Map: Bramble & Bark/);
+    expect(stdout).toMatch(/Points of friction/);
+    expect(stdout).toMatch(/gapmap serve/);
+  }, 120_000);
+
+  it('map --json and units --json give the documented shapes, citing only existing refs', async () => {
+    const { stdout: customers } = await gapmap(['customers', '--json'], { GAPMAP_HOME: home });
+    const list = JSON.parse(customers) as { key: string; jobs: { key: string }[] }[];
+    expect(list.map((c) => c.key).sort()).toEqual(['bramble-bark', 'kiln-and-co']);
+    const key = list[0]!.key;
+    const { stdout: unitsOut } = await gapmap(['units', '--customer', key, '--json'], { GAPMAP_HOME: home });
+    const units = unitsOut
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
+    expect(units[0]).toEqual({
+      ref: expect.any(String),
+      source_type: expect.any(String),
+      speaker: expect.toBeOneOf([null, expect.any(String)]),
+      occurred_at: expect.toBeOneOf([null, expect.any(String)]),
+      offset_ms: expect.toBeOneOf([null, expect.any(Number)]),
+      section: null,
+      text: expect.any(String),
+      tags: expect.objectContaining({
+        job: expect.toBeOneOf([null, expect.any(String)]),
+        kind: expect.any(String),
+        sentiment: expect.any(String),
+      }),
+    });
+    const { stdout: mapOut } = await gapmap(['map', '--customer', key, '--json'], { GAPMAP_HOME: home });
+    const map = JSON.parse(mapOut);
+    expect(map.rows).toEqual([
+      'touchpoints',
+      'high_points',
+      'friction',
+      'value_gaps',
+      'internal_processes',
+      'opportunities',
+    ]);
+    expect(map.columns.map((c: { job: string | null }) => c.job)).toEqual([
+      ...list[0]!.jobs.map((j) => j.key),
+      null,
+    ]);
+    const refs = new Set(units.map((u: { ref: string }) => u.ref));
+    const cited = map.columns.flatMap((c: { cells: Record<string, { refs: string[] }[]> }) =>
+      Object.values(c.cells).flatMap((es) => es.flatMap((e) => e.refs)),
+    );
+    expect(cited.length).toBeGreaterThan(0);
+    expect(cited.filter((r: string) => !refs.has(r))).toEqual([]);
+  }, 60_000);
+
+  it('imports --json lists runs with counts and errors', async () => {
+    const { stdout } = await gapmap(['imports', '--json'], { GAPMAP_HOME: home });
+    const runs = stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
+    expect(runs[0]).toMatchObject({ status: 'done', counts: { errors: 0 }, errors: [] });
+    expect(runs[0].counts.units_new).toBeGreaterThan(50);
+  }, 60_000);
+
+  it('a wrong environment value stops start-up with a message naming the variable', async () => {
+    const err = await gapmap(['customers'], { GAPMAP_HOME: home, DATABASE_URL: 'mysql://localhost/x' }).catch(
+      (e) => e,
+    );
+    expect(err.code).toBe(2);
+    expect(err.stderr).toMatch(/DATABASE_URL.*postgres:\/\//);
+    const err2 = await gapmap(['customers'], { GAPMAP_HOME: home, GAPMAP_CLASSIFY_BATCH: 'lots' }).catch(
+      (e) => e,
+    );
+    expect(err2.stderr).toMatch(/GAPMAP_CLASSIFY_BATCH/);
+  });
+});
+
+describe('queue mode (PostgreSQL + Redis)', () => {
+  let t: TestDb;
+  beforeAll(async () => {
+    t = await createTestDb();
+  });
+  afterAll(async () => {
+    await t?.drop();
+  });
+
+  it('gapmap import only enqueues; with --wait it returns once a worker has classified everything', async () => {
+    const env = {
+      DATABASE_URL: t.url,
+      REDIS_URL,
+      GAPMAP_QUEUE_PREFIX: `cli-${Date.now()}`,
+      GAPMAP_AGGREGATE_DELAY_MS: '100',
+      GAPMAP_HOME: tempDir(),
+    };
+    const dir = writeBundle();
+    const queued = JSON.parse((await gapmap(['import', dir, '--json'], env)).stdout);
+    expect(queued).toMatchObject({ status: 'queued' });
+
+    const port = 20000 + Math.floor(Math.random() * 20000);
+    const worker = spawn(process.execPath, ['bin/gapmap.js', 'worker', '--port', String(port)], {
+      env: { ...process.env, GAPMAP_EMBEDDER: 'lexical', ...env },
+      stdio: 'ignore',
+    });
+    try {
+      const { stdout } = await gapmap(['import', dir, '--wait', '--json'], env);
+      const result = JSON.parse(stdout);
+      expect(result.status).toBe('done');
+      const { stdout: units } = await gapmap(['units', '--customer', 'kiln-cafe', '--json'], env);
+      const tagged = units
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l));
+      expect(tagged.length).toBeGreaterThan(3);
+      expect(tagged.every((u: { tags: unknown }) => u.tags !== null)).toBe(true);
+    } finally {
+      worker.kill('SIGTERM');
+    }
+  }, 120_000);
+});
