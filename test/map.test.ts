@@ -1,0 +1,86 @@
+/** The Value Gap Map on real PostgreSQL: cells, clusters, internal processes, decisions that stick. */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createTestDb, testConfig, type TestDb } from './helpers/db.ts';
+import { ticket, writeBundle } from './helpers/bundle.ts';
+import { importInProcessForTest } from './helpers/pipeline.ts';
+import { buildMap, mapJson, shortLabel, ENTRIES_PER_CELL } from '../app/map.ts';
+import { getCustomerByKey } from '../db/queries.ts';
+import { reviews } from '../db/schema/index.ts';
+
+let t: TestDb;
+let customerId: number;
+beforeAll(async () => {
+  t = await createTestDb();
+  const complaints = [
+    'The booking page gave table 4 to two parties on Saturday, a double booking again.',
+    'Double booking on Friday: table 7 went to two parties at once.',
+    'Another double booking, two parties on table 2, we had to turn one away.',
+    'Guests cannot pick their own table when booking online.',
+    'No way to hold a table for regulars, so we cannot promise them anything.',
+    'Cannot export bookings to our accounting tool.',
+    'Cannot set a deposit for large groups.',
+  ];
+  const tickets = complaints.map((d, i) =>
+    ticket({ id: 900 + i, subject: `Bookings ${i}`, description: d, group: i < 3 ? 'Bookings' : 'Integrations', tags: ['bookings'] }),
+  );
+  await importInProcessForTest(t.handle, testConfig(), { path: writeBundle({ tickets, surveyRows: [], transcripts: false }) });
+  customerId = (await getCustomerByKey(t.handle.db, 'kiln-cafe'))!.id;
+});
+afterAll(async () => {
+  await t?.drop();
+});
+
+describe('the map', () => {
+  it('has a column per job plus one for no job, six rows, at most three entries per cell, each with refs', async () => {
+    const map = await mapJson(t.handle.db, customerId);
+    expect(map.columns.map((c) => c.job)).toEqual(['table-bookings', 'staff-rota', null]);
+    for (const col of map.columns) {
+      expect(Object.keys(col.cells)).toEqual(map.rows);
+      for (const entries of Object.values(col.cells)) {
+        expect(entries.length).toBeLessThanOrEqual(ENTRIES_PER_CELL);
+        for (const e of entries) {
+          expect(e.refs.length).toBe(e.count);
+          expect(e.refs).toContain(e.quote_ref);
+          expect(e.sentiment.negative + e.sentiment.neutral + e.sentiment.positive).toBe(e.count);
+        }
+      }
+      expect(col.cells.opportunities).toEqual([]);
+    }
+  });
+
+  it('puts units saying the same thing into one entry, the biggest first', async () => {
+    const map = await mapJson(t.handle.db, customerId);
+    const all = map.columns.flatMap((c) => Object.entries(c.cells).filter(([row]) => row !== 'internal_processes').flatMap(([, es]) => es));
+    const doubleBooking = all.find((e) => e.refs.includes('ticket:900'))!;
+    expect(doubleBooking.refs).toEqual(expect.arrayContaining(['ticket:900', 'ticket:901']));
+  });
+
+  it('lists the help-desk groups and tags behind a job’s friction and gaps as internal processes', async () => {
+    const map = await mapJson(t.handle.db, customerId);
+    const processes = map.columns.flatMap((c) => c.cells.internal_processes!);
+    expect(processes.map((p) => p.label)).toEqual(expect.arrayContaining(['Tag: bookings']));
+    for (const p of processes) expect(p.refs.every((r) => r.startsWith('ticket:'))).toBe(true);
+  });
+
+  it('keeps a person’s rename and rejection across rebuilds', async () => {
+    const before = await mapJson(t.handle.db, customerId);
+    const entries = before.columns.flatMap((c) => Object.values(c.cells).flat());
+    const [a, b] = entries;
+    await t.handle.db.insert(reviews).values([
+      { customerId, entryKey: a!.key, action: 'rename', value: 'Double bookings on busy nights', who: 'lead@test' },
+      { customerId, entryKey: b!.key, action: 'reject', value: null, who: 'lead@test' },
+    ]);
+    await buildMap(t.handle.db, customerId);
+    await buildMap(t.handle.db, customerId);
+    const after = (await mapJson(t.handle.db, customerId)).columns.flatMap((c) => Object.values(c.cells).flat());
+    expect(after.find((e) => e.key === a!.key)!.label).toBe('Double bookings on busy nights');
+    expect(after.find((e) => e.key === b!.key)).toBeUndefined();
+  });
+
+  it('labels an entry with its representative quote’s first sentence, cut at a word', () => {
+    expect(shortLabel('Cannot pick a table. Everything else is fine.')).toBe('Cannot pick a table.');
+    const long = shortLabel('word '.repeat(40));
+    expect(long.length).toBeLessThanOrEqual(73);
+    expect(long.endsWith('…')).toBe(true);
+  });
+});
