@@ -52,8 +52,9 @@ export interface ImportResult {
   customerKeys: string[];
 }
 
-const ITEMS_PER_BATCH = 500;
+const ITEMS_PER_BATCH = 2000;
 const ERRORS_KEPT_IN_MEMORY = 1000;
+const ERRORS_PER_WRITE = 1000;
 
 /** Sets the run's state around the import, so a crash still leaves a failed run with its error. */
 export async function runImport(db: Db, opts: ImportOptions): Promise<ImportResult> {
@@ -98,6 +99,7 @@ class ImportSession {
   private pendingErrors: ImportIssue[] = [];
   private customers: Map<string, number> | null = null;
   private itemsRead = 0;
+  private inflight: Promise<void> = Promise.resolve();
 
   constructor(
     readonly db: Db,
@@ -118,36 +120,56 @@ class ImportSession {
   async add(item: ParsedItem) {
     this.pendingItems.push(item);
     this.itemsRead++;
-    if (this.pendingItems.length >= ITEMS_PER_BATCH) await this.flush();
+    if (this.pendingItems.length >= ITEMS_PER_BATCH) await this.startStore();
+  }
+
+  /**
+   * Stores the batch read so far while the parser goes on reading the next one. One batch is in
+   * the database at a time, in file order, so a ticket repeated later in a file still wins.
+   */
+  private async startStore() {
+    await this.inflight;
+    if (this.pendingItems.length === 0) return;
+    if (!this.customers) await this.refreshCustomers();
+    const batch = this.pendingItems;
+    this.pendingItems = [];
+    const stored = storeItems(this.db, {
+      runId: this.runId,
+      customers: this.customers!,
+      items: batch,
+      counts: this.counts,
+    }).then((res) => {
+      for (const c of res.touchedCustomers) this.touched.add(c);
+      for (const e of res.errors) this.error(e);
+      this.onProgress?.(this.itemsRead);
+    });
+    // Marked as handled here; the failure still surfaces at the next await of `inflight`.
+    stored.catch(() => {});
+    this.inflight = stored;
   }
 
   async consume(events: AsyncIterable<ParseEvent> | Iterable<ParseEvent>) {
     for await (const ev of events) {
       if (ev.type === 'item') await this.add(ev.item);
-      else this.error(ev.error);
+      else {
+        this.error(ev.error);
+        // A file of nothing but bad lines must not pile its errors up in memory.
+        if (this.pendingErrors.length >= ERRORS_PER_WRITE) await this.writeErrors();
+      }
     }
   }
 
   async flush() {
-    if (this.pendingItems.length) {
-      if (!this.customers) await this.refreshCustomers();
-      const batch = this.pendingItems;
-      this.pendingItems = [];
-      const res = await storeItems(this.db, {
-        runId: this.runId,
-        customers: this.customers!,
-        items: batch,
-        counts: this.counts,
-      });
-      for (const c of res.touchedCustomers) this.touched.add(c);
-      for (const e of res.errors) this.error(e);
-      this.onProgress?.(this.itemsRead);
-    }
-    if (this.pendingErrors.length) {
-      const errs = this.pendingErrors;
-      this.pendingErrors = [];
-      await addImportErrors(this.db, this.runId, errs);
-    }
+    await this.startStore();
+    await this.inflight;
+    await this.writeErrors();
+  }
+
+  private async writeErrors() {
+    if (this.pendingErrors.length === 0) return;
+    const errs = this.pendingErrors;
+    this.pendingErrors = [];
+    await addImportErrors(this.db, this.runId, errs);
   }
 
   async customerKeys(): Promise<string[]> {

@@ -33,14 +33,26 @@ function itemHash(item: ParsedItem): string {
   });
 }
 
+interface ExistingItem {
+  id: number;
+  source_type: string;
+  external_id: string;
+  content_hash: string;
+  deleted: boolean;
+  first_run_id: number | null;
+  last_run_id: number | null;
+}
+
+/** Raw `execute` results: node-postgres and PGlite both answer with `{ rows }`. */
+async function rowsOf<T>(result: Promise<unknown>): Promise<T[]> {
+  return ((await result) as { rows: T[] }).rows;
+}
+
 export interface StoreResult {
   /** Customer ids whose units changed. */
   touchedCustomers: Set<number>;
   errors: ImportIssue[];
 }
-
-// PostgreSQL takes at most 65,535 parameters in one statement; a unit row has 13.
-const UNIT_ROWS_PER_INSERT = 2000;
 
 export async function storeItems(
   db: Db,
@@ -73,43 +85,27 @@ export async function storeItems(
   if (batch.length === 0) return { touchedCustomers: touched, errors };
 
   await db.transaction(async (tx) => {
-    const bySource = new Map<string, string[]>();
-    for (const a of batch)
-      bySource.set(a.item.sourceType, [...(bySource.get(a.item.sourceType) ?? []), a.item.externalId]);
-    const existing = new Map<
-      string,
-      { id: number; hash: string; deleted: boolean; firstRunId: number | null; lastRunId: number | null }
-    >();
-    for (const [sourceType, ids] of bySource) {
-      const rows = await tx
-        .select({
-          id: items.id,
-          externalId: items.externalId,
-          hash: items.contentHash,
-          deletedAt: items.deletedAt,
-          firstRunId: items.firstRunId,
-          lastRunId: items.lastRunId,
-        })
-        .from(items)
-        .where(and(eq(items.sourceType, sourceType), inArray(items.externalId, ids)));
-      for (const r of rows)
-        existing.set(`${sourceType}\u0000${r.externalId}`, {
-          id: r.id,
-          hash: r.hash,
-          deleted: r.deletedAt !== null,
-          firstRunId: r.firstRunId,
-          lastRunId: r.lastRunId,
-        });
-    }
+    const key = (sourceType: string, externalId: string) => `${sourceType}\u0000${externalId}`;
+    // Every statement takes its rows as one JSON parameter (json_to_recordset): one round trip per
+    // batch whatever its size, no parameter limit, and the same SQL on PostgreSQL and PGlite.
+    const found = await rowsOf<ExistingItem>(
+      tx.execute(sql`
+        select i.id, i.source_type, i.external_id, i.content_hash, i.deleted_at is not null as deleted,
+               i.first_run_id, i.last_run_id
+        from items i
+        join json_to_recordset(${JSON.stringify(batch.map((a) => ({ s: a.item.sourceType, e: a.item.externalId })))}::json)
+          as x(s text, e text) on i.source_type = x.s and i.external_id = x.e`),
+    );
+    const existing = new Map(found.map((r) => [key(r.source_type, r.external_id), r]));
 
     const changed = batch.filter((a) => {
-      const old = existing.get(`${a.item.sourceType}\u0000${a.item.externalId}`);
-      if (old && old.hash === a.hash && !old.deleted) {
-        if (old.lastRunId === p.runId && old.firstRunId === p.runId) {
+      const old = existing.get(key(a.item.sourceType, a.item.externalId));
+      if (old && old.content_hash === a.hash && !old.deleted) {
+        if (old.last_run_id === p.runId && old.first_run_id === p.runId) {
           // Stored by an earlier attempt of this same run (a retried ingest job): it is new to this run.
           p.counts.itemsNew++;
           p.counts.unitsNew += a.item.units.length;
-        } else if (old.lastRunId === p.runId) {
+        } else if (old.last_run_id === p.runId) {
           p.counts.itemsUpdated++;
           p.counts.unitsUpdated += a.item.units.length;
         } else {
@@ -124,54 +120,46 @@ export async function storeItems(
     });
     if (changed.length === 0) return;
 
-    const itemRows = await tx
-      .insert(items)
-      .values(
-        changed.map((a) => ({
-          customerId: a.customerId,
-          sourceType: a.item.sourceType,
-          externalId: a.item.externalId,
-          contentHash: a.hash,
-          occurredAt: a.item.occurredAt,
-          origin: a.item.origin,
-          meta: a.item.meta,
-          firstRunId: p.runId,
-          lastRunId: p.runId,
-        })),
-      )
-      .onConflictDoUpdate({
-        target: [items.sourceType, items.externalId],
-        set: {
-          customerId: sql`excluded.customer_id`,
-          contentHash: sql`excluded.content_hash`,
-          occurredAt: sql`excluded.occurred_at`,
-          origin: sql`excluded.origin`,
-          meta: sql`excluded.meta`,
-          lastRunId: sql`excluded.last_run_id`,
-          deletedAt: null,
-          updatedAt: new Date(),
-        },
-      })
-      .returning({ id: items.id, sourceType: items.sourceType, externalId: items.externalId });
-    const itemIds = new Map(itemRows.map((r) => [`${r.sourceType}\u0000${r.externalId}`, r.id]));
+    const itemRows = await rowsOf<{ id: number; source_type: string; external_id: string }>(
+      tx.execute(sql`
+        insert into items (customer_id, source_type, external_id, content_hash, occurred_at, origin, meta, first_run_id, last_run_id)
+        select customer_id, source_type, external_id, content_hash, occurred_at, origin, meta, ${p.runId}::int, ${p.runId}::int
+        from json_to_recordset(${JSON.stringify(
+          changed.map((a) => ({
+            customer_id: a.customerId,
+            source_type: a.item.sourceType,
+            external_id: a.item.externalId,
+            content_hash: a.hash,
+            occurred_at: a.item.occurredAt?.toISOString() ?? null,
+            origin: a.item.origin,
+            meta: a.item.meta,
+          })),
+        )}::json) as x(customer_id int, source_type text, external_id text, content_hash text,
+                        occurred_at timestamptz, origin jsonb, meta jsonb)
+        on conflict (source_type, external_id) do update set
+          customer_id = excluded.customer_id, content_hash = excluded.content_hash,
+          occurred_at = excluded.occurred_at, origin = excluded.origin, meta = excluded.meta,
+          last_run_id = excluded.last_run_id, deleted_at = null, updated_at = now()
+        returning id, source_type, external_id`),
+    );
+    const itemIds = new Map(itemRows.map((r) => [key(r.source_type, r.external_id), Number(r.id)]));
 
     const updatedItemIds = changed
-      .filter((a) => existing.has(`${a.item.sourceType}\u0000${a.item.externalId}`))
-      .map((a) => itemIds.get(`${a.item.sourceType}\u0000${a.item.externalId}`)!);
-    const oldUnits = new Map<string, { itemId: number; hash: string; deleted: boolean }>();
+      .filter((a) => existing.has(key(a.item.sourceType, a.item.externalId)))
+      .map((a) => itemIds.get(key(a.item.sourceType, a.item.externalId))!);
+    const oldUnits = new Map<string, { hash: string; deleted: boolean }>();
     if (updatedItemIds.length) {
       const rows = await tx
-        .select({ ref: units.ref, itemId: units.itemId, hash: units.contentHash, deletedAt: units.deletedAt })
+        .select({ ref: units.ref, hash: units.contentHash, deletedAt: units.deletedAt })
         .from(units)
         .where(inArray(units.itemId, updatedItemIds));
-      for (const r of rows)
-        oldUnits.set(r.ref, { itemId: r.itemId, hash: r.hash, deleted: r.deletedAt !== null });
+      for (const r of rows) oldUnits.set(r.ref, { hash: r.hash, deleted: r.deletedAt !== null });
     }
 
-    const unitRows: (typeof units.$inferInsert)[] = [];
+    const unitRows: Record<string, unknown>[] = [];
     const keptRefs = new Set<string>();
     for (const a of changed) {
-      const itemId = itemIds.get(`${a.item.sourceType}\u0000${a.item.externalId}`)!;
+      const itemId = itemIds.get(key(a.item.sourceType, a.item.externalId))!;
       for (const u of a.item.units) {
         keptRefs.add(u.ref);
         const contentHash = hashOf(u.text);
@@ -181,41 +169,34 @@ export async function storeItems(
         else p.counts.unitsUnchanged++;
         if (!old || old.hash !== contentHash || old.deleted) touched.add(a.customerId);
         unitRows.push({
-          itemId,
-          customerId: a.customerId,
+          item_id: itemId,
+          customer_id: a.customerId,
           ref: u.ref,
           ordinal: u.ordinal,
           speaker: u.speaker,
           text: u.text,
           section: u.section ?? null,
           quotes: u.quotes ?? null,
-          occurredAt: u.occurredAt,
-          offsetMs: u.offsetMs,
-          contentHash,
+          occurred_at: u.occurredAt?.toISOString() ?? null,
+          offset_ms: u.offsetMs,
+          content_hash: contentHash,
         });
       }
     }
-    for (let i = 0; i < unitRows.length; i += UNIT_ROWS_PER_INSERT) {
-      await tx
-        .insert(units)
-        .values(unitRows.slice(i, i + UNIT_ROWS_PER_INSERT))
-        .onConflictDoUpdate({
-          target: units.ref,
-          set: {
-            itemId: sql`excluded.item_id`,
-            customerId: sql`excluded.customer_id`,
-            ordinal: sql`excluded.ordinal`,
-            speaker: sql`excluded.speaker`,
-            text: sql`excluded.text`,
-            section: sql`excluded.section`,
-            quotes: sql`excluded.quotes`,
-            occurredAt: sql`excluded.occurred_at`,
-            offsetMs: sql`excluded.offset_ms`,
-            contentHash: sql`excluded.content_hash`,
-            deletedAt: null,
-            updatedAt: new Date(),
-          },
-        });
+    if (unitRows.length) {
+      await tx.execute(sql`
+        insert into units (item_id, customer_id, ref, ordinal, speaker, text, section, quotes, occurred_at, offset_ms, content_hash)
+        select item_id, customer_id, ref, ordinal, speaker, text, section, quotes, occurred_at, offset_ms, content_hash
+        from json_to_recordset(${JSON.stringify(unitRows)}::json) as x(item_id int, customer_id int, ref text,
+          ordinal int, speaker text, text text, section text, quotes jsonb, occurred_at timestamptz, offset_ms bigint,
+          content_hash text)
+        on conflict (ref) do update set
+          item_id = excluded.item_id, customer_id = excluded.customer_id, ordinal = excluded.ordinal,
+          speaker = excluded.speaker, text = excluded.text, section = excluded.section, quotes = excluded.quotes,
+          occurred_at = excluded.occurred_at, offset_ms = excluded.offset_ms,
+          deleted_at = null, updated_at = now(),
+          -- An unchanged text keeps its hash, so its classification stays current.
+          content_hash = excluded.content_hash`);
     }
     const gone = [...oldUnits].filter(([ref, u]) => !keptRefs.has(ref) && !u.deleted).map(([ref]) => ref);
     if (gone.length) {
