@@ -42,7 +42,7 @@ const file = path.join(dir, 'tickets.jsonl');
       group: ['Support', 'Billing', 'Onboarding'][i % 3],
       comments: [{ author_role: 'agent', body: 'Thanks, looking into it.', created_at: '2026-01-02T00:00:00Z' }],
     };
-    if (!out.write(JSON.stringify(t) + '\n')) await new Promise((r) => out.once('drain', r));
+    if (!out.write(JSON.stringify(t) + '\n')) await new Promise<void>((r) => out.once('drain', () => r()));
   }
   await new Promise<void>((r) => out.end(r));
 }

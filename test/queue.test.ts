@@ -124,11 +124,10 @@ describe('queues', () => {
     expect(run.status).toBe('done');
     expect(run.counts).toMatchObject({ itemsNew: tickets.length + 4, unitsNew: tickets.length + 5 });
 
-    const [{ units, tagged }] = (
-      await queueDb.handle.db.execute(
-        sql`select (select count(*)::int from units) as units, (select count(*)::int from classifications) as tagged`,
-      )
-    ).rows as [{ units: number; tagged: number }];
+    const result = (await queueDb.handle.db.execute(
+      sql`select (select count(*)::int from units) as units, (select count(*)::int from classifications) as tagged`,
+    )) as unknown as { rows: { units: number; tagged: number }[] };
+    const { units, tagged } = result.rows[0]!;
     expect(tagged).toBe(units);
 
     await importInProcessForTest(embeddedDb.handle, testConfig(), { path: dir });
