@@ -21,8 +21,8 @@ import type { ImportIssue, ParseEvent, ParsedItem } from '../ingest/types.ts';
 import { parseCustomers } from '../ingest/customers.ts';
 import { parseSurveys, type SurveyColumns } from '../ingest/surveys.ts';
 import { parseTickets } from '../ingest/tickets.ts';
-import { parseTranscript, parseTranscriptIndex } from '../ingest/transcripts.ts';
-import { parseNotes, parseNotesIndex } from '../ingest/notes.ts';
+import { parseTranscript, parseTranscriptIndex, type TranscriptEntry } from '../ingest/transcripts.ts';
+import { parseNotes, parseNotesIndex, type NotesEntry } from '../ingest/notes.ts';
 import { parseDocxTranscript } from '../ingest/docx-transcript.ts';
 import { detectFormat } from '../ingest/detect.ts';
 
@@ -208,9 +208,9 @@ async function importBundle(s: ImportSession, dir: string, opts: ImportOptions) 
   }
   const transcripts = path.join(dir, 'transcripts');
   if (fs.existsSync(path.join(transcripts, 'index.json')))
-    await importIndexedFolder(s, transcripts, 'transcripts');
+    await importIndexedFolder(s, transcripts, TRANSCRIPTS);
   const notes = path.join(dir, 'notes');
-  if (fs.existsSync(path.join(notes, 'index.json'))) await importIndexedFolder(s, notes, 'notes');
+  if (fs.existsSync(path.join(notes, 'index.json'))) await importIndexedFolder(s, notes, NOTES);
 }
 
 async function importCustomers(s: ImportSession, file: string) {
@@ -220,56 +220,63 @@ async function importCustomers(s: ImportSession, file: string) {
   await s.refreshCustomers();
 }
 
-async function importIndexedFolder(s: ImportSession, dir: string, what: 'transcripts' | 'notes') {
+type Parsed = { item: ParsedItem | null; errors: ImportIssue[] };
+
+/** How an indexed folder of a bundle is read: its index.json, then each file it lists. */
+interface IndexedFolder<E extends { file: string }> {
+  name: 'transcripts' | 'notes';
+  index(
+    file: string,
+  ): Promise<{ entries: E[]; errors: ImportIssue[] }> | { entries: E[]; errors: ImportIssue[] };
+  parse(file: string, entry: E): Promise<Parsed>;
+  expected: string;
+}
+
+const TRANSCRIPTS: IndexedFolder<TranscriptEntry> = {
+  name: 'transcripts',
+  index: parseTranscriptIndex,
+  parse: (file, entry) =>
+    /\.docx$/i.test(file) ? parseDocxTranscript(file, entry) : parseTranscript(file, entry),
+  expected: 'an entry naming its customer and customer speakers',
+};
+
+const NOTES: IndexedFolder<NotesEntry> = {
+  name: 'notes',
+  index: parseNotesIndex,
+  parse: parseNotes,
+  expected: 'an entry naming its customer',
+};
+
+async function importIndexedFolder<E extends { file: string }>(
+  s: ImportSession,
+  dir: string,
+  reader: IndexedFolder<E>,
+) {
   const indexFile = path.join(dir, 'index.json');
+  const what = reader.name;
+  const { entries, errors } = await reader.index(indexFile);
+  for (const e of errors) s.error(e);
   const listed = new Set<string>();
-  if (what === 'transcripts') {
-    const { entries, errors } = await parseTranscriptIndex(indexFile);
-    for (const e of errors) s.error(e);
-    for (const entry of entries) {
-      listed.add(entry.file);
-      const file = path.join(dir, entry.file);
-      if (!fs.existsSync(file)) {
-        s.error({
-          file: indexFile,
-          line: null,
-          field: 'file',
-          message: `lists "${entry.file}", which is not in ${dir}`,
-        });
-        continue;
-      }
-      const res = /\.docx$/i.test(entry.file)
-        ? await parseDocxTranscript(file, entry)
-        : await parseTranscript(file, entry);
-      for (const e of res.errors) s.error(e);
-      if (res.item) await s.add(res.item);
+  for (const entry of entries) {
+    listed.add(entry.file);
+    const file = path.join(dir, entry.file);
+    if (!fs.existsSync(file)) {
+      s.error({
+        file: indexFile,
+        line: null,
+        field: 'file',
+        message: `lists "${entry.file}", which is not in ${dir}`,
+      });
+      continue;
     }
-  } else {
-    const { entries, errors } = await parseNotesIndex(indexFile);
-    for (const e of errors) s.error(e);
-    for (const entry of entries) {
-      listed.add(entry.file);
-      const file = path.join(dir, entry.file);
-      if (!fs.existsSync(file)) {
-        s.error({
-          file: indexFile,
-          line: null,
-          field: 'file',
-          message: `lists "${entry.file}", which is not in ${dir}`,
-        });
-        continue;
-      }
-      const res = await parseNotes(file, entry);
-      for (const e of res.errors) s.error(e);
-      if (res.item) await s.add(res.item);
-    }
+    await addResult(s, await reader.parse(file, entry));
   }
   for (const name of (await fs.promises.readdir(dir)).sort()) {
     if (name === 'index.json' || name.startsWith('.') || listed.has(name)) continue;
     s.error({
       file: path.join(dir, name),
       line: null,
-      message: `not listed in ${what}/index.json: expected an entry naming its customer${what === 'transcripts' ? ' and customer speakers' : ''}`,
+      message: `not listed in ${what}/index.json: expected ${reader.expected}`,
     });
   }
 }
@@ -294,9 +301,9 @@ async function importFile(s: ImportSession, file: string, opts: ImportOptions) {
     case 'zendesk-export':
       return s.consume(parseTickets(file, { defaultCustomer: opts.customer }));
     case 'transcript-index':
-      return importIndexedFolder(s, path.dirname(file), 'transcripts');
+      return importIndexedFolder(s, path.dirname(file), TRANSCRIPTS);
     case 'notes-index':
-      return importIndexedFolder(s, path.dirname(file), 'notes');
+      return importIndexedFolder(s, path.dirname(file), NOTES);
     case 'vtt':
     case 'srt':
     case 'txt-transcript':
