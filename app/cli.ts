@@ -25,8 +25,11 @@ import { mapJson } from './map.ts';
 import { renderMap, table, truncate } from './render.ts';
 import { waitForRun } from './wait.ts';
 import { runJson, unitJson, type RunRow } from './json.ts';
+import { formatRunLlm, llmByRun, type RunLlm } from './llm.ts';
+import { registerLlmCommands } from './cli-llm.ts';
 import type { DbHandle } from '../db/client.ts';
 import type { SurveyColumns } from '../ingest/surveys.ts';
+import { registerConnectorCommands } from './cli-connectors.ts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 export const DEMO_BUNDLE = path.join(ROOT, 'demo', 'bundle');
@@ -130,13 +133,13 @@ program
       }
       const result = await importInProcess(handle, config, opts, !flags.json);
       const [run] = (await listImportRuns(handle.db, { limit: 50 })).filter((r) => r.id === result.runId);
-      printRun(run!, Boolean(flags.json));
+      printRun(run!, Boolean(flags.json), (await llmByRun(handle.db, [result.runId])).get(result.runId));
     });
   });
 
-function printRun(r: RunRow, json: boolean) {
+function printRun(r: RunRow, json: boolean, llm?: RunLlm) {
   if (json) {
-    print(JSON.stringify(runJson(r)));
+    print(JSON.stringify(runJson(r, llm)));
     return;
   }
   const c = r.counts;
@@ -144,6 +147,7 @@ function printRun(r: RunRow, json: boolean) {
     `import run ${r.id} ${r.status}: items ${c.itemsNew} new, ${c.itemsUpdated} updated, ${c.itemsUnchanged} unchanged; ` +
       `units ${c.unitsNew} new, ${c.unitsUpdated} updated, ${c.unitsUnchanged} unchanged, ${c.unitsRemoved} removed; ${c.errors} errors`,
   );
+  if (llm) print(`  ${formatRunLlm(llm)}`);
   if (r.error) print(`  failed: ${r.error}`);
   for (const e of r.errors.slice(0, 50))
     print(`  ${e.file}${e.line ? `:${e.line}` : ''}${e.field ? ` [${e.field}]` : ''}: ${e.message}`);
@@ -159,12 +163,16 @@ program
   .action(async (flags: { json?: boolean; limit: number }) => {
     await withDb(async (handle) => {
       const runs = await listImportRuns(handle.db, { limit: flags.limit });
+      const llm = await llmByRun(
+        handle.db,
+        runs.map((r) => r.id),
+      );
       if (flags.json) {
-        for (const r of runs) print(JSON.stringify(runJson(r)));
+        for (const r of runs) print(JSON.stringify(runJson(r, llm.get(r.id))));
         return;
       }
       if (runs.length === 0) return print('no import runs yet: gapmap import <folder or file>');
-      for (const r of runs) printRun(r, false);
+      for (const r of runs) printRun(r, false, llm.get(r.id));
     });
   });
 
@@ -351,6 +359,10 @@ models
     await downloadModel(id, dir);
     print(`downloaded ${id} into ${dir}; use it with GAPMAP_EMBEDDER=hf:${id} GAPMAP_MODEL_DIR=${dir}`);
   });
+
+registerLlmCommands(program);
+
+registerConnectorCommands(program);
 
 export async function main(argv: string[]): Promise<number> {
   try {

@@ -46,6 +46,22 @@ const EnvSchema = z.object({
   OPENAI_BASE_URL: optionalUrl(['http:', 'https:']),
   OPENAI_MODEL: optionalString,
   OPENAI_EMBEDDING_MODEL: optionalString,
+  OPENAI_SUGGEST_MODEL: optionalString,
+  GAPMAP_LLM: z.preprocess(
+    (v) => (v === '' || v === undefined ? 'off' : v),
+    z.enum(['off', 'cascade', 'all'], 'expected off, cascade (low-confidence units only) or all'),
+  ),
+  GAPMAP_LLM_THRESHOLD: z.preprocess(
+    (v) => (v === '' || v === undefined ? 0.6 : Number(v)),
+    z.number('expected a number from 0 to 1').min(0).max(1),
+  ),
+  GAPMAP_LLM_BATCH: int(20, 1, 200),
+  GAPMAP_LLM_RETRIES: int(3, 0, 10),
+  GAPMAP_LLM_TIMEOUT_MS: int(60_000, 1000, 600_000),
+  GAPMAP_LLM_MAX_WAIT_MS: int(60_000, 0, 3_600_000),
+  GAPMAP_LLM_PAUSE_MS: int(30_000, 10, 3_600_000),
+  GAPMAP_LLM_JOBS_PER_MINUTE: int(60, 1, 100_000),
+  GAPMAP_WEBHOOK_URL: optionalUrl(['http:', 'https:']),
 });
 
 export interface Config {
@@ -63,8 +79,40 @@ export interface Config {
   aggregateDelayMs: number;
   /** How long a worker holds a job without renewing before another worker may take it over. */
   lockMs: number;
-  openai: { apiKey?: string; baseURL?: string; model?: string; embeddingModel?: string };
+  openai: {
+    apiKey?: string;
+    baseURL?: string;
+    model?: string;
+    embeddingModel?: string;
+    /** Model for written suggestions; OPENAI_MODEL when unset. */
+    suggestModel?: string;
+  };
+  llm: LlmSettings;
+  /** Receives a JSON POST when a connector run fails or a new value gap appears after one (Slack-compatible). */
+  webhookUrl: string | undefined;
 }
+
+/** How the LLM takes part in classification (GAPMAP_LLM and friends). */
+export interface LlmSettings {
+  /** off: local tags only; cascade: units under `threshold` go to the LLM; all: every unit does. */
+  mode: 'off' | 'cascade' | 'all';
+  /** Lowest local confidence (job, kind or sentiment) under which a unit goes to the LLM. Default 0.6. */
+  threshold: number;
+  /** Units per request. */
+  batchSize: number;
+  /** Retries of one request by the openai client (429, 5xx, timeouts) before the stage pauses. */
+  retries: number;
+  timeoutMs: number;
+  /** A Retry-After longer than this pauses the stage instead of being waited out inside a job. */
+  maxWaitMs: number;
+  /** First pause of the LLM queue after an outage; doubles per outage in a row, up to ten minutes. */
+  pauseMs: number;
+  /** BullMQ limiter of the llm queue: jobs started per minute, across all workers. */
+  jobsPerMinute: number;
+}
+
+/** The model the LLM classifier uses when OPENAI_MODEL is not set. */
+export const DEFAULT_LLM_MODEL = 'gpt-4.1-mini';
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const parsed = EnvSchema.safeParse(env);
@@ -75,6 +123,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     throw new GapmapError('config', `Invalid environment:\n${lines.join('\n')}`);
   }
   const e = parsed.data;
+  if (e.GAPMAP_LLM !== 'off' && !e.OPENAI_API_KEY) {
+    throw new GapmapError(
+      'config',
+      `Invalid environment:\n  GAPMAP_LLM=${JSON.stringify(e.GAPMAP_LLM)} needs OPENAI_API_KEY (any value for a server without keys, with OPENAI_BASE_URL), or set GAPMAP_LLM=off`,
+    );
+  }
   return {
     databaseUrl: e.DATABASE_URL,
     redisUrl: e.REDIS_URL,
@@ -92,6 +146,18 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       baseURL: e.OPENAI_BASE_URL,
       model: e.OPENAI_MODEL,
       embeddingModel: e.OPENAI_EMBEDDING_MODEL,
+      suggestModel: e.OPENAI_SUGGEST_MODEL,
     },
+    llm: {
+      mode: e.GAPMAP_LLM,
+      threshold: e.GAPMAP_LLM_THRESHOLD,
+      batchSize: e.GAPMAP_LLM_BATCH,
+      retries: e.GAPMAP_LLM_RETRIES,
+      timeoutMs: e.GAPMAP_LLM_TIMEOUT_MS,
+      maxWaitMs: e.GAPMAP_LLM_MAX_WAIT_MS,
+      pauseMs: e.GAPMAP_LLM_PAUSE_MS,
+      jobsPerMinute: e.GAPMAP_LLM_JOBS_PER_MINUTE,
+    },
+    webhookUrl: e.GAPMAP_WEBHOOK_URL,
   };
 }

@@ -1,9 +1,11 @@
 /** The stable JSON shapes of the CLI's --json output and the API (documented in README.md). */
 import type { listImportRuns, unitsWithTags } from '../db/queries.ts';
+import type { RunLlm } from './llm.ts';
 
 export type RunRow = Awaited<ReturnType<typeof listImportRuns>>[number];
 
-export function runJson(r: RunRow) {
+/** `llm`: the run's LLM token use and estimated cost (app/llm.ts `llmByRun`); null when it used none. */
+export function runJson(r: RunRow, llm?: RunLlm) {
   return {
     id: r.id,
     source: r.source,
@@ -22,6 +24,16 @@ export function runJson(r: RunRow) {
       units_removed: r.counts.unitsRemoved,
       errors: r.counts.errors,
     },
+    llm: llm
+      ? {
+          requests: llm.requests,
+          prompt_tokens: llm.promptTokens,
+          completion_tokens: llm.completionTokens,
+          estimated_cost_usd: llm.estimatedCostUsd,
+          units_pending: llm.pending,
+          units_flagged: llm.flagged,
+        }
+      : null,
     error: r.error,
     errors: r.errors.map((e) => ({ file: e.file, line: e.line, field: e.field, message: e.message })),
   };

@@ -6,7 +6,7 @@
  */
 import { and, eq, sql } from 'drizzle-orm';
 import type { Db } from '../db/client.ts';
-import { mapEntries, mapState, reviews, MAP_ROWS } from '../db/schema/index.ts';
+import { mapEntries, mapState, reviews, suggestions, MAP_ROWS } from '../db/schema/index.ts';
 import type { MapRow, SentimentMix } from '../db/schema/index.ts';
 import { customers } from '../db/schema/index.ts';
 import { jobsOf, mapEntriesOf, getMapState, unitsWithTags, type TaggedUnit } from '../db/queries.ts';
@@ -61,6 +61,19 @@ export async function buildMap(db: Db, customerId: number): Promise<{ entries: n
   }
   entries.push(...internalProcesses(customerId, tagged));
 
+  // Machine suggestions reach the map only once a person accepted them (app/suggestions.ts).
+  const accepted = await db
+    .select()
+    .from(suggestions)
+    .where(and(eq(suggestions.customerId, customerId), eq(suggestions.status, 'accepted')))
+    .orderBy(suggestions.id);
+  const acceptedLabels = new Map<string, string>();
+  for (const s of accepted) {
+    if (s.kind === 'entry_label' && s.entryKey && typeof s.payload.label === 'string')
+      acceptedLabels.set(s.entryKey, s.payload.label);
+  }
+  entries.push(...acceptedOpportunities(customerId, accepted, entries, tagged));
+
   const decisions = await db
     .select()
     .from(reviews)
@@ -88,7 +101,8 @@ export async function buildMap(db: Db, customerId: number): Promise<{ entries: n
         job: e.job,
         row: e.row,
         rank: i,
-        label: renamed.get(e.entryKey) ?? e.label,
+        // A person's rename wins over an accepted machine label, whenever either was made.
+        label: renamed.get(e.entryKey) ?? acceptedLabels.get(e.entryKey) ?? e.label,
         count: e.count,
         sentiment: e.sentiment,
         quote: e.quote,
@@ -238,6 +252,48 @@ function internalProcesses(customerId: number, tagged: TaggedUnit[]): Entry[] {
     }
   }
   return out;
+}
+
+/**
+ * Accepted opportunity suggestions, up to three per job (most evidence first). Their evidence is
+ * the units of the frictions and gaps they address: from this build's entries, or the refs saved
+ * with the suggestion when an entry has since changed key.
+ */
+function acceptedOpportunities(
+  customerId: number,
+  accepted: (typeof suggestions.$inferSelect)[],
+  entries: Entry[],
+  tagged: TaggedUnit[],
+): Entry[] {
+  const byKey = new Map(entries.map((e) => [e.entryKey, e]));
+  const byRef = new Map(tagged.map((u) => [u.ref, u]));
+  const out: Entry[] = [];
+  for (const s of accepted) {
+    if (s.kind !== 'opportunity') continue;
+    const p = s.payload as { title?: unknown; description?: unknown; addresses?: unknown; refs?: unknown };
+    const refs = new Set<string>();
+    for (const key of Array.isArray(p.addresses) ? p.addresses : [])
+      for (const r of byKey.get(String(key))?.refs ?? []) refs.add(r);
+    if (refs.size === 0 && Array.isArray(p.refs))
+      for (const r of p.refs) if (typeof r === 'string') refs.add(r);
+    const live = [...refs].filter((r) => byRef.has(r)).sort();
+    out.push({
+      entryKey: hashOf(`${customerId}|opportunity|${s.id}`).slice(0, 16),
+      job: s.job,
+      row: 'opportunities',
+      label: String(p.title ?? ''),
+      count: live.length,
+      sentiment: sentimentMix(live.map((r) => byRef.get(r)!)),
+      quote: String(p.description ?? ''),
+      quoteRef: null,
+      refs: live,
+    });
+  }
+  const perJob = new Map<string, Entry[]>();
+  for (const e of out) perJob.set(e.job ?? '', [...(perJob.get(e.job ?? '') ?? []), e]);
+  return [...perJob.values()].flatMap((es) =>
+    es.sort((a, b) => b.count - a.count).slice(0, ENTRIES_PER_CELL),
+  );
 }
 
 /** The stable JSON shape of `gapmap map --json` and the API (documented in the README). */

@@ -70,26 +70,20 @@ async function main() {
   const { openDb } = await import('../db/client.ts');
   const { upsertCustomers } = await import('../db/queries.ts');
   const { runConnector } = await import('../ingest/connectors/run.ts');
+  const { createConnector } = await import('../db/connectors.ts');
   const handle = await openDb({ databaseUrl: dbUrl.toString(), home });
   try {
-    // Until the connectors migration exists (same columns as the proposed db/schema/connectors.ts).
-    await handle.pool!.query(`
-      create table if not exists connectors (id serial primary key, name text not null unique, kind text not null,
-        config jsonb not null default '{}', secret text, mapping jsonb not null default '{}',
-        schedule text not null default '0 2 * * *', timezone text not null default 'UTC',
-        cursor text, cursor_saved_at timestamptz, created_at timestamptz not null default now());
-      create table if not exists connector_unmapped (connector_id integer not null references connectors(id) on delete cascade,
-        external_id text not null, organization text not null, item jsonb not null,
-        updated_at timestamptz not null default now(), primary key (connector_id, external_id));`);
     const keys = Array.from({ length: 18 }, (_, i) => `customer-${i}`);
     await upsertCustomers(handle.db, keys.map((key) => ({ key, name: key, jobs: [] })));
     // 18 of the 20 organizations mapped, by name; the other two and the orphans stay unmapped.
     const organizations = Object.fromEntries(keys.map((k, i) => [`Org ${String.fromCharCode(65 + i)}`, k]));
-    await handle.pool!.query(`insert into connectors (name, kind, config, secret, mapping) values ('bench', 'zendesk', $1, $2, $3)`, [
-      JSON.stringify({ baseUrl: url, email: EMAIL, perPage, comments, commentConcurrency: 16 }),
-      TOKEN,
-      JSON.stringify({ organizations }),
-    ]);
+    await createConnector(handle.db, {
+      name: 'bench',
+      kind: 'zendesk',
+      config: { baseUrl: url, email: EMAIL, perPage, comments, commentConcurrency: 16 },
+      secret: TOKEN,
+      mapping: { organizations },
+    });
 
     let peakRss = 0;
     let peakHeap = 0;

@@ -7,35 +7,12 @@ import { createTestDb, tempDir, type TestDb } from './helpers/db.ts';
 import { generateZendesk, startFakeZendesk, virtualClock, type FakeZendesk } from './helpers/fake-zendesk.ts';
 import { runConnector, type RunContext } from '../ingest/connectors/run.ts';
 import { upsertCustomers } from '../db/queries.ts';
+import { createConnector } from '../db/connectors.ts';
 import type { Db } from '../db/client.ts';
 
 const EMAIL = 'sync@team.example';
 const TOKEN = 'zd-run-secret-7c1e0b';
 const MAPPING = { organizations: { 'Org A': 'acme', 'Org B': 'bolt' }, domains: { 'org2.example': 'cyan' } };
-
-// Until db/schema/connectors.ts and its migration exist: the same columns, so this is a no-op after.
-const CONNECTOR_TABLES = `
-create table if not exists connectors (
-  id serial primary key,
-  name text not null unique,
-  kind text not null,
-  config jsonb not null default '{}',
-  secret text,
-  mapping jsonb not null default '{}',
-  schedule text not null default '0 2 * * *',
-  timezone text not null default 'UTC',
-  cursor text,
-  cursor_saved_at timestamptz,
-  created_at timestamptz not null default now()
-);
-create table if not exists connector_unmapped (
-  connector_id integer not null references connectors(id) on delete cascade,
-  external_id text not null,
-  organization text not null,
-  item jsonb not null,
-  updated_at timestamptz not null default now(),
-  primary key (connector_id, external_id)
-);`;
 
 let tdb: TestDb;
 let db: Db;
@@ -44,7 +21,6 @@ let server: FakeZendesk;
 beforeAll(async () => {
   tdb = await createTestDb();
   db = tdb.handle.db;
-  await tdb.handle.pool!.query(CONNECTOR_TABLES);
   await upsertCustomers(
     db,
     ['acme', 'bolt', 'cyan'].map((key) => ({ key, name: key.toUpperCase(), jobs: [] })),
@@ -64,10 +40,13 @@ beforeEach(async () => {
     token: TOKEN,
     data: generateZendesk({ tickets: 230, organizations: 4, orphanShare: 0.1, seed: 3 }),
   });
-  await tdb.handle.pool!.query(
-    `insert into connectors (name, kind, config, secret, mapping) values ('desk', 'zendesk', $1, $2, $3)`,
-    [JSON.stringify({ baseUrl: server.url, email: EMAIL, perPage: 50 }), TOKEN, JSON.stringify(MAPPING)],
-  );
+  await createConnector(db, {
+    name: 'desk',
+    kind: 'zendesk',
+    config: { baseUrl: server.url, email: EMAIL, perPage: 50 },
+    secret: TOKEN,
+    mapping: MAPPING,
+  });
 });
 afterEach(async () => {
   await server.close();
@@ -213,6 +192,33 @@ describe('runConnector', () => {
     expect(runs[0]!.error).toMatch(/stopped \(killed or crashed\) before it finished/);
   });
 
+  for (const step of ['stored', 'cursor-saved'] as const) {
+    it(`counts exactly when the process dies (SIGKILL) right after page 2 is ${step}, before its counts are saved`, async () => {
+      const script = `
+        import { openDb } from './db/client.ts';
+        import { runConnector } from './ingest/connectors/run.ts';
+        const h = await openDb({ databaseUrl: process.env.DB_URL, home: '/nonexistent', migrate: false });
+        await runConnector({ db: h.db, pool: h.pool, onStep: (s, page) => { if (s === '${step}' && page === 2) process.kill(process.pid, 'SIGKILL'); } }, 'desk');`;
+      const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {
+        cwd: process.cwd(),
+        env: { ...process.env, DB_URL: tdb.url },
+        stdio: ['ignore', 'ignore', 'pipe'],
+      });
+      let stderr = '';
+      child.stderr!.on('data', (c: Buffer) => (stderr += c.toString()));
+      const exit = await new Promise<NodeJS.Signals | number | null>((resolve) => child.on('exit', (code, signal) => resolve(signal ?? code)));
+      expect(exit, stderr).toBe('SIGKILL');
+      const [dead] = await q<{ status: string; counts: { itemsNew: number } }>(`select status, counts from import_runs`);
+      expect(dead!.status).toBe('running');
+      const page1 = server.data.tickets.slice(0, 50).filter((t) => mappedIds().includes(String(t.id))).length;
+      // The page stored but not counted when it died.
+      expect(dead!.counts.itemsNew).toBe(page1);
+
+      await runConnector(ctx(), 'desk');
+      await expectExactlyStored();
+    });
+  }
+
   it('updates a changed ticket, re-stores only its unit, marks a deleted one and keeps it', async () => {
     await runConnector(ctx(), 'desk');
     const [changed, removed] = mappedIds();
@@ -310,7 +316,7 @@ describe('runConnector', () => {
     const old = new Date(Date.now() - 60_000);
     fs.utimesSync(path.join(bundle, 'customers.json'), old, old);
     fs.utimesSync(path.join(bundle, 'tickets.jsonl'), old, old);
-    await q(`insert into connectors (name, kind, config) values ('drop', 'folder', $1)`, [JSON.stringify({ path: dir, settleMs: 1000 })]);
+    await createConnector(db, { name: 'drop', kind: 'folder', config: { path: dir, settleMs: 1000 }, secret: null, mapping: {} });
 
     const first = await runConnector(ctx(), 'drop');
     expect(first.counts).toMatchObject({ itemsNew: 2, errors: 0 });

@@ -36,10 +36,25 @@ export const catalog = {
     attempts: 8,
     timeoutMs: 10 * 60_000,
   },
+  llm: {
+    payload: z.object({ unitIds: z.array(z.number().int().positive()).min(1).max(4096) }),
+    // An outage does not use these up: the worker pauses the llm queue and puts the job back
+    // (BullMQ's manual rate limit). Attempts count only other failures, such as the database being away.
+    attempts: 8,
+    timeoutMs: 30 * 60_000,
+  },
   aggregate: {
     payload: z.object({ customerId: z.number().int().positive() }),
     attempts: 8,
     timeoutMs: 10 * 60_000,
+  },
+  connector: {
+    // runId: the import run `gapmap connectors run --wait` created to follow; a scheduled job has none.
+    payload: z.object({ name: z.string().min(1), runId: z.number().int().positive().optional() }),
+    // The help-desk client already retries for a bounded time; a failed run is resumed by the next one.
+    attempts: 1,
+    // The first run of a large help desk, then waiting for its units to be classified.
+    timeoutMs: 12 * 60 * 60_000,
   },
 } as const;
 

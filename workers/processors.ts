@@ -22,6 +22,9 @@ import { GapmapError } from '../app/errors.ts';
 import { classifications } from '../db/schema/index.ts';
 import { inArray } from 'drizzle-orm';
 import type { SourceType } from '../ingest/types.ts';
+import { enqueuePendingLlm, pendingLlmOf, routeToLlm, runLlmJob, stagesOf } from '../app/llm.ts';
+import type { DbHandle } from '../db/client.ts';
+import { syncConnector, waitUntilSettled } from '../ingest/connectors/sync.ts';
 
 export interface Runtime {
   db: Db;
@@ -30,6 +33,15 @@ export interface Runtime {
   enqueue<N extends JobName>(name: N, payload: Payload<N>): Promise<void>;
   /** Told after each classified batch (progress bars). */
   onClassified?(units: number): void;
+  /**
+   * Set by `gapmap worker`: an LLM outage is thrown to the worker, which pauses the llm queue.
+   * Unset (in-process), the run goes on with local tags and the units stay pending for the next run.
+   */
+  queued?: boolean;
+  /** The node-postgres pool (DbHandle.pool), for a connector run's lock across processes; absent with PGlite. */
+  pool?: DbHandle['pool'];
+  /** Aborted when `gapmap worker` is stopping, so a job waiting on other stages stops waiting. */
+  signal?: AbortSignal;
 }
 
 type Processors = { [N in JobName]: (payload: Payload<N>, rt: Runtime) => Promise<void> };
@@ -50,7 +62,9 @@ export const processors: Processors = {
   async classify(payload, rt) {
     const rows = await unitsForClassification(rt.db, payload.unitIds);
     if (rows.length === 0) return;
-    const classifier = await rt.classifier();
+    // With the LLM on, this stage tags with the local model and routes the unsure units to the llm stage.
+    const stages = stagesOf(await rt.classifier());
+    const classifier = stages?.local ?? (await rt.classifier());
     // A retried batch skips the units it already did: their tags match this classifier and text.
     const done = await rt.db
       .select({
@@ -69,9 +83,9 @@ export const processors: Processors = {
     const current = new Map(done.map((d) => [d.unitId, d]));
     const todo = rows.filter((r) => {
       const c = current.get(r.id);
-      return (
-        !c || c.hash !== r.contentHash || c.classifier !== classifier.name || c.version !== classifier.version
-      );
+      const by = (x: { name: string; version: string }) =>
+        c?.classifier === x.name && c.version === x.version;
+      return !c || c.hash !== r.contentHash || !(by(classifier) || (stages && by(stages)));
     });
     const byCustomer = new Map<number, typeof todo>();
     for (const r of todo) byCustomer.set(r.customerId, [...(byCustomer.get(r.customerId) ?? []), r]);
@@ -85,6 +99,7 @@ export const processors: Processors = {
         score: typeof u.meta.score === 'number' ? u.meta.score : null,
       }));
       const tags = await classifier.classify(inputs, { customerKey: String(customerId), jobs, examples });
+      if (stages) await routeToLlm(rt.db, stages, customerId, us, tags);
       const now = new Date();
       const out: ClassificationRow[] = us.map((u, i) => ({
         unitId: u.id,
@@ -98,12 +113,45 @@ export const processors: Processors = {
       await saveClassifications(rt.db, out);
       rt.onClassified?.(us.length);
     }
+    if (stages) {
+      const owed = await pendingLlmOf(
+        rt.db,
+        rows.map((r) => r.id),
+      );
+      if (owed.length > 0) await rt.enqueue('llm', { unitIds: owed });
+    }
     for (const customerId of new Set(rows.map((r) => r.customerId)))
       await rt.enqueue('aggregate', { customerId });
   },
 
+  llm: runLlmJob,
+
   async aggregate(payload, rt) {
     await buildMap(rt.db, payload.customerId);
+  },
+
+  async connector(payload, rt) {
+    try {
+      await syncConnector(
+        {
+          db: rt.db,
+          pool: rt.pool,
+          webhookUrl: rt.config.webhookUrl,
+          runId: payload.runId,
+          // The webhook on new value gaps compares the maps once this run's units are classified.
+          settle: async (result) => {
+            await enqueueClassification(rt, result.touchedCustomers);
+            const settled = await waitUntilSettled(rt.db, result.runId, { signal: rt.signal, timeoutMs: catalog.connector.timeoutMs });
+            if (!settled) throw new Error(`connector ${payload.name}: import run ${result.runId} is stored; its value gaps were not compared (the worker stopped or classification took too long)`);
+          },
+        },
+        payload.name,
+      );
+    } catch (err) {
+      // Another run of it holds the lock, or it was removed: nothing a retry would change.
+      if (err instanceof GapmapError && (err.code === 'conflict' || err.code === 'not_found')) throw new UnrecoverableError(err.message);
+      throw err;
+    }
   },
 };
 
@@ -123,6 +171,9 @@ export async function enqueueClassification(rt: Runtime, customerIds: number[]) 
       await rt.enqueue('classify', { unitIds: pending.slice(i, i + rt.config.classifyBatch) });
     }
   }
+  // In-process, units an earlier run's LLM outage left pending are sent again now. Queue workers
+  // keep theirs queued through an outage, so they are not enqueued twice.
+  if (!rt.queued && rt.config.llm.mode !== 'off') await enqueuePendingLlm(rt);
 }
 
 /** Parses the payload with the catalog's schema before the processor sees it. */

@@ -22,6 +22,12 @@ export function jobOptions(name: JobName, config: Config): JobsOptions {
     case 'classify':
       // Mostly the database or an embedding endpoint being briefly away: 2 s doubling to about 4 min.
       return { ...base, backoff: { type: 'exponential', delay: 2_000 } };
+    case 'llm':
+      // Outages do not come here (the worker pauses the queue instead); this is for the database: 5 s doubling.
+      return { ...base, backoff: { type: 'exponential', delay: 5_000 } };
+    case 'connector':
+      // Not retried (attempts 1): the next scheduled run resumes from the saved cursor.
+      return base;
     case 'aggregate':
       // Debounced: every classified batch asks for its customer's map; one build per window answers them all.
       return {

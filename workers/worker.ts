@@ -5,6 +5,7 @@
  */
 import http from 'node:http';
 import { Worker, type WorkerOptions } from 'bullmq';
+import { LlmUnavailableError } from '../classifiers/llm.ts';
 import type { Config } from '../app/env.ts';
 import type { DbHandle } from '../db/client.ts';
 import { ping } from '../db/client.ts';
@@ -14,6 +15,7 @@ import { errorMessage } from '../app/errors.ts';
 import { JOB_NAMES, catalog, type JobName } from './catalog.ts';
 import { connectRedis, createQueueClient } from './queues.ts';
 import { runJob, type Runtime } from './processors.ts';
+import { startScheduler } from './scheduler.ts';
 
 function workerOptions(name: JobName, config: Config): Omit<WorkerOptions, 'connection'> {
   const common = {
@@ -31,6 +33,17 @@ function workerOptions(name: JobName, config: Config): Omit<WorkerOptions, 'conn
     case 'classify':
       // The model is CPU-bound and single-threaded per process: one batch at a time per worker process.
       return { ...common, concurrency: 1 };
+    case 'llm':
+      return {
+        ...common,
+        // Waiting on the endpoint, not the CPU: a few requests in flight per process.
+        concurrency: 2,
+        // Jobs started per minute across all workers, to stay under the endpoint's rate limit.
+        limiter: { max: config.llm.jobsPerMinute, duration: 60_000 },
+      };
+    case 'connector':
+      // Mostly waiting on the help desk; runs of one connector are serialized by its advisory lock.
+      return { ...common, concurrency: 2 };
     case 'aggregate':
       // Database-bound; per-customer builds are serialized by an advisory lock, so two can run.
       return { ...common, concurrency: 2 };
@@ -51,13 +64,19 @@ export async function startWorkers(
   const producer = await createQueueClient(config);
   const connection = await connectRedis(config.redisUrl!);
   let classifier: Promise<Classifier> | null = null;
+  const stopping = new AbortController();
   const rt: Runtime = {
     db: handle.db,
     config,
     classifier: () =>
       (classifier ??= opts.classifier ? Promise.resolve(opts.classifier) : loadClassifier(config)),
     enqueue: (name, payload) => producer.enqueue(name, payload),
+    queued: true,
+    pool: handle.pool,
+    signal: stopping.signal,
   };
+  // LLM outages in a row: each pauses the llm queue twice as long as the last, up to ten minutes.
+  let outages = 0;
   const workers = JOB_NAMES.map((name) => {
     const w = new Worker(
       name,
@@ -72,6 +91,16 @@ export async function startWorkers(
         });
         try {
           await Promise.race([runJob(name, job.data, rt), limit]);
+          if (name === 'llm') outages = 0;
+        } catch (err) {
+          if (!(err instanceof LlmUnavailableError)) throw err;
+          // The endpoint is away or refusing: pause the whole llm queue and put the job back
+          // without using up an attempt (BullMQ's manual rate limit); local tags stay meanwhile.
+          const pause = err.retryAfterMs ?? Math.min(config.llm.pauseMs * 2 ** outages, 600_000);
+          outages++;
+          log(`llm ${job.id}: ${err.message}; pausing the llm queue for ${Math.ceil(pause / 1000)} s`);
+          await producer.queues.llm.rateLimit(Math.max(1, Math.round(pause)));
+          throw Worker.RateLimitError();
         } finally {
           clearTimeout(timer);
         }
@@ -85,6 +114,8 @@ export async function startWorkers(
     w.on('error', (err) => log(`${name} worker error: ${errorMessage(err)}`));
     return w;
   });
+
+  const scheduler = startScheduler(handle.db, producer.queues.connector, config, { log });
 
   const server = http.createServer(async (req, res) => {
     if (req.url === '/health') {
@@ -115,6 +146,8 @@ export async function startWorkers(
   let closing: Promise<void> | null = null;
   const close = () =>
     (closing ??= (async () => {
+      stopping.abort();
+      await scheduler.close();
       await Promise.all(workers.map((w) => w.close()));
       await producer.close();
       connection.disconnect();

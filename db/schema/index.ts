@@ -4,3 +4,6 @@ export * from './items.ts';
 export * from './classifications.ts';
 export * from './reviews.ts';
 export * from './map.ts';
+export * from './auth.ts';
+export * from './llm.ts';
+export * from './connectors.ts';

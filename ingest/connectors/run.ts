@@ -14,33 +14,22 @@
  * `gapmap imports` and the dashboard list it like any import.
  */
 import type pg from 'pg';
-import { and, eq, ne, sql } from 'drizzle-orm';
+import { and, eq, ne, or, sql } from 'drizzle-orm';
 import type { Db } from '../../db/client.ts';
-import { importRuns, type ImportCounts } from '../../db/schema/index.ts';
+import { importRuns, items, type ImportCounts } from '../../db/schema/index.ts';
 import { addImportErrors, createImportRun, customerKeyMap, emptyCounts, updateImportRun } from '../../db/queries.ts';
 import { markItemsDeleted, storeItems } from '../../app/store.ts';
 import { runImport } from '../../app/importer.ts';
 import { GapmapError, errorMessage } from '../../app/errors.ts';
 import type { ParsedItem } from '../types.ts';
-import type { ConnectorPage, CustomerMapping } from './http.ts';
+import type { ConnectorPage } from './http.ts';
 import { zendeskPages, type ConnectorRuntime, type ZendeskConfig } from './zendesk.ts';
 import { intercomPages, type IntercomConfig } from './intercom.ts';
 import { scanFolder, type FolderState } from './folder.ts';
+import { connectorNames, getConnector, saveCursor, saveUnmapped, type ConnectorRow } from '../../db/connectors.ts';
+import type { ConnectorKind } from '../../db/schema/index.ts';
 
-export type ConnectorKind = 'zendesk' | 'intercom' | 'folder';
-
-/** A row of the `connectors` table (see the report for its drizzle definition). */
-export interface ConnectorRow {
-  id: number;
-  name: string;
-  kind: ConnectorKind;
-  /** Everything but the secret: base URL, e-mail, start time, folder path, page sizes. */
-  config: Record<string, unknown>;
-  /** The API token; only ever put in a request header. */
-  secret: string | null;
-  mapping: CustomerMapping;
-  cursor: string | null;
-}
+export type { ConnectorKind, ConnectorRow };
 
 export interface RunContext {
   db: Db;
@@ -51,6 +40,8 @@ export interface RunContext {
   onStored?: (customerIds: Set<number>) => Promise<void> | void;
   /** Test seam: called at each step of a page, so a test can stop a run between any two of them. */
   onStep?: (step: 'fetched' | 'stored' | 'cursor-saved', page: number) => Promise<void> | void;
+  /** Told the import run's id once the run holds its lock and has started (a failure after it is the run's). */
+  onRunStarted?: (runId: number) => void;
 }
 
 export interface ConnectorRunResult {
@@ -71,7 +62,12 @@ export async function runConnector(ctx: RunContext, connectorName: string, opts:
     throw new GapmapError('not_found', `No connector named "${connectorName}": expected one of ${known.length ? known.map((n) => `"${n}"`).join(', ') : '(none yet: add one with gapmap connectors add)'}`);
   }
   const lock = await acquireRunLock(ctx, row.name);
-  if (!lock) throw new GapmapError('conflict', `Connector "${row.name}" is already running; wait for that run to finish`);
+  if (!lock) {
+    const err = new GapmapError('conflict', `Connector "${row.name}" is already running; wait for that run to finish`);
+    // A run queued for this job (gapmap connectors run --wait) must not wait forever.
+    if (opts.runId !== undefined) await updateImportRun(ctx.db, opts.runId, { status: 'failed', error: err.message, finishedAt: new Date() });
+    throw err;
+  }
   const counts = emptyCounts();
   const touched = new Set<number>();
   const stats = { pages: 0, deleted: 0, unmapped: 0 };
@@ -79,12 +75,10 @@ export async function runConnector(ctx: RunContext, connectorName: string, opts:
   try {
     const source = `connector:${row.name}`;
     // Holding the lock, any run of this connector still marked running belongs to a dead process.
-    await ctx.db
-      .update(importRuns)
-      .set({ status: 'failed', error: 'the process running it stopped (killed or crashed) before it finished; the next run resumed from its last stored page', finishedAt: new Date() })
-      .where(and(eq(importRuns.source, source), eq(importRuns.status, 'running'), opts.runId !== undefined ? ne(importRuns.id, opts.runId) : undefined));
+    await closeDeadRuns(ctx.db, source, opts.runId);
     runId = opts.runId ?? (await createImportRun(ctx.db, { source, kind: 'connector' })).id;
     await updateImportRun(ctx.db, runId, { status: 'running' });
+    ctx.onRunStarted?.(runId);
     if (row.kind === 'folder') await runFolder(ctx, row, runId, counts, touched, stats);
     else await runRemote(ctx, row, runId, counts, touched, stats);
     const customerKeys = await keysOf(ctx.db, touched);
@@ -213,6 +207,36 @@ async function runFolder(ctx: RunContext, row: ConnectorRow, runId: number, coun
   }
 }
 
+/**
+ * Marks the runs a dead process left running as failed. Their item counts are taken from what they
+ * stored (items.first_run_id / last_run_id): a process killed between storing a page and saving its
+ * counts would otherwise leave that page uncounted, and the next run counts it as unchanged.
+ */
+async function closeDeadRuns(db: Db, source: string, except: number | undefined) {
+  const dead = await db
+    .select({ id: importRuns.id, counts: importRuns.counts })
+    .from(importRuns)
+    .where(and(eq(importRuns.source, source), eq(importRuns.status, 'running'), except !== undefined ? ne(importRuns.id, except) : undefined));
+  for (const run of dead) {
+    const [stored] = await db
+      .select({
+        created: sql<number>`(count(*) filter (where ${items.firstRunId} = ${run.id}))::int`,
+        changed: sql<number>`(count(*) filter (where ${items.lastRunId} = ${run.id} and ${items.firstRunId} is distinct from ${run.id}))::int`,
+      })
+      .from(items)
+      .where(or(eq(items.firstRunId, run.id), eq(items.lastRunId, run.id)));
+    await db
+      .update(importRuns)
+      .set({
+        status: 'failed',
+        error: 'the process running it stopped (killed or crashed) before it finished; the next run resumed from its last stored page',
+        counts: run.counts,
+        finishedAt: new Date(),
+      })
+      .where(eq(importRuns.id, run.id));
+  }
+}
+
 /** An item whose mapping names no existing customer: kept with the unmapped ones, never dropped. */
 function mappedToUnknown(item: ParsedItem): ParsedItem {
   const label = item.meta.organization ?? item.meta.unmappedOrganization ?? '(no organization)';
@@ -232,7 +256,21 @@ async function keysOf(db: Db, ids: Set<number>): Promise<string[]> {
 
 const localRuns = new Set<string>();
 
-async function acquireRunLock(ctx: RunContext, name: string): Promise<{ release(): Promise<void> } | null> {
+/**
+ * Runs `fn` holding the connector's run lock, so nothing else of it runs meanwhile (mapping its
+ * waiting tickets must not race a run that is keeping more of them).
+ */
+export async function withConnectorLock<T>(ctx: Pick<RunContext, 'pool'>, name: string, fn: () => Promise<T>): Promise<T> {
+  const lock = await acquireRunLock(ctx, name);
+  if (!lock) throw new GapmapError('conflict', `Connector "${name}" is running now; try again once that run has finished`);
+  try {
+    return await fn();
+  } finally {
+    await lock.release();
+  }
+}
+
+async function acquireRunLock(ctx: Pick<RunContext, 'pool'>, name: string): Promise<{ release(): Promise<void> } | null> {
   if (!ctx.pool) {
     if (localRuns.has(name)) return null;
     localRuns.add(name);
@@ -260,61 +298,4 @@ async function acquireRunLock(ctx: RunContext, name: string): Promise<{ release(
       }
     },
   };
-}
-
-// ---------------------------------------------------------------------------------------------
-// Queries on the connector tables. They belong in db/queries.ts once db/schema/connectors.ts
-// declares `connectors` and `connector_unmapped` (definitions in the report); until then they are
-// plain SQL on the same columns.
-
-type Row = Record<string, unknown>;
-function rowsOf(res: unknown): Row[] {
-  return ((res as { rows?: Row[] }).rows ?? (res as Row[])) as Row[];
-}
-
-export async function getConnector(db: Db, name: string): Promise<ConnectorRow | undefined> {
-  const res = await db.execute(sql`select id, name, kind, config, secret, mapping, cursor from connectors where name = ${name}`);
-  const r = rowsOf(res)[0];
-  if (!r) return undefined;
-  return {
-    id: Number(r.id),
-    name: String(r.name),
-    kind: r.kind as ConnectorKind,
-    config: (r.config ?? {}) as Record<string, unknown>,
-    secret: (r.secret as string | null) ?? null,
-    mapping: (r.mapping ?? {}) as CustomerMapping,
-    cursor: (r.cursor as string | null) ?? null,
-  };
-}
-
-async function connectorNames(db: Db): Promise<string[]> {
-  return rowsOf(await db.execute(sql`select name from connectors order by name`)).map((r) => String(r.name));
-}
-
-export async function saveCursor(db: Db, connectorId: number, cursor: string): Promise<void> {
-  await db.execute(sql`update connectors set cursor = ${cursor}, cursor_saved_at = now() where id = ${connectorId}`);
-}
-
-/**
- * Keeps tickets whose organization maps to no customer, for a person to map; drops the ones that
- * are now stored under a customer or deleted at the source.
- */
-export async function saveUnmapped(db: Db, connectorId: number, p: { unmapped: ParsedItem[]; resolved: string[] }): Promise<void> {
-  if (p.resolved.length) {
-    await db.execute(
-      sql`delete from connector_unmapped where connector_id = ${connectorId} and external_id in (${sql.join(
-        p.resolved.map((id) => sql`${id}`),
-        sql`, `,
-      )})`,
-    );
-  }
-  if (p.unmapped.length === 0) return;
-  // The last copy wins when a page repeats a ticket; one statement per page.
-  const latest = [...new Map(p.unmapped.map((item) => [item.externalId, item])).values()];
-  const rows = latest.map(
-    (item) => sql`(${connectorId}, ${item.externalId}, ${String(item.meta.unmappedOrganization ?? '')}, ${JSON.stringify(item)}::jsonb, now())`,
-  );
-  await db.execute(sql`insert into connector_unmapped (connector_id, external_id, organization, item, updated_at)
-    values ${sql.join(rows, sql`, `)}
-    on conflict (connector_id, external_id) do update set organization = excluded.organization, item = excluded.item, updated_at = now()`);
 }

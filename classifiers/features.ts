@@ -1,0 +1,115 @@
+/**
+ * Cues beyond the embedding that a sentence encoder blurs: negation and "can't", talk of leaving,
+ * questions and exclamations, emoticons, and the survey score when there is one. Each feature is
+ * scaled to about the size of one embedding coordinate's spread so one L2 penalty fits both.
+ */
+import type { UnitInput } from './types.ts';
+
+const NEGATION = /\b(not|no|never|nobody|nothing|none|neither|nor|without)\b|n't\b|n’t\b/gi;
+const CANT =
+  /\b(can ?not|can'?t|can’t|unable to|no way to|no option to|doesn'?t let|won'?t let|impossible|not possible|isn'?t possible)\b/i;
+const LEAVING =
+  /\b(cancel(l?ing|led)?|leav(e|ing)|switch(ing)? to|look(ing)? at other|other (tools|options|providers)|competitor|won'?t renew|not renew|done with|never again|drop(ping)? (you|it))\b/i;
+const POSITIVE =
+  /\b(thanks?|thank you|love[ds]?|great|awesome|amazing|excellent|fantastic|perfect|happy|glad|best|easy|helpful|kind|smooth|impressed|wonderful|nice)\b|[:;]-?\)|❤|😊|🙌|👍|😀|😍/gi;
+const NEGATIVE =
+  /\b(worst|terrible|awful|horrible|ridiculous|frustrat\w*|annoy\w*|unacceptable|disappoint\w*|angry|useless|broken|fail(s|ed|ing)?|lost|delay(ed|s)?|stuck|slow|rude|waste[ds]?|never|hours?|again|wrong)\b|:-?\(|😡|😠|👎/gi;
+
+export const FEATURE_NAMES = [
+  'negations',
+  'cant',
+  'leaving',
+  'question',
+  'exclamation',
+  'positive_words',
+  'negative_words',
+  'has_score',
+  'score',
+  'log_length',
+] as const;
+export const FEATURE_DIM = FEATURE_NAMES.length;
+
+const count = (re: RegExp, s: string) => (s.match(re) ?? []).length;
+
+/** Hand-made features of one unit, about ±0.1 each, like a coordinate of a 512-d unit vector. */
+export function unitFeatures(unit: Pick<UnitInput, 'text' | 'score'>): Float32Array {
+  const t = unit.text;
+  const hasScore = typeof unit.score === 'number' && Number.isFinite(unit.score);
+  const s = 0.1;
+  return Float32Array.from([
+    s * Math.min(count(NEGATION, t), 3),
+    s * (CANT.test(t) ? 1 : 0),
+    s * (LEAVING.test(t) ? 1 : 0),
+    s * (t.includes('?') ? 1 : 0),
+    s * (t.includes('!') ? 1 : 0),
+    s * Math.min(count(POSITIVE, t), 3),
+    s * Math.min(count(NEGATIVE, t), 3),
+    s * (hasScore ? 1 : 0),
+    hasScore ? (s * ((unit.score as number) - 7)) / 3 : 0,
+    s * Math.log1p(t.length / 40),
+  ]);
+}
+
+export function concat(a: Float32Array, b: Float32Array): Float32Array {
+  const out = new Float32Array(a.length + b.length);
+  out.set(a, 0);
+  out.set(b, a.length);
+  return out;
+}
+
+const STOP = new Set(
+  'the a an and or of to in on for is it i we our my you your be are was were that this with at by from as have has had do does did can so but if they them their me us he she his her there what when how just all any'.split(
+    ' ',
+  ),
+);
+const stem = (w: string) => w.replace(/(ing|ed|es|s|ly)$/, '');
+
+/** Word, word-pair and in-word character 3-5-gram terms of a text (stemmed, stop words dropped). */
+export function terms(text: string): string[] {
+  const words = (text.toLowerCase().match(/[a-z0-9]+/g) ?? []).filter((w) => !STOP.has(w)).map(stem);
+  const out: string[] = [];
+  for (const w of words) out.push('w:' + w);
+  for (let i = 0; i + 1 < words.length; i++) out.push(`b:${words[i]} ${words[i + 1]}`);
+  for (const w of words) {
+    const s = ` ${w} `;
+    for (let n = 3; n <= 5; n++) for (let i = 0; i + n <= s.length; i++) out.push('c:' + s.slice(i, i + n));
+  }
+  return out;
+}
+
+export type SparseVec = Map<string, number>;
+
+/**
+ * TF-IDF over `terms`. The document frequencies come from a background corpus (the shipped
+ * training sentences plus a customer's job texts), so common words weigh little even when a
+ * customer has only a handful of job texts.
+ */
+export class TfIdf {
+  private readonly df = new Map<string, number>();
+  private readonly docs: number;
+  constructor(corpus: string[]) {
+    for (const d of corpus) for (const t of new Set(terms(d))) this.df.set(t, (this.df.get(t) ?? 0) + 1);
+    this.docs = corpus.length;
+  }
+  vector(text: string): SparseVec {
+    const tf = new Map<string, number>();
+    // Terms no job text or background sentence has cannot match anything; they would only dilute.
+    for (const t of terms(text)) if (this.df.has(t)) tf.set(t, (tf.get(t) ?? 0) + 1);
+    let norm = 0;
+    for (const [t, c] of tf) {
+      const w = (1 + Math.log(c)) * Math.log(1 + this.docs / this.df.get(t)!);
+      tf.set(t, w);
+      norm += w * w;
+    }
+    norm = Math.sqrt(norm) || 1;
+    for (const [t, w] of tf) tf.set(t, w / norm);
+    return tf;
+  }
+}
+
+export function sparseDot(a: SparseVec, b: SparseVec): number {
+  const [small, big] = a.size < b.size ? [a, b] : [b, a];
+  let s = 0;
+  for (const [t, v] of small) s += v * (big.get(t) ?? 0);
+  return s;
+}

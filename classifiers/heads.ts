@@ -1,0 +1,145 @@
+/**
+ * Softmax-regression heads on top of embeddings (plus hand-made features). Training runs on the
+ * TensorFlow.js wasm backend (seconds even for 77 classes); prediction is plain JavaScript.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import { ensureTfBackend } from './embed-bundled.ts';
+
+export interface SoftmaxHead {
+  classes: string[];
+  dim: number;
+  /** Row-major [dim, classes]. */
+  W: Float32Array;
+  b: Float32Array;
+  /** Temperature from calibration; logits are divided by it. */
+  temperature: number;
+}
+
+export interface TrainOptions {
+  l2?: number;
+  steps?: number;
+  learningRate?: number;
+  /** Per-example weights (corrections count more than shipped examples). */
+  weights?: number[];
+  /** Re-weight so every class carries the same total weight. */
+  balance?: boolean;
+}
+
+export async function trainSoftmax(
+  X: Float32Array[],
+  labels: string[],
+  classes: string[],
+  opts: TrainOptions = {},
+): Promise<SoftmaxHead> {
+  await ensureTfBackend();
+  const n = X.length;
+  const dim = X[0]?.length ?? 0;
+  const C = classes.length;
+  const index = new Map(classes.map((c, i) => [c, i]));
+  const flat = new Float32Array(n * dim);
+  X.forEach((x, i) => flat.set(x, i * dim));
+  const onehot = new Float32Array(n * C);
+  const w = new Float32Array(n);
+  const perClass = new Float32Array(C);
+  labels.forEach((l, i) => {
+    const c = index.get(l)!;
+    onehot[i * C + c] = 1;
+    w[i] = opts.weights?.[i] ?? 1;
+    perClass[c]! += w[i]!;
+  });
+  if (opts.balance) {
+    const present = perClass.filter((v) => v > 0).length;
+    labels.forEach((l, i) => {
+      const c = index.get(l)!;
+      w[i] = (w[i]! * n) / (present * perClass[c]!);
+    });
+  }
+  const totalW = w.reduce((s, v) => s + v, 0);
+  const l2 = opts.l2 ?? 1e-3;
+  const steps = opts.steps ?? 300;
+  const lr = opts.learningRate ?? 0.05;
+
+  const xs = tf.tensor2d(flat, [n, dim]);
+  const ys = tf.tensor2d(onehot, [n, C]);
+  const ws = tf.tensor1d(w.map((v) => v / totalW));
+  // Softmax regression's gradient is X^T (P - Y) by example weight: written out, no autodiff tape.
+  // Adam keeps the step size sane for 5 classes and 77 alike.
+  let Wt = tf.zeros([dim, C]) as tf.Tensor2D;
+  let bt = tf.zeros([C]) as tf.Tensor1D;
+  let mW = tf.zerosLike(Wt);
+  let vW = tf.zerosLike(Wt);
+  let mb = tf.zerosLike(bt);
+  let vb = tf.zerosLike(bt);
+  const beta1 = 0.9;
+  const beta2 = 0.999;
+  const xsT = tf.transpose(xs);
+  const resid = tf.reshape(ws, [n, 1]);
+  for (let s = 1; s <= steps; s++) {
+    const next = tf.tidy(() => {
+      const p = tf.softmax(tf.add(tf.matMul(xs, Wt), bt));
+      const g = tf.mul(tf.sub(p, ys), resid);
+      const gW = tf.add(tf.matMul(xsT, g), tf.mul(2 * l2, Wt));
+      const gb = tf.sum(g, 0);
+      const m1 = tf.add(tf.mul(beta1, mW), tf.mul(1 - beta1, gW));
+      const v1 = tf.add(tf.mul(beta2, vW), tf.mul(1 - beta2, tf.square(gW)));
+      const m2 = tf.add(tf.mul(beta1, mb), tf.mul(1 - beta1, gb));
+      const v2 = tf.add(tf.mul(beta2, vb), tf.mul(1 - beta2, tf.square(gb)));
+      const c1 = 1 - beta1 ** s;
+      const c2 = 1 - beta2 ** s;
+      const step = (m: tf.Tensor, v: tf.Tensor) =>
+        tf.div(tf.mul(lr / c1, m), tf.add(tf.sqrt(tf.div(v, c2)), 1e-8));
+      return [tf.sub(Wt, step(m1, v1)), tf.sub(bt, step(m2, v2)), m1, v1, m2, v2] as const;
+    });
+    tf.dispose([Wt, bt, mW, vW, mb, vb]);
+    [Wt, bt, mW, vW, mb, vb] = next as unknown as [
+      tf.Tensor2D,
+      tf.Tensor1D,
+      tf.Tensor2D,
+      tf.Tensor2D,
+      tf.Tensor1D,
+      tf.Tensor1D,
+    ];
+  }
+  const Wv = Wt;
+  const bv = bt;
+  const W = (await Wv.data()) as Float32Array;
+  const b = (await bv.data()) as Float32Array;
+  tf.dispose([xs, ys, ws, xsT, resid, Wt, bt, mW, vW, mb, vb]);
+  return { classes, dim, W: Float32Array.from(W), b: Float32Array.from(b), temperature: 1 };
+}
+
+export function logits(head: SoftmaxHead, x: Float32Array): Float64Array {
+  const C = head.classes.length;
+  const out = new Float64Array(C);
+  for (let c = 0; c < C; c++) out[c] = head.b[c]!;
+  for (let d = 0; d < head.dim; d++) {
+    const v = x[d]!;
+    if (v === 0) continue;
+    const row = d * C;
+    for (let c = 0; c < C; c++) out[c]! += v * head.W[row + c]!;
+  }
+  return out;
+}
+
+export function softmax(z: ArrayLike<number>, temperature = 1): Float64Array {
+  let max = -Infinity;
+  for (let i = 0; i < z.length; i++) max = Math.max(max, z[i]!);
+  const out = new Float64Array(z.length);
+  let s = 0;
+  for (let i = 0; i < z.length; i++) {
+    out[i] = Math.exp((z[i]! - max) / temperature);
+    s += out[i]!;
+  }
+  for (let i = 0; i < z.length; i++) out[i]! /= s;
+  return out;
+}
+
+export function predict(head: SoftmaxHead, x: Float32Array): Float64Array {
+  return softmax(logits(head, x), head.temperature);
+}
+
+export function argmax(p: ArrayLike<number>): number {
+  let best = 0;
+  for (let i = 1; i < p.length; i++) if (p[i]! > p[best]!) best = i;
+  return best;
+}

@@ -1,0 +1,523 @@
+/**
+ * The embedding classifier: one embedder (bundled USE-lite by default) and three heads.
+ * - kind and sentiment: softmax regression over embedding + hand-made features, trained on the
+ *   sentences we ship in classifiers/training/ plus a customer's corrections, calibrated by
+ *   temperature on held-out templates;
+ * - job: per customer, softmax regression over the job statements, desired outcomes, examples and
+ *   confirmed units, plus a "has a job" gate on the nearest-item similarity, fit (Platt) on the
+ *   customer's own items against the shipped no-job sentences.
+ * Heads are cached by what they were trained on, so a correction retrains one customer's heads
+ * (seconds) and embeddings come from the per-process cache.
+ */
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { GapmapError } from '../app/errors.ts';
+import { fitLogistic, fitTemperature, logisticProb, type Logistic } from './calibration.ts';
+import { CachedEmbedder, createEmbedder, Lru, type Embedder, type EmbedderConfig } from './embedders.ts';
+import { concat, sparseDot, TfIdf, unitFeatures, type SparseVec } from './features.ts';
+import { argmax, logits, predict, softmax, trainSoftmax, type SoftmaxHead } from './heads.ts';
+import {
+  KINDS,
+  SENTIMENTS,
+  type Classifier,
+  type CustomerContext,
+  type Kind,
+  type LabelledExample,
+  type Sentiment,
+  type Tags,
+  type UnitInput,
+} from './types.ts';
+
+export type ClassifierConfig = EmbedderConfig;
+
+interface TrainingRow {
+  text: string;
+  kind: Kind;
+  sentiment: Sentiment;
+  group: string;
+  score?: number | null;
+}
+
+const TRAINING_DIR = path.join(path.dirname(fileURLToPath(import.meta.url)), 'training');
+/** A person's correction weighs as much as this many shipped sentences. */
+const CORRECTION_WEIGHT = 5;
+const FOLDS = 5;
+
+/** The shipped sentences: generated from templates (generate.ts) and written one by one. */
+export const TRAINING_FILES = ['kind-sentiment.jsonl', 'handwritten.jsonl'];
+
+export function loadTrainingRows(dir = TRAINING_DIR): TrainingRow[] {
+  const rows: TrainingRow[] = [];
+  for (const name of TRAINING_FILES) {
+    const file = path.join(dir, name);
+    readFileSync(file, 'utf8')
+      .split('\n')
+      .forEach((line, i) => {
+        if (!line.trim()) return;
+        const r = JSON.parse(line) as Partial<TrainingRow>;
+        if (
+          typeof r.text !== 'string' ||
+          !KINDS.includes(r.kind as Kind) ||
+          !SENTIMENTS.includes(r.sentiment as Sentiment)
+        ) {
+          throw new GapmapError(
+            'config',
+            `${file}:${i + 1}: expected {"text", "kind", "sentiment", "group"}`,
+          );
+        }
+        rows.push({
+          text: r.text,
+          kind: r.kind as Kind,
+          sentiment: r.sentiment as Sentiment,
+          group: `${name}:${r.group ?? i}`,
+        });
+      });
+  }
+  return rows;
+}
+
+/**
+ * Survey answers carry a 0-10 score, the shipped sentences do not: give a share of them the score
+ * a person with that sentiment would plausibly have given, so the heads learn what a score means.
+ */
+function withSyntheticScores(rows: TrainingRow[]): TrainingRow[] {
+  const out: TrainingRow[] = [];
+  rows.forEach((r, i) => {
+    out.push(r);
+    if (i % 3 !== 0) return;
+    const score =
+      r.sentiment === 'positive'
+        ? 8 + (i % 3)
+        : r.sentiment === 'negative'
+          ? [2, 4, 5, 6][i % 4]!
+          : [6, 7, 8][i % 3]!;
+    out.push({ ...r, score });
+  });
+  return out;
+}
+
+/** Sentences written one by one vary more than template output: they count double. */
+const rowWeight = (r: TrainingRow) => (r.group.startsWith('handwritten') ? 2 : 1);
+
+interface KindSentimentHeads {
+  kind: SoftmaxHead;
+  sentiment: SoftmaxHead;
+  /** Held-out P(other) of the shipped no-job sentences, by text: negatives for the job gate. */
+  noJob: { text: string; pOther: number }[];
+}
+
+async function trainCalibrated(
+  X: Float32Array[],
+  labels: string[],
+  classes: string[],
+  groups: string[],
+  weights: number[],
+  l2: number,
+  /** Reuse this temperature instead of fitting one (retraining after a correction stays fast). */
+  knownTemperature?: number,
+): Promise<SoftmaxHead & { heldOut: Map<number, Float64Array> }> {
+  if (knownTemperature !== undefined) {
+    const head = await trainSoftmax(X, labels, classes, { l2, weights, balance: true });
+    return { ...head, temperature: knownTemperature, heldOut: new Map() };
+  }
+  // Held-out logits by group (a template, a job), so calibration sees phrasings it has not trained on.
+  const distinct = [...new Set(groups)];
+  const foldOf = new Map(distinct.map((g, i) => [g, i % FOLDS]));
+  const heldOut: { logits: Float64Array; label: number }[] = [];
+  const byRow = new Map<number, Float64Array>();
+  for (let f = 0; f < FOLDS; f++) {
+    const tr = X.map((_, i) => i).filter((i) => foldOf.get(groups[i]!) !== f);
+    const te = X.map((_, i) => i).filter((i) => foldOf.get(groups[i]!) === f);
+    if (te.length === 0 || new Set(tr.map((i) => labels[i])).size < 2) continue;
+    const h = await trainSoftmax(
+      tr.map((i) => X[i]!),
+      tr.map((i) => labels[i]!),
+      classes,
+      { l2, weights: tr.map((i) => weights[i]!), balance: true },
+    );
+    for (const i of te) {
+      const z = logits(h, X[i]!);
+      heldOut.push({ logits: z, label: classes.indexOf(labels[i]!) });
+      byRow.set(i, z);
+    }
+  }
+  const head = await trainSoftmax(X, labels, classes, { l2, weights, balance: true });
+  head.temperature = fitTemperature(heldOut);
+  return { ...head, heldOut: byRow };
+}
+
+interface JobModel {
+  jobs: string[];
+  /** Softmax regression over the embeddings of the job texts, when there are enough of them. */
+  head: SoftmaxHead | null;
+  items: { vec: Float32Array; job: string }[];
+  tfidf: TfIdf;
+  /** One TF-IDF vector per job: all its texts together. */
+  jobDocs: SparseVec[];
+  temperature: number;
+  /** P(bears on one of these jobs | nearest job text's similarity). */
+  gate: Logistic;
+}
+
+const LOO_SAMPLE = 200;
+
+/** Weight of the regression's log-probability next to the two similarities. */
+const LR_WEIGHT = 0.1;
+
+interface SavedHead {
+  classes: string[];
+  dim: number;
+  W: number[];
+  b: number[];
+  temperature: number;
+}
+interface SavedHeads {
+  key: string;
+  kind: SavedHead;
+  sentiment: SavedHead;
+  noJob: { text: string; pOther: number }[];
+}
+const saveHead = (h: SoftmaxHead): SavedHead => ({
+  classes: h.classes,
+  dim: h.dim,
+  W: [...h.W],
+  b: [...h.b],
+  temperature: h.temperature,
+});
+const loadHead = (h: SavedHead): SoftmaxHead => ({
+  ...h,
+  W: Float32Array.from(h.W),
+  b: Float32Array.from(h.b),
+});
+const toSaved = (key: string, h: KindSentimentHeads): SavedHeads => ({
+  key,
+  kind: saveHead(h.kind),
+  sentiment: saveHead(h.sentiment),
+  noJob: h.noJob,
+});
+const fromSaved = (s: SavedHeads): KindSentimentHeads => ({
+  kind: loadHead(s.kind),
+  sentiment: loadHead(s.sentiment),
+  noJob: s.noJob,
+});
+
+function gateFeatures(sim: number, pOther: number): number[] {
+  const p = Math.min(Math.max(pOther, 1e-4), 1 - 1e-4);
+  return [sim, Math.log(p / (1 - p))];
+}
+
+function pOtherOf(heads: KindSentimentHeads, vec: Float32Array, text: string): number {
+  return predict(heads.kind, concat(vec, unitFeatures({ text })))[KINDS.indexOf('other')]!;
+}
+
+function signature(value: unknown): string {
+  return createHash('sha1').update(JSON.stringify(value)).digest('hex');
+}
+
+function maxSim(v: Float32Array, items: { vec: Float32Array }[], skip = -1): number {
+  let best = -1;
+  items.forEach((it, i) => {
+    if (i === skip) return;
+    let s = 0;
+    for (let d = 0; d < v.length; d++) s += v[d]! * it.vec[d]!;
+    if (s > best) best = s;
+  });
+  return best;
+}
+
+export class EmbeddingClassifier implements Classifier {
+  readonly name: string;
+  readonly version: string;
+  private readonly globalHeads: Promise<KindSentimentHeads>;
+  private readonly customerHeads = new Lru<string, Promise<KindSentimentHeads>>(64);
+  private readonly jobModels = new Lru<string, Promise<JobModel>>(256);
+
+  constructor(
+    readonly embedder: CachedEmbedder,
+    private readonly training: TrainingRow[],
+    /** Where trained shipped heads are kept between processes; none: train at start-up. */
+    private readonly headsFile?: string,
+  ) {
+    this.name = `embedding-heads:${embedder.name}`;
+    this.version = `1+${embedder.version}+data-${signature(training.map((r) => [r.text, r.kind, r.sentiment])).slice(0, 8)}`;
+    this.globalHeads = this.loadOrTrainGlobalHeads();
+  }
+
+  private async loadOrTrainGlobalHeads(): Promise<KindSentimentHeads> {
+    const key = `${this.version}`;
+    if (this.headsFile && existsSync(this.headsFile)) {
+      try {
+        const saved = JSON.parse(readFileSync(this.headsFile, 'utf8')) as SavedHeads;
+        if (saved.key === key) return fromSaved(saved);
+      } catch {
+        // A damaged cache file is retrained and rewritten below.
+      }
+    }
+    const heads = await this.trainKindSentiment([]);
+    if (this.headsFile) {
+      try {
+        mkdirSync(path.dirname(this.headsFile), { recursive: true });
+        writeFileSync(this.headsFile, JSON.stringify(toSaved(key, heads)));
+      } catch {
+        // Read-only install: the heads are trained again by the next process, nothing is lost.
+      }
+    }
+    return heads;
+  }
+
+  /** Resolves when the shipped heads are trained (the pipeline may await it at start-up). */
+  ready(): Promise<void> {
+    return this.globalHeads.then(() => undefined);
+  }
+
+  private async trainKindSentiment(
+    corrections: LabelledExample[],
+    shipped?: KindSentimentHeads,
+  ): Promise<KindSentimentHeads> {
+    const base = withSyntheticScores(this.training);
+    const vecs = await this.embedder.embed(base.map((r) => r.text));
+    const X = base.map((r, i) => concat(vecs[i]!, unitFeatures(r)));
+    const kindRows = corrections.filter((c) => c.kind);
+    const sentRows = corrections.filter((c) => c.sentiment);
+    const corrVecs = await this.embedder.embed(corrections.map((c) => c.text));
+    const corrX = new Map(
+      corrections.map((c, i) => [c, concat(corrVecs[i]!, unitFeatures({ text: c.text }))]),
+    );
+    const kind = await trainCalibrated(
+      [...X, ...kindRows.map((c) => corrX.get(c)!)],
+      [...base.map((r) => r.kind), ...kindRows.map((c) => c.kind!)],
+      [...KINDS],
+      [...base.map((r) => r.group), ...kindRows.map((_, i) => `correction${i}`)],
+      [...base.map(rowWeight), ...kindRows.map(() => CORRECTION_WEIGHT)],
+      3e-4,
+      shipped?.kind.temperature,
+    );
+    const sentiment = await trainCalibrated(
+      [...X, ...sentRows.map((c) => corrX.get(c)!)],
+      [...base.map((r) => r.sentiment), ...sentRows.map((c) => c.sentiment!)],
+      [...SENTIMENTS],
+      [...base.map((r) => r.group), ...sentRows.map((_, i) => `correction${i}`)],
+      [...base.map(rowWeight), ...sentRows.map(() => CORRECTION_WEIGHT)],
+      3e-4,
+      shipped?.sentiment.temperature,
+    );
+    const other = KINDS.indexOf('other');
+    const noJob = base
+      .map((r, i) => ({ r, z: kind.heldOut.get(i) }))
+      .filter(({ r, z }) => r.kind === 'other' && r.score == null && z)
+      .map(({ r, z }) => ({ text: r.text, pOther: softmax(z!, kind.temperature)[other]! }));
+    return { kind, sentiment, noJob: shipped?.noJob ?? noJob };
+  }
+
+  private kindSentimentHeads(ctx: CustomerContext): Promise<KindSentimentHeads> {
+    const corrections = (ctx.examples ?? []).filter((e) => e.kind || e.sentiment);
+    if (corrections.length === 0) return this.globalHeads;
+    const key = signature(corrections.map((c) => [c.text, c.kind, c.sentiment]));
+    let heads = this.customerHeads.get(key);
+    if (!heads) {
+      heads = this.globalHeads.then((shipped) => this.trainKindSentiment(corrections, shipped));
+      this.customerHeads.set(key, heads);
+    }
+    return heads;
+  }
+
+  private jobModel(ctx: CustomerContext): Promise<JobModel> {
+    const confirmed = (ctx.examples ?? []).filter((e) => e.job !== undefined);
+    const key = signature([ctx.customerKey, ctx.jobs, confirmed.map((e) => [e.text, e.job])]);
+    let model = this.jobModels.get(key);
+    if (!model) {
+      model = this.trainJobModel(ctx, confirmed);
+      this.jobModels.set(key, model);
+    }
+    return model;
+  }
+
+  private async trainJobModel(ctx: CustomerContext, confirmed: LabelledExample[]): Promise<JobModel> {
+    const jobs = ctx.jobs.map((j) => j.key);
+    const known = new Set(jobs);
+    const texts: { text: string; job: string; weight: number }[] = [];
+    for (const j of ctx.jobs) {
+      texts.push({ text: j.statement, job: j.key, weight: 1 });
+      if (j.desiredOutcome.trim()) texts.push({ text: j.desiredOutcome, job: j.key, weight: 1 });
+      for (const e of j.examples) if (e.trim()) texts.push({ text: e, job: j.key, weight: 1 });
+    }
+    for (const e of confirmed)
+      if (e.job && known.has(e.job)) texts.push({ text: e.text, job: e.job, weight: 2 });
+    const vecs = await this.embedder.embed(texts.map((t) => t.text));
+    const items = texts.map((t, i) => ({ vec: vecs[i]!, job: t.job }));
+    const tfidf = new TfIdf([...this.training.map((r) => r.text), ...texts.map((t) => t.text)]);
+    const jobDocs = jobs.map((j) =>
+      tfidf.vector(
+        texts
+          .filter((t) => t.job === j)
+          .map((t) => t.text)
+          .join('\n'),
+      ),
+    );
+    // A regression needs a few texts per job; with a statement and an outcome only, similarity decides.
+    const head =
+      jobs.length >= 2 && texts.length >= 4 * jobs.length
+        ? await trainSoftmax(
+            vecs,
+            texts.map((t) => t.job),
+            jobs,
+            { l2: 1e-4, weights: texts.map((t) => t.weight), balance: true },
+          )
+        : null;
+    // Gate on two cues, fit per customer: how near the unit comes to a job text, and the kind head's
+    // P(other). Positives: each job text against the other texts of its job. Negatives: the shipped
+    // no-job sentences (held-out P(other)) and units people marked as bearing on no job. Where a
+    // customer's own job texts read like "other" (a bank's "close my account"), the fit learns to
+    // trust similarity instead.
+    const heads = await this.kindSentimentHeads(ctx);
+    const gateX: number[][] = [];
+    const gateY: boolean[] = [];
+    items.forEach((it, i) => {
+      const same = items.filter((o, k) => o.job === it.job && k !== i);
+      if (same.length === 0) return;
+      gateX.push(gateFeatures(maxSim(it.vec, same), pOtherOf(heads, it.vec, texts[i]!.text)));
+      gateY.push(true);
+    });
+    const positives = gateX.length;
+    const noJobVecs = await this.embedder.embed(heads.noJob.map((r) => r.text));
+    heads.noJob.forEach((r, i) => {
+      gateX.push(gateFeatures(maxSim(noJobVecs[i]!, items), r.pOther));
+      gateY.push(false);
+    });
+    const rejected = confirmed.filter((e) => e.job === null).map((e) => e.text);
+    if (rejected.length > 0) {
+      (await this.embedder.embed(rejected)).forEach((v, i) => {
+        gateX.push(gateFeatures(maxSim(v, items), pOtherOf(heads, v, rejected[i]!)));
+        gateY.push(false);
+      });
+    }
+    const gate = positives >= 2 ? fitLogistic(gateX, gateY) : { w: [0, 1], b: 0 };
+    const model: JobModel = { jobs, head, items, tfidf, jobDocs, temperature: 1, gate };
+    // Temperature from leave-one-out: a job text scored against the other texts of its job. A
+    // spread-out sample of at most LOO_SAMPLE texts keeps this to a fraction of a second for 77 jobs.
+    if (jobs.length >= 2) {
+      const heldOut: { logits: Float64Array; label: number }[] = [];
+      const stride = Math.max(1, Math.ceil(texts.length / LOO_SAMPLE));
+      texts.forEach((t, i) => {
+        const label = jobs.indexOf(t.job);
+        if (i % stride !== 0 || texts.filter((o) => o.job === t.job).length < 2) return;
+        const docs = jobs.map((j, k) =>
+          j === t.job
+            ? tfidf.vector(
+                texts
+                  .filter((o, m) => o.job === j && m !== i)
+                  .map((o) => o.text)
+                  .join('\n'),
+              )
+            : jobDocs[k]!,
+        );
+        heldOut.push({
+          logits: jobScores({ ...model, head: null, jobDocs: docs }, vecs[i]!, tfidf.vector(t.text), i),
+          label,
+        });
+      });
+      model.temperature = fitTemperature(heldOut);
+    }
+    return model;
+  }
+
+  async classify(units: UnitInput[], context: CustomerContext): Promise<Tags[]> {
+    if (units.length === 0) return [];
+    const [vecs, heads, jobModel] = await Promise.all([
+      this.embedder.embed(units.map((u) => u.text)),
+      this.kindSentimentHeads(context),
+      context.jobs.length > 0 ? this.jobModel(context) : Promise.resolve(null),
+    ]);
+    const exact = new Map((context.examples ?? []).map((e) => [e.text, e]));
+    return units.map((u, i) => {
+      const v = vecs[i]!;
+      const x = concat(v, unitFeatures(u));
+      const pk = predict(heads.kind, x);
+      const ps = predict(heads.sentiment, x);
+      const k = argmax(pk);
+      const s = argmax(ps);
+      const tags: Tags = {
+        job: null,
+        jobConfidence: 1,
+        kind: KINDS[k]!,
+        kindConfidence: pk[k]!,
+        sentiment: SENTIMENTS[s]!,
+        sentimentConfidence: ps[s]!,
+      };
+      if (jobModel) {
+        const pNone =
+          1 -
+          logisticProb(jobModel.gate, gateFeatures(maxSim(v, jobModel.items), pk[KINDS.indexOf('other')]!));
+        const pj = softmax(jobScores(jobModel, v, jobModel.tfidf.vector(u.text)), jobModel.temperature);
+        const j = argmax(pj);
+        if (pNone < 0.5) {
+          tags.job = jobModel.jobs[j]!;
+          tags.jobConfidence = (1 - pNone) * pj[j]!;
+        } else {
+          tags.jobConfidence = pNone;
+        }
+      }
+      // A person's decision about this exact text is the answer.
+      const known = exact.get(u.text);
+      if (known) {
+        if (known.job !== undefined) Object.assign(tags, { job: known.job, jobConfidence: 1 });
+        if (known.kind) Object.assign(tags, { kind: known.kind, kindConfidence: 1 });
+        if (known.sentiment) Object.assign(tags, { sentiment: known.sentiment, sentimentConfidence: 1 });
+      }
+      return tags;
+    });
+  }
+
+  close(): Promise<void> {
+    return this.embedder.close();
+  }
+}
+
+/**
+ * Score of each job for one unit: nearest job text by embedding, plus TF-IDF similarity to the
+ * job's texts together, plus (when trained) a little of the regression's log-probability.
+ * `skip` leaves one job text out (for calibration).
+ */
+function jobScores(model: JobModel, vec: Float32Array, tf: SparseVec, skip = -1): Float64Array {
+  const out = new Float64Array(model.jobs.length);
+  model.jobs.forEach((job, k) => {
+    const own = model.items.filter((it, i) => it.job === job && i !== skip);
+    out[k] = (own.length > 0 ? maxSim(vec, own) : 0) + sparseDot(tf, model.jobDocs[k]!);
+  });
+  if (model.head) {
+    const p = predict(model.head, vec);
+    for (let k = 0; k < out.length; k++) out[k]! += LR_WEIGHT * Math.log(Math.max(p[k]!, 1e-9));
+  }
+  return out;
+}
+
+/**
+ * Trained shipped heads are stored per embedder: for the bundled model next to the training data
+ * (generated by `node bin/run-ts.js classifiers/training/train.ts`), for others in the model
+ * folder or the system's temporary folder. A file whose key (embedder version + training data)
+ * does not match is retrained.
+ */
+export function headsFileFor(embedder: Pick<Embedder, 'name'>, modelDir?: string): string {
+  const slug = embedder.name.replace(/[^a-zA-Z0-9._-]+/g, '_');
+  if (embedder.name.startsWith('bundled:')) return path.join(TRAINING_DIR, `heads.${slug}.json`);
+  return path.join(modelDir ?? path.join(tmpdir(), 'gapmap'), `heads.${slug}.json`);
+}
+
+export async function createClassifier(
+  config: ClassifierConfig = {},
+  embedder?: Embedder,
+): Promise<EmbeddingClassifier> {
+  const inner = embedder ?? (await createEmbedder(config));
+  const classifier = new EmbeddingClassifier(
+    new CachedEmbedder(inner),
+    loadTrainingRows(),
+    headsFileFor(inner, config.modelDir),
+  );
+  await classifier.ready();
+  return classifier;
+}
+
+export { softmax };

@@ -1,0 +1,273 @@
+/**
+ * Reads only the dashboard needs. They touch the rows a page shows, not the customer's every unit,
+ * so a customer with 100,000 units still gets its pages quickly.
+ */
+import { and, asc, eq, inArray, isNull, sql, type SQL } from 'drizzle-orm';
+import type { Db } from '../db/client.ts';
+import {
+  classifications,
+  customers,
+  items,
+  jobs,
+  mapEntries,
+  mapState,
+  reviews,
+  units,
+  MAP_ROWS,
+} from '../db/schema/index.ts';
+import type { MapJson } from '../app/map.ts';
+
+async function rowsOf<T>(db: Db, query: SQL): Promise<T[]> {
+  return ((await db.execute(query)) as unknown as { rows: T[] }).rows;
+}
+
+export interface CustomerSummary {
+  id: number;
+  key: string;
+  name: string;
+  jobs: { key: string; statement: string }[];
+  units: number;
+  valueGaps: number;
+  friction: number;
+  /** Entries whose every piece of evidence is from the last week of feedback. */
+  newEntries: number;
+  /** Older entries that gained evidence in the last week. */
+  growingEntries: number;
+  lastFeedbackAt: Date | null;
+}
+
+/**
+ * "Last week" is the seven days up to the customer's newest feedback, not the clock: a customer
+ * whose feedback arrives in monthly exports still shows what the latest export changed.
+ */
+export async function customerSummaries(db: Db): Promise<CustomerSummary[]> {
+  const cs = await db.select().from(customers).orderBy(asc(customers.key));
+  const allJobs = await db.select().from(jobs).orderBy(asc(jobs.id));
+  const stats = await rowsOf<{
+    customer_id: number;
+    units: string;
+    last_at: string | null;
+  }>(
+    db,
+    sql`select customer_id, count(*) as units, max(occurred_at)::text as last_at
+      from ${units} where deleted_at is null group by customer_id`,
+  );
+  const entryStats = await rowsOf<{
+    customer_id: number;
+    row: string;
+    total: string;
+    recent: string;
+    new_entries: string;
+  }>(
+    db,
+    sql`
+    with last as (select customer_id, max(occurred_at) as at from ${units} where deleted_at is null group by customer_id)
+    select e.customer_id, e.row, count(*)::int as total, coalesce(sum(case when r.recent = 0 then 0 when r.recent = r.n then 1 else 0 end), 0)::int as new_entries,
+      coalesce(sum(case when r.recent > 0 and r.recent < r.n then 1 else 0 end), 0)::int as recent
+    from ${mapEntries} e
+    join last l on l.customer_id = e.customer_id
+    cross join lateral (
+      select count(*) as n, count(*) filter (where u.occurred_at > l.at - interval '7 days') as recent
+      from jsonb_array_elements_text(e.refs) x(ref) join ${units} u on u.ref = x.ref
+    ) r
+    group by e.customer_id, e.row`,
+  );
+  return cs.map((c) => {
+    const s = stats.find((x) => x.customer_id === c.id);
+    const es = entryStats.filter((x) => x.customer_id === c.id);
+    const sum = (f: (x: (typeof es)[number]) => number) => es.reduce((a, x) => a + f(x), 0);
+    return {
+      id: c.id,
+      key: c.key,
+      name: c.name,
+      jobs: allJobs.filter((j) => j.customerId === c.id).map((j) => ({ key: j.key, statement: j.statement })),
+      units: Number(s?.units ?? 0),
+      valueGaps: sum((x) => (x.row === 'value_gaps' ? Number(x.total) : 0)),
+      friction: sum((x) => (x.row === 'friction' ? Number(x.total) : 0)),
+      newEntries: sum((x) => Number(x.new_entries)),
+      growingEntries: sum((x) => Number(x.recent)),
+      lastFeedbackAt: s?.last_at ? new Date(s.last_at) : null,
+    };
+  });
+}
+
+/** The units behind some refs, with a person's decisions applied over the machine's tags. */
+export async function unitsByRefs(db: Db, customerId: number, refs: string[]) {
+  if (refs.length === 0) return [];
+  const rows = await db
+    .select({
+      id: units.id,
+      ref: units.ref,
+      ordinal: units.ordinal,
+      speaker: units.speaker,
+      text: units.text,
+      section: units.section,
+      quotes: units.quotes,
+      occurredAt: units.occurredAt,
+      offsetMs: units.offsetMs,
+      itemId: units.itemId,
+      sourceType: items.sourceType,
+      externalId: items.externalId,
+      meta: items.meta,
+      job: classifications.job,
+      jobConfidence: classifications.jobConfidence,
+      kind: classifications.kind,
+      kindConfidence: classifications.kindConfidence,
+      sentiment: classifications.sentiment,
+      sentimentConfidence: classifications.sentimentConfidence,
+    })
+    .from(units)
+    .innerJoin(items, eq(items.id, units.itemId))
+    .leftJoin(classifications, eq(classifications.unitId, units.id))
+    .where(and(eq(units.customerId, customerId), inArray(units.ref, refs), isNull(units.deletedAt)))
+    .orderBy(asc(units.id));
+  return applyDecisions(db, customerId, rows);
+}
+
+export async function unitsOfItem(db: Db, customerId: number, itemId: number) {
+  const rows = await db
+    .select({
+      id: units.id,
+      ref: units.ref,
+      ordinal: units.ordinal,
+      speaker: units.speaker,
+      text: units.text,
+      section: units.section,
+      quotes: units.quotes,
+      occurredAt: units.occurredAt,
+      offsetMs: units.offsetMs,
+      itemId: units.itemId,
+      sourceType: items.sourceType,
+      externalId: items.externalId,
+      meta: items.meta,
+      job: classifications.job,
+      jobConfidence: classifications.jobConfidence,
+      kind: classifications.kind,
+      kindConfidence: classifications.kindConfidence,
+      sentiment: classifications.sentiment,
+      sentimentConfidence: classifications.sentimentConfidence,
+    })
+    .from(units)
+    .innerJoin(items, eq(items.id, units.itemId))
+    .leftJoin(classifications, eq(classifications.unitId, units.id))
+    .where(and(eq(units.customerId, customerId), eq(units.itemId, itemId), isNull(units.deletedAt)))
+    .orderBy(asc(units.ordinal), asc(units.id));
+  return applyDecisions(db, customerId, rows);
+}
+
+interface Tagged {
+  id: number;
+  job: string | null;
+  jobConfidence: number | null;
+  kind: string | null;
+  kindConfidence: number | null;
+  sentiment: string | null;
+  sentimentConfidence: number | null;
+}
+
+async function applyDecisions<T extends Tagged>(db: Db, customerId: number, rows: T[]) {
+  if (rows.length === 0) return [];
+  const decided = await db
+    .select()
+    .from(reviews)
+    .where(
+      and(
+        eq(reviews.customerId, customerId),
+        inArray(
+          reviews.unitId,
+          rows.map((r) => r.id),
+        ),
+      ),
+    )
+    .orderBy(asc(reviews.id));
+  return rows.map((r) => {
+    const t = { ...r, reviewedBy: null as string | null };
+    for (const d of decided) {
+      if (d.unitId !== r.id) continue;
+      if (d.action === 'set_job') [t.job, t.jobConfidence] = [(d.value as string | null) ?? null, 1];
+      if (d.action === 'set_kind') [t.kind, t.kindConfidence] = [d.value as string, 1];
+      if (d.action === 'set_sentiment') [t.sentiment, t.sentimentConfidence] = [d.value as string, 1];
+      t.reviewedBy = d.who;
+    }
+    return t;
+  });
+}
+
+export type EvidenceUnit = Awaited<ReturnType<typeof unitsByRefs>>[number];
+
+export async function unitByRef(db: Db, customerId: number, ref: string) {
+  const [u] = await db
+    .select({ id: units.id, itemId: units.itemId })
+    .from(units)
+    .where(and(eq(units.customerId, customerId), eq(units.ref, ref)));
+  return u;
+}
+
+export async function itemById(db: Db, itemId: number) {
+  const [row] = await db.select().from(items).where(eq(items.id, itemId));
+  return row;
+}
+
+export async function mapEntryCount(db: Db, customerId: number): Promise<number> {
+  const [row] = await db
+    .select({ n: sql<number>`count(*)::int` })
+    .from(mapEntries)
+    .where(eq(mapEntries.customerId, customerId));
+  return row!.n;
+}
+
+/**
+ * The map as `mapJson` shapes it, without each entry's evidence refs: the page needs labels,
+ * counts and mixes, and a big customer's refs are megabytes (evidence pages read them per entry).
+ */
+export async function mapForPage(db: Db, customerId: number): Promise<MapJson> {
+  const [[customer], jobRows, entries, [state]] = await Promise.all([
+    db.select().from(customers).where(eq(customers.id, customerId)),
+    db.select().from(jobs).where(eq(jobs.customerId, customerId)).orderBy(asc(jobs.id)),
+    db
+      .select({
+        entryKey: mapEntries.entryKey,
+        job: mapEntries.job,
+        row: mapEntries.row,
+        rank: mapEntries.rank,
+        label: mapEntries.label,
+        count: mapEntries.count,
+        sentiment: mapEntries.sentiment,
+        quote: mapEntries.quote,
+        quoteRef: mapEntries.quoteRef,
+        origin: mapEntries.origin,
+      })
+      .from(mapEntries)
+      .where(eq(mapEntries.customerId, customerId))
+      .orderBy(asc(mapEntries.rank)),
+    db.select().from(mapState).where(eq(mapState.customerId, customerId)),
+  ]);
+  const column = (job: string | null) => {
+    const def = jobRows.find((j) => j.key === job);
+    const cells = Object.fromEntries(
+      MAP_ROWS.map((row) => [
+        row,
+        entries
+          .filter((e) => e.job === job && e.row === row)
+          .map((e) => ({
+            key: e.entryKey,
+            label: e.label,
+            count: e.count,
+            sentiment: e.sentiment,
+            quote: e.quote,
+            quote_ref: e.quoteRef,
+            refs: [] as string[],
+            origin: e.origin,
+          })),
+      ]),
+    ) as MapJson['columns'][number]['cells'];
+    return { job, statement: def?.statement ?? null, desired_outcome: def?.desiredOutcome ?? null, cells };
+  };
+  return {
+    customer: { key: customer!.key, name: customer!.name },
+    built_at: state?.builtAt.toISOString() ?? null,
+    units: state?.units ?? 0,
+    rows: [...MAP_ROWS],
+    columns: [...jobRows.map((j) => column(j.key)), column(null)],
+  };
+}

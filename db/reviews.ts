@@ -1,0 +1,529 @@
+/**
+ * People's decisions. Every decision is a new row of `reviews` with who and when; nothing here
+ * updates or deletes a review, and no pipeline run writes to it, so a later run cannot overwrite one.
+ * Unit decisions (set_job/set_kind/set_sentiment) are applied over machine tags by `unitsWithTags`
+ * and become training examples through `reviewedExamples`; entry decisions (accept/reject/rename)
+ * are applied by `buildMap`. Merged and split entries are kept as map entries of origin 'person',
+ * which aggregation never touches; `refreshPersonEntries` recounts them from the current tags.
+ */
+import { and, asc, desc, eq, inArray, isNull, sql, type SQL } from 'drizzle-orm';
+import type { Db } from './client.ts';
+import { classifications, items, jobs, mapEntries, reviews, units } from './schema/index.ts';
+import type { MapRow, SentimentMix } from './schema/index.ts';
+import { GapmapError } from '../app/errors.ts';
+import { unitsWithTags } from './queries.ts';
+import { hashOf } from '../app/store.ts';
+
+export const KINDS = ['touchpoint', 'high_point', 'friction', 'value_gap', 'other'] as const;
+export const SENTIMENTS = ['negative', 'neutral', 'positive'] as const;
+export type Kind = (typeof KINDS)[number];
+export type Sentiment = (typeof SENTIMENTS)[number];
+
+export type UnitDecision =
+  | { action: 'accept' }
+  | { action: 'reject' }
+  | { action: 'set_job'; value: string | null }
+  | { action: 'set_kind'; value: Kind }
+  | { action: 'set_sentiment'; value: Sentiment };
+
+export type EntryDecision = { action: 'accept' } | { action: 'reject' } | { action: 'rename'; value: string };
+
+async function unitOf(db: Db, customerId: number, ref: string) {
+  const [u] = await db
+    .select({ id: units.id, ref: units.ref })
+    .from(units)
+    .where(and(eq(units.customerId, customerId), eq(units.ref, ref), isNull(units.deletedAt)));
+  if (!u) throw new GapmapError('not_found', `no unit "${ref}" for this customer`);
+  return u;
+}
+
+async function jobKeys(db: Db, customerId: number): Promise<string[]> {
+  const rows = await db.select({ key: jobs.key }).from(jobs).where(eq(jobs.customerId, customerId));
+  return rows.map((r) => r.key);
+}
+
+/**
+ * Records a person's decision about one unit. Accept confirms the unit's current tags (three rows,
+ * so they become a training example); reject says it bears on no job ("other", no job).
+ */
+export async function decideUnit(
+  db: Db,
+  p: { customerId: number; ref: string; who: string; decision: UnitDecision },
+): Promise<{ unitId: number; rows: number }> {
+  const unit = await unitOf(db, p.customerId, p.ref);
+  const d = p.decision;
+  let rows: { action: string; value: unknown }[];
+  switch (d.action) {
+    case 'accept': {
+      const [tags] = (await unitsWithTagsByIds(db, p.customerId, [unit.id])) ?? [];
+      if (!tags || tags.kind === null)
+        throw new GapmapError(
+          'conflict',
+          `unit "${p.ref}" has no tags yet: wait for it to be classified, or set them`,
+        );
+      rows = [
+        { action: 'set_job', value: tags.job },
+        { action: 'set_kind', value: tags.kind },
+        { action: 'set_sentiment', value: tags.sentiment },
+      ];
+      break;
+    }
+    case 'reject':
+      rows = [
+        { action: 'set_job', value: null },
+        { action: 'set_kind', value: 'other' },
+      ];
+      break;
+    case 'set_job':
+      if (d.value !== null && !(await jobKeys(db, p.customerId)).includes(d.value))
+        throw new GapmapError('bad_input', `job "${d.value}": not a job of this customer`);
+      rows = [{ action: 'set_job', value: d.value }];
+      break;
+    case 'set_kind':
+      if (!KINDS.includes(d.value))
+        throw new GapmapError('bad_input', `kind "${String(d.value)}": expected one of ${KINDS.join(', ')}`);
+      rows = [{ action: 'set_kind', value: d.value }];
+      break;
+    case 'set_sentiment':
+      if (!SENTIMENTS.includes(d.value))
+        throw new GapmapError(
+          'bad_input',
+          `sentiment "${String(d.value)}": expected one of ${SENTIMENTS.join(', ')}`,
+        );
+      rows = [{ action: 'set_sentiment', value: d.value }];
+      break;
+    default:
+      throw new GapmapError(
+        'bad_input',
+        `action: expected accept, reject, set_job, set_kind or set_sentiment`,
+      );
+  }
+  const at = new Date();
+  await db
+    .insert(reviews)
+    .values(
+      rows.map((r) => ({
+        customerId: p.customerId,
+        unitId: unit.id,
+        action: r.action,
+        value: r.value,
+        who: p.who,
+        at,
+      })),
+    );
+  return { unitId: unit.id, rows: rows.length };
+}
+
+async function unitsWithTagsByIds(db: Db, customerId: number, ids: number[]) {
+  // unitsWithTags reads the whole customer; a decision needs one unit's current tags.
+  const want = new Set(ids);
+  const rows = await db
+    .select({
+      id: units.id,
+      job: classifications.job,
+      kind: classifications.kind,
+      sentiment: classifications.sentiment,
+    })
+    .from(units)
+    .leftJoin(classifications, eq(classifications.unitId, units.id))
+    .where(inArray(units.id, ids));
+  const decided = await db
+    .select()
+    .from(reviews)
+    .where(and(eq(reviews.customerId, customerId), inArray(reviews.unitId, ids)))
+    .orderBy(asc(reviews.id));
+  return rows
+    .filter((r) => want.has(r.id))
+    .map((r) => {
+      const t = { ...r };
+      for (const d of decided.filter((x) => x.unitId === r.id)) {
+        if (d.action === 'set_job') t.job = (d.value as string | null) ?? null;
+        if (d.action === 'set_kind') t.kind = d.value as string;
+        if (d.action === 'set_sentiment') t.sentiment = d.value as string;
+      }
+      return t;
+    });
+}
+
+/** Records a decision about a map entry, and applies it to the stored map at once (aggregation reapplies it). */
+export async function decideEntry(
+  db: Db,
+  p: { customerId: number; entryKey: string; who: string; decision: EntryDecision },
+) {
+  const [entry] = await db
+    .select()
+    .from(mapEntries)
+    .where(and(eq(mapEntries.customerId, p.customerId), eq(mapEntries.entryKey, p.entryKey)));
+  if (!entry) throw new GapmapError('not_found', `no map entry "${p.entryKey}" for this customer`);
+  const d = p.decision;
+  if (d.action === 'rename') {
+    const label = typeof d.value === 'string' ? d.value.trim() : '';
+    if (!label || label.length > 200)
+      throw new GapmapError('bad_input', 'label: expected 1 to 200 characters');
+    d.value = label;
+  } else if (d.action !== 'accept' && d.action !== 'reject') {
+    throw new GapmapError('bad_input', 'action: expected accept, reject or rename');
+  }
+  await db.transaction(async (tx) => {
+    await tx.insert(reviews).values({
+      customerId: p.customerId,
+      entryKey: p.entryKey,
+      action: d.action,
+      value: d.action === 'rename' ? d.value : null,
+      who: p.who,
+    });
+    if (d.action === 'rename')
+      await tx
+        .update(mapEntries)
+        .set({ label: d.value, computedAt: new Date() })
+        .where(eq(mapEntries.id, entry.id));
+    if (d.action === 'reject') await tx.delete(mapEntries).where(eq(mapEntries.id, entry.id));
+  });
+}
+
+/** Joins entries of one cell into a person entry; the originals are rejected so the map shows the merge. */
+export async function mergeEntries(
+  db: Db,
+  p: { customerId: number; entryKeys: string[]; label?: string; who: string },
+): Promise<{ entryKey: string }> {
+  const keys = [...new Set(p.entryKeys)];
+  if (keys.length < 2) throw new GapmapError('bad_input', 'entries: expected at least two entries to merge');
+  const found = await db
+    .select()
+    .from(mapEntries)
+    .where(and(eq(mapEntries.customerId, p.customerId), inArray(mapEntries.entryKey, keys)));
+  const missing = keys.filter((k) => !found.some((e) => e.entryKey === k));
+  if (missing.length)
+    throw new GapmapError(
+      'not_found',
+      `no map entry ${missing.map((k) => `"${k}"`).join(', ')} for this customer`,
+    );
+  const first = found.sort((a, b) => a.rank - b.rank)[0]!;
+  const refs = [...new Set(found.flatMap((e) => e.refs))].sort();
+  const entryKey = 'p' + hashOf(`${p.customerId}|merge|${keys.sort().join(',')}`).slice(0, 15);
+  const label = p.label?.trim() || first.label;
+  await db.transaction(async (tx) => {
+    const at = new Date();
+    await tx
+      .insert(reviews)
+      .values([
+        { customerId: p.customerId, entryKey, action: 'merge', value: { from: keys, label }, who: p.who, at },
+        ...keys.map((k) => ({
+          customerId: p.customerId,
+          entryKey: k,
+          action: 'reject',
+          value: { mergedInto: entryKey },
+          who: p.who,
+          at,
+        })),
+      ]);
+    await tx
+      .delete(mapEntries)
+      .where(and(eq(mapEntries.customerId, p.customerId), inArray(mapEntries.entryKey, keys)));
+    await tx.insert(mapEntries).values({
+      customerId: p.customerId,
+      entryKey,
+      job: first.job,
+      row: first.row,
+      rank: first.rank,
+      label,
+      count: refs.length,
+      sentiment: first.sentiment,
+      quote: first.quote,
+      quoteRef: first.quoteRef,
+      refs,
+      origin: 'person',
+    });
+  });
+  await refreshPersonEntries(db, p.customerId);
+  return { entryKey };
+}
+
+/** Moves some of an entry's evidence into a new person entry; the rest stays together as another. */
+export async function splitEntry(
+  db: Db,
+  p: { customerId: number; entryKey: string; refs: string[]; label: string; who: string },
+): Promise<{ entryKeys: [string, string] }> {
+  const [entry] = await db
+    .select()
+    .from(mapEntries)
+    .where(and(eq(mapEntries.customerId, p.customerId), eq(mapEntries.entryKey, p.entryKey)));
+  if (!entry) throw new GapmapError('not_found', `no map entry "${p.entryKey}" for this customer`);
+  const moving = [...new Set(p.refs)].filter((r) => entry.refs.includes(r)).sort();
+  const staying = entry.refs.filter((r) => !moving.includes(r)).sort();
+  if (moving.length === 0 || staying.length === 0)
+    throw new GapmapError(
+      'bad_input',
+      'refs: expected some, but not all, of the entry’s evidence to split off',
+    );
+  const label = p.label.trim();
+  if (!label) throw new GapmapError('bad_input', 'label: expected a name for the new entry');
+  const keyA = 'p' + hashOf(`${p.customerId}|split|${p.entryKey}|${staying.join(',')}`).slice(0, 15);
+  const keyB = 'p' + hashOf(`${p.customerId}|split|${p.entryKey}|${moving.join(',')}`).slice(0, 15);
+  await db.transaction(async (tx) => {
+    const at = new Date();
+    await tx.insert(reviews).values([
+      {
+        customerId: p.customerId,
+        entryKey: p.entryKey,
+        action: 'split',
+        value: { into: [keyA, keyB], refs: moving, label },
+        who: p.who,
+        at,
+      },
+      {
+        customerId: p.customerId,
+        entryKey: p.entryKey,
+        action: 'reject',
+        value: { splitInto: [keyA, keyB] },
+        who: p.who,
+        at,
+      },
+    ]);
+    await tx.delete(mapEntries).where(eq(mapEntries.id, entry.id));
+    const base = {
+      customerId: p.customerId,
+      job: entry.job,
+      row: entry.row,
+      sentiment: entry.sentiment,
+      origin: 'person' as const,
+    };
+    await tx.insert(mapEntries).values([
+      {
+        ...base,
+        entryKey: keyA,
+        rank: entry.rank,
+        label: entry.label,
+        count: staying.length,
+        quote: entry.quote,
+        quoteRef: entry.quoteRef,
+        refs: staying,
+      },
+      {
+        ...base,
+        entryKey: keyB,
+        rank: entry.rank,
+        label,
+        count: moving.length,
+        quote: entry.quote,
+        quoteRef: moving[0]!,
+        refs: moving,
+      },
+    ]);
+  });
+  await refreshPersonEntries(db, p.customerId);
+  return { entryKeys: [keyA, keyB] };
+}
+
+/** Recounts person entries from the units' current tags: units gone or moved out of the cell drop out. */
+export async function refreshPersonEntries(db: Db, customerId: number) {
+  const entries = await db
+    .select()
+    .from(mapEntries)
+    .where(and(eq(mapEntries.customerId, customerId), eq(mapEntries.origin, 'person')));
+  if (entries.length === 0) return;
+  const ROW_OF_KIND: Record<string, MapRow> = {
+    touchpoint: 'touchpoints',
+    high_point: 'high_points',
+    friction: 'friction',
+    value_gap: 'value_gaps',
+  };
+  const byRef = new Map((await unitsWithTags(db, customerId)).map((u) => [u.ref, u]));
+  for (const e of entries) {
+    const members = e.refs
+      .map((r) => byRef.get(r))
+      .filter(
+        (u) =>
+          u &&
+          (e.row === 'internal_processes' ||
+            e.row === 'opportunities' ||
+            (u.kind && ROW_OF_KIND[u.kind] === e.row && u.job === e.job)),
+      );
+    const sentiment: SentimentMix = { negative: 0, neutral: 0, positive: 0 };
+    for (const u of members)
+      if (u?.sentiment && u.sentiment in sentiment) sentiment[u.sentiment as keyof SentimentMix]++;
+    const rep = members.find((u) => u!.ref === e.quoteRef) ?? members[0];
+    if (members.length === 0) {
+      await db.delete(mapEntries).where(eq(mapEntries.id, e.id));
+      continue;
+    }
+    await db
+      .update(mapEntries)
+      .set({
+        refs: members.map((u) => u!.ref).sort(),
+        count: members.length,
+        sentiment,
+        quote: rep!.text,
+        quoteRef: rep!.ref,
+        computedAt: new Date(),
+      })
+      .where(eq(mapEntries.id, e.id));
+  }
+}
+
+/**
+ * What nobody has checked yet, least sure first: units with machine tags and no decision, ordered by
+ * the lowest of their three confidences.
+ */
+export async function unitQueue(db: Db, customerId: number, p: { limit?: number } = {}) {
+  const confidence = sql<number>`least(${classifications.jobConfidence}, ${classifications.kindConfidence}, ${classifications.sentimentConfidence})`;
+  return db
+    .select({
+      id: units.id,
+      ref: units.ref,
+      text: units.text,
+      speaker: units.speaker,
+      sourceType: items.sourceType,
+      job: classifications.job,
+      jobConfidence: classifications.jobConfidence,
+      kind: classifications.kind,
+      kindConfidence: classifications.kindConfidence,
+      sentiment: classifications.sentiment,
+      sentimentConfidence: classifications.sentimentConfidence,
+      confidence,
+    })
+    .from(units)
+    .innerJoin(items, eq(items.id, units.itemId))
+    .innerJoin(classifications, eq(classifications.unitId, units.id))
+    .where(
+      and(
+        eq(units.customerId, customerId),
+        isNull(units.deletedAt),
+        isNull(items.deletedAt),
+        sql`not exists (select 1 from ${reviews} where ${reviews.unitId} = ${units.id})`,
+      ),
+    )
+    .orderBy(asc(confidence), asc(units.id))
+    .limit(p.limit ?? 50);
+}
+
+export async function countUnitQueue(db: Db, customerId: number): Promise<number> {
+  const [row] = await db
+    .select({ n: sql<number>`count(*)::int` })
+    .from(units)
+    .innerJoin(classifications, eq(classifications.unitId, units.id))
+    .where(
+      and(
+        eq(units.customerId, customerId),
+        isNull(units.deletedAt),
+        sql`not exists (select 1 from ${reviews} where ${reviews.unitId} = ${units.id})`,
+      ),
+    );
+  return row!.n;
+}
+
+/** Map entries nobody has accepted yet, least sure first (mean kind confidence of their evidence). */
+export async function entryQueue(db: Db, customerId: number, p: { limit?: number } = {}) {
+  const rows = await rowsOf<{
+    entry_key: string;
+    job: string | null;
+    row: MapRow;
+    label: string;
+    count: number;
+    origin: string;
+    confidence: number | string | null;
+  }>(
+    db,
+    sql`
+    select e.entry_key, e.job, e.row, e.label, e.count, e.origin,
+      (select avg(c.kind_confidence) from jsonb_array_elements_text(e.refs) r(ref)
+         join ${units} u on u.ref = r.ref join ${classifications} c on c.unit_id = u.id) as confidence
+    from ${mapEntries} e
+    where e.customer_id = ${customerId} and e.origin = 'machine'
+      and not exists (select 1 from ${reviews} v where v.customer_id = e.customer_id and v.entry_key = e.entry_key and v.action = 'accept')
+    order by confidence asc nulls first, e.rank asc
+    limit ${p.limit ?? 50}`,
+  );
+  return rows.map((r) => ({
+    ...r,
+    count: Number(r.count),
+    confidence: r.confidence === null ? null : Number(r.confidence),
+  }));
+}
+
+export async function listDecisions(db: Db, customerId: number, p: { limit?: number } = {}) {
+  return db
+    .select({
+      id: reviews.id,
+      ref: units.ref,
+      entryKey: reviews.entryKey,
+      action: reviews.action,
+      value: reviews.value,
+      who: reviews.who,
+      at: reviews.at,
+    })
+    .from(reviews)
+    .leftJoin(units, eq(units.id, reviews.unitId))
+    .where(eq(reviews.customerId, customerId))
+    .orderBy(desc(reviews.id))
+    .limit(p.limit ?? 100);
+}
+
+/** Raw SQL rows, the same for node-postgres and PGlite (both answer `{ rows }`). */
+async function rowsOf<T>(db: Db, query: SQL): Promise<T[]> {
+  const res = (await db.execute(query)) as unknown as { rows: T[] };
+  return res.rows;
+}
+
+const JOB_KEY = /^[a-z0-9][a-z0-9_-]{0,63}$/;
+
+/** Adds a job or edits one; either way it becomes origin 'person', which imports never overwrite. */
+export async function saveJob(
+  db: Db,
+  p: {
+    customerId: number;
+    key: string;
+    statement: string;
+    desiredOutcome: string;
+    who: string;
+    create: boolean;
+  },
+) {
+  const key = p.key.trim();
+  const statement = p.statement.trim();
+  if (!JOB_KEY.test(key))
+    throw new GapmapError(
+      'bad_input',
+      `job key "${p.key}": expected lowercase letters, digits, - or _ (like "get-paid")`,
+    );
+  if (!statement)
+    throw new GapmapError(
+      'bad_input',
+      'statement: expected verb + object + circumstances ("Get paid for finished work without chasing clients")',
+    );
+  const [existing] = await db
+    .select()
+    .from(jobs)
+    .where(and(eq(jobs.customerId, p.customerId), eq(jobs.key, key)));
+  if (p.create && existing) throw new GapmapError('conflict', `job "${key}" already exists: edit it instead`);
+  if (!p.create && !existing) throw new GapmapError('not_found', `no job "${key}" for this customer`);
+  const values = {
+    statement,
+    desiredOutcome: p.desiredOutcome.trim(),
+    origin: 'person' as const,
+    updatedAt: new Date(),
+  };
+  await db.transaction(async (tx) => {
+    if (existing) await tx.update(jobs).set(values).where(eq(jobs.id, existing.id));
+    else await tx.insert(jobs).values({ customerId: p.customerId, key, examples: [], ...values });
+    await tx.insert(reviews).values({
+      customerId: p.customerId,
+      action: p.create ? 'add_job' : 'edit_job',
+      value: { key, statement, desired_outcome: values.desiredOutcome },
+      who: p.who,
+    });
+  });
+}
+
+/** A cheap fingerprint of a customer's stored map: it changes whenever the map does (pages poll it). */
+export async function mapVersion(db: Db, customerId: number): Promise<string> {
+  const rows = await rowsOf<{ v: string | null }>(
+    db,
+    sql`
+    select concat_ws('|', (select built_at::text from map_state where customer_id = ${customerId}),
+      (select count(*)::text || ':' || coalesce(max(computed_at)::text, '') || ':' || coalesce(sum(count), 0)::text
+         from ${mapEntries} where customer_id = ${customerId}),
+      (select coalesce(max(id), 0)::text from ${reviews} where customer_id = ${customerId})) as v`,
+  );
+  return rows[0]?.v ?? '';
+}

@@ -1,0 +1,171 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { evaluateBundle, formatEvalReport, scoreField } from '../classifiers/eval.ts';
+import { expectedCalibrationError, fitTemperature } from '../classifiers/calibration.ts';
+import type { Classifier, Tags } from '../classifiers/types.ts';
+
+/** A rule-based classifier: enough to check what eval reads, feeds and scores. */
+function ruleClassifier(seen: {
+  texts: string[];
+  jobs: string[][];
+  scores: (number | null | undefined)[];
+}): Classifier {
+  return {
+    name: 'rules',
+    version: '1',
+    async classify(units, ctx) {
+      seen.jobs.push(ctx.jobs.map((j) => `${j.key}:${j.examples.length}`));
+      return units.map((u): Tags => {
+        seen.texts.push(u.text);
+        seen.scores.push(u.score);
+        const neg = /can't|late/.test(u.text);
+        return {
+          job: /invoice/.test(u.text) ? 'billing' : null,
+          jobConfidence: 0.9,
+          kind: neg ? 'friction' : 'other',
+          kindConfidence: 0.6,
+          sentiment: neg ? 'negative' : 'neutral',
+          sentimentConfidence: 0.8,
+        };
+      });
+    },
+  };
+}
+
+function bundle(labels: object[], customers?: object[]): string {
+  const dir = mkdtempSync(path.join(tmpdir(), 'gapmap-eval-'));
+  writeFileSync(
+    path.join(dir, 'customers.json'),
+    JSON.stringify(
+      customers ?? [
+        {
+          key: 'acme',
+          name: 'Acme',
+          jobs: [
+            {
+              key: 'billing',
+              statement: 'Bill clients',
+              desired_outcome: 'Minimize days to paid',
+              examples: ['invoice sent'],
+            },
+          ],
+        },
+      ],
+    ),
+  );
+  writeFileSync(path.join(dir, 'labels.jsonl'), labels.map((l) => JSON.stringify(l)).join('\n') + '\n');
+  return dir;
+}
+
+describe('scoreField', () => {
+  it('computes accuracy, macro-F1, per-class precision and recall and the confusion matrix', () => {
+    const r = scoreField(['a', 'a', 'b', 'b'], ['a', 'b', 'b', 'b'], [1, 1, 1, 1], ['a', 'b']);
+    expect(r.accuracy).toBe(0.75);
+    expect(r.per_class.a).toMatchObject({ precision: 1, recall: 0.5, support: 2 });
+    expect(r.per_class.b!.precision).toBeCloseTo(2 / 3);
+    expect(r.confusion).toEqual([
+      [1, 1],
+      [0, 2],
+    ]);
+    expect(r.macro_f1).toBeCloseTo((2 / 3 + 0.8) / 2);
+    expect(r.ece).toBeCloseTo(0.25);
+  });
+});
+
+describe('calibration', () => {
+  it('ECE is zero when confidence matches accuracy per bin', () => {
+    expect(expectedCalibrationError([0.75, 0.75, 0.75, 0.75], [true, true, true, false])).toBeCloseTo(0);
+    expect(expectedCalibrationError([0.95, 0.95], [false, false])).toBeCloseTo(0.95);
+  });
+  it('temperature scaling softens over-confident logits', () => {
+    // Logits say 99.99% but half are wrong: the fitted temperature must be well above 1.
+    const heldOut = Array.from({ length: 20 }, (_, i) => ({ logits: [10, 0], label: i % 2 }));
+    expect(fitTemperature(heldOut)).toBeGreaterThan(5);
+  });
+});
+
+describe('evaluateBundle', () => {
+  it('scores only the fields a label line has, job null included', async () => {
+    const dir = bundle([
+      {
+        ref: 'survey:1',
+        customer: 'acme',
+        text: 'invoice was late',
+        job: 'billing',
+        kind: 'friction',
+        sentiment: 'negative',
+      },
+      { ref: 'ticket:2', customer: 'acme', text: 'hello there', job: null, kind: 'other' },
+      { ref: 'survey:3', customer: 'acme', text: 'nice invoice', job: null },
+      { ref: 'survey:4', customer: 'acme', text: "can't log in", sentiment: 'neutral' },
+    ]);
+    const seen = {
+      texts: [] as string[],
+      jobs: [] as string[][],
+      scores: [] as (number | null | undefined)[],
+    };
+    const progress: [number, number][] = [];
+    const report = await evaluateBundle(dir, ruleClassifier(seen), {
+      onProgress: (d, t) => progress.push([d, t]),
+    });
+    expect(report.units).toBe(4);
+    expect(report.job).toMatchObject({ n: 3 });
+    expect(report.job!.accuracy).toBeCloseTo(2 / 3);
+    expect(report.kind).toMatchObject({ n: 2, accuracy: 1 });
+    expect(report.sentiment).toMatchObject({ n: 2, accuracy: 0.5 });
+    expect(report.sentiment!.per_class.negative).toMatchObject({ precision: 0.5, recall: 1 });
+    expect(progress.at(-1)).toEqual([4, 4]);
+    expect(seen.jobs[0]).toEqual(['billing:1']);
+    expect(JSON.parse(JSON.stringify(report))).toMatchObject({
+      units: 4,
+      job: { accuracy: expect.any(Number), macro_f1: expect.any(Number), n: 3 },
+    });
+
+    const text = formatEvalReport(report);
+    expect(text).toContain('job: n=3');
+    expect(text).toContain('confusion');
+    expect(text).toMatch(/ECE\)=0\.\d{3}/);
+  });
+
+  it('leaves out fields nobody labelled and can ignore the job examples', async () => {
+    const dir = bundle([{ ref: 'survey:1', customer: 'acme', text: 'invoice', sentiment: 'neutral' }]);
+    const seen = {
+      texts: [] as string[],
+      jobs: [] as string[][],
+      scores: [] as (number | null | undefined)[],
+    };
+    const report = await evaluateBundle(dir, ruleClassifier(seen), { jobNamesOnly: true });
+    expect(report.job).toBeNull();
+    expect(report.kind).toBeNull();
+    expect(seen.jobs[0]).toEqual(['billing:0']);
+    expect(formatEvalReport(report)).toContain('job: not labelled');
+  });
+
+  it('passes survey scores from surveys.csv', async () => {
+    const dir = bundle([{ ref: 'survey:R-1', customer: 'acme', text: 'fine', sentiment: 'neutral' }]);
+    writeFileSync(
+      path.join(dir, 'surveys.csv'),
+      'response_id,customer,submitted_at,question,answer,score\nR-1,acme,2026-01-01,Why?,fine,7\n',
+    );
+    const seen = {
+      texts: [] as string[],
+      jobs: [] as string[][],
+      scores: [] as (number | null | undefined)[],
+    };
+    await evaluateBundle(dir, ruleClassifier(seen));
+    expect(seen.scores).toEqual([7]);
+  });
+
+  it('names the file and line of a bad label', async () => {
+    const dir = bundle([{ ref: 'survey:1', customer: 'acme', text: 'x', kind: 'praise' }]);
+    await expect(evaluateBundle(dir, ruleClassifier({ texts: [], jobs: [], scores: [] }))).rejects.toThrow(
+      /labels\.jsonl:1: kind "praise" is not one of/,
+    );
+    const other = bundle([{ ref: 'survey:1', customer: 'nobody', text: 'x' }]);
+    await expect(evaluateBundle(other, ruleClassifier({ texts: [], jobs: [], scores: [] }))).rejects.toThrow(
+      /labels\.jsonl:1: customer "nobody" is not in customers\.json/,
+    );
+  });
+});

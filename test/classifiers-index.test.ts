@@ -1,0 +1,190 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createClassifier, type EmbeddingClassifier } from '../classifiers/index.ts';
+import { CachedEmbedder, Lru, type Embedder } from '../classifiers/embedders.ts';
+import { PieceTokenizer } from '../classifiers/embed-bundled.ts';
+import type { CustomerContext, UnitInput } from '../classifiers/types.ts';
+
+// An invented customer: a bakery with two jobs.
+const bakery: CustomerContext = {
+  customerKey: 'crumb-and-co',
+  jobs: [
+    {
+      key: 'wholesale-orders',
+      statement: 'Take standing bread orders from cafes and restaurants without phone calls every morning',
+      desiredOutcome: 'Minimize the number of wholesale orders taken by phone',
+      examples: [
+        'The cafes text their bread orders at 5am and I copy them into a notebook',
+        'Standing orders for the restaurants change every week',
+      ],
+    },
+    {
+      key: 'staff-rota',
+      statement: 'Plan the weekly shifts for the bakers and the shop staff',
+      desiredOutcome: 'Minimize the time spent reworking the rota after someone calls in sick',
+      examples: [
+        'When a baker calls in sick I redo the whole week of shifts',
+        'The shop girls swap shifts by text and I lose track',
+      ],
+    },
+  ],
+};
+
+const unit = (id: number, text: string, extra: Partial<UnitInput> = {}): UnitInput => ({
+  id,
+  text,
+  sourceType: 'survey',
+  ...extra,
+});
+
+describe('embedding classifier (bundled USE-lite)', () => {
+  let classifier: EmbeddingClassifier;
+  beforeAll(async () => {
+    classifier = await createClassifier({ embedder: 'bundled' });
+  });
+  afterAll(async () => {
+    await classifier.close();
+  });
+
+  it('names itself after the embedder and the shipped data', () => {
+    expect(classifier.name).toBe('embedding-heads:bundled:use-lite');
+    expect(classifier.version).toMatch(/use-lite/);
+  });
+
+  it('returns one set of tags per unit, in order, with confidences in [0, 1]', async () => {
+    const units = [
+      unit(
+        1,
+        'Our cafe customers still phone in their bread orders every morning and I write them down by hand.',
+      ),
+      unit(2, 'Redoing the shift plan every time someone is sick takes my whole Sunday evening.'),
+      unit(3, 'Thanks so much, have a great weekend!'),
+    ];
+    const tags = await classifier.classify(units, bakery);
+    expect(tags).toHaveLength(3);
+    for (const t of tags) {
+      for (const c of [t.jobConfidence, t.kindConfidence, t.sentimentConfidence]) {
+        expect(c).toBeGreaterThanOrEqual(0);
+        expect(c).toBeLessThanOrEqual(1);
+      }
+    }
+    expect(tags[0]!.job).toBe('wholesale-orders');
+    expect(tags[1]!.job).toBe('staff-rota');
+    expect(tags[2]!.job).toBeNull();
+    expect(tags[2]!.kind).toBe('other');
+    expect(tags[2]!.sentiment).toBe('positive');
+  });
+
+  it('tells a complaint from praise', async () => {
+    const [bad, good] = await classifier.classify(
+      [
+        unit(
+          1,
+          "I can't send the invoice from my phone and we're looking at other tools because of it. Really frustrating.",
+        ),
+        unit(2, 'Love it! Clients pay the same day now and I never chase anyone.'),
+      ],
+      bakery,
+    );
+    expect(bad!.sentiment).toBe('negative');
+    expect(bad!.kind).toBe('value_gap');
+    expect(good!.sentiment).toBe('positive');
+    expect(good!.kind).toBe('high_point');
+  });
+
+  it('takes a person’s corrections: exact text wins, and a confirmed unit teaches the job head', async () => {
+    const text = 'The oven timer app beeps at odd hours.';
+    const before = (await classifier.classify([unit(1, text)], bakery))[0]!;
+    const corrected: CustomerContext = {
+      ...bakery,
+      examples: [{ text, job: 'staff-rota', kind: 'friction', sentiment: 'negative' }],
+    };
+    const after = (await classifier.classify([unit(1, text)], corrected))[0]!;
+    expect(after).toMatchObject({
+      job: 'staff-rota',
+      kind: 'friction',
+      sentiment: 'negative',
+      jobConfidence: 1,
+      kindConfidence: 1,
+    });
+    expect(before.kindConfidence).toBeLessThan(1);
+  });
+
+  it('does not embed the same text twice within a process', async () => {
+    const cached = classifier.embedder;
+    const texts = [
+      'Standing orders for the cafes come in by text.',
+      'Standing orders for the cafes come in by text.',
+    ];
+    await classifier.classify(
+      texts.map((t, i) => unit(i, t)),
+      bakery,
+    );
+    const misses = cached.misses;
+    await classifier.classify(
+      texts.map((t, i) => unit(i, t)),
+      bakery,
+    );
+    expect(cached.misses).toBe(misses);
+  });
+
+  it('classifies a customer without jobs: job is null', async () => {
+    const [t] = await classifier.classify([unit(1, 'The delivery was late again.')], {
+      customerKey: 'x',
+      jobs: [],
+    });
+    expect(t!.job).toBeNull();
+  });
+});
+
+describe('embedding cache', () => {
+  it('embeds each distinct text once and evicts the least recently used', async () => {
+    const seen: string[] = [];
+    const inner: Embedder = {
+      name: 'count',
+      version: '1',
+      dim: 2,
+      embed: async (texts) => {
+        seen.push(...texts);
+        return texts.map((t) => Float32Array.from([t.length, 1]));
+      },
+    };
+    const cached = new CachedEmbedder(inner, 2);
+    const out = await cached.embed(['a', 'bb', 'a']);
+    expect(seen).toEqual(['a', 'bb']);
+    expect(out.map((v) => v[0])).toEqual([1, 2, 1]);
+    await cached.embed(['ccc']);
+    await cached.embed(['a']);
+    expect(seen).toEqual(['a', 'bb', 'ccc', 'a']);
+
+    const lru = new Lru<string, number>(2);
+    lru.set('x', 1);
+    lru.set('y', 2);
+    lru.get('x');
+    lru.set('z', 3);
+    expect(lru.get('y')).toBeUndefined();
+    expect(lru.get('x')).toBe(1);
+  });
+});
+
+describe('word-piece tokenizer', () => {
+  it('picks the most likely pieces and folds unknown characters into one id', () => {
+    const tok = new PieceTokenizer([
+      ['<unk>', 0],
+      ['<s>', 0],
+      ['</s>', 0],
+      ['x1', 0],
+      ['x2', 0],
+      ['x3', 0],
+      ['\u2581pay', -2],
+      ['\u2581', -3],
+      ['p', -5],
+      ['a', -5],
+      ['y', -5],
+      ['ment', -2],
+      ['\u2581payment', -3],
+    ]);
+    expect(tok.encode('payment')).toEqual([12]);
+    expect(tok.encode('pay ment')).toEqual([6, 7, 11]);
+    expect(tok.encode('pay ☃☃')).toEqual([6, 7, 0]);
+  });
+});

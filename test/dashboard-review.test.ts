@@ -1,0 +1,263 @@
+/**
+ * The review loop through the API: decisions stored with who and when, applied over machine tags,
+ * kept through a later import and classification, and the map rebuilt after them. Jobs, merges,
+ * splits and renames; exports.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { and, eq } from 'drizzle-orm';
+import { createTestDb, testConfig, type TestDb } from './helpers/db.ts';
+import { TICKETS, ticket, writeBundle } from './helpers/bundle.ts';
+import { importInProcessForTest } from './helpers/pipeline.ts';
+import { createDashboard } from '../dashboard/server.ts';
+import { createApiToken, createUser } from '../dashboard/auth.ts';
+import { jobs, reviews } from '../db/schema/index.ts';
+import { getCustomerByKey, unitsWithTags, reviewedExamples } from '../db/queries.ts';
+import type { Config } from '../app/env.ts';
+
+let t: TestDb;
+let config: Config;
+let dash: ReturnType<typeof createDashboard>;
+let auth: Record<string, string>;
+let customerId: number;
+
+type MapShape = {
+  columns: {
+    job: string | null;
+    cells: Record<string, { key: string; label: string; count: number; refs: string[]; origin: string }[]>;
+  }[];
+};
+
+const api = async (method: string, path: string, body?: unknown) => {
+  const res = await dash.app.request(path, {
+    method,
+    headers: { ...auth, ...(body ? { 'Content-Type': 'application/json' } : {}) },
+    body: body ? JSON.stringify(body) : undefined,
+  });
+  return { status: res.status, json: (await res.json()) as any }; // eslint-disable-line @typescript-eslint/no-explicit-any
+};
+const entries = async () => {
+  const map = (await api('GET', '/api/customers/kiln-cafe/map')).json as MapShape;
+  return map.columns.flatMap((c) =>
+    Object.entries(c.cells).flatMap(([row, es]) => es.map((e) => ({ ...e, row, job: c.job }))),
+  );
+};
+
+beforeAll(async () => {
+  t = await createTestDb();
+  config = testConfig();
+  await importInProcessForTest(t.handle, config, { path: writeBundle() });
+  const u = await createUser(t.handle.db, { email: 'lena@example.com', name: 'Lena', role: 'lead' });
+  auth = {
+    Authorization: `Bearer ${(await createApiToken(t.handle.db, { userId: u.id, name: 't' })).token}`,
+  };
+  dash = createDashboard({ config, handle: t.handle });
+  customerId = (await getCustomerByKey(t.handle.db, 'kiln-cafe'))!.id;
+});
+
+afterAll(async () => {
+  await dash?.background.close();
+  await t?.drop();
+});
+
+describe('review queue', () => {
+  it('lists unchecked units least sure first, and a checked unit leaves it', async () => {
+    const q = (await api('GET', '/api/customers/kiln-cafe/review-queue')).json;
+    expect(q.total).toBeGreaterThan(2);
+    const conf = q.units.map((u: { confidence: number }) => u.confidence);
+    expect(conf).toEqual([...conf].sort((a, b) => a - b));
+    const first = q.units[0].ref;
+    expect(
+      (await api('POST', '/api/customers/kiln-cafe/units/decide', { ref: first, action: 'accept' })).status,
+    ).toBe(200);
+    const q2 = (await api('GET', '/api/customers/kiln-cafe/review-queue')).json;
+    expect(q2.total).toBe(q.total - 1);
+    expect(q2.units.map((u: { ref: string }) => u.ref)).not.toContain(first);
+  });
+
+  it('stores who and when, and the decision outlives a later import and classification', async () => {
+    const before = await api('POST', '/api/customers/kiln-cafe/units/decide', {
+      ref: 'ticket:103',
+      action: 'set_kind',
+      value: 'value_gap',
+    });
+    expect(before.status).toBe(200);
+    await api('POST', '/api/customers/kiln-cafe/units/decide', {
+      ref: 'ticket:103',
+      action: 'set_job',
+      value: 'table-bookings',
+    });
+    const rows = await t.handle.db
+      .select()
+      .from(reviews)
+      .where(and(eq(reviews.customerId, customerId), eq(reviews.action, 'set_kind')));
+    const row = rows.find((r) => r.value === 'value_gap')!;
+    expect(row.who).toBe('lena@example.com');
+    expect(row.at.getTime()).toBeGreaterThan(Date.now() - 60_000);
+
+    // The ticket changes at the source and everything is imported and classified again.
+    const bundle = writeBundle({
+      tickets: TICKETS.map((tk) =>
+        tk.id === 103 ? ticket({ ...tk, description: tk.description + ' Every single week.' }) : tk,
+      ),
+    });
+    await importInProcessForTest(t.handle, config, { path: bundle });
+    const unit = (await unitsWithTags(t.handle.db, customerId)).find((u) => u.ref === 'ticket:103')!;
+    expect(unit.kind).toBe('value_gap');
+    expect(unit.job).toBe('table-bookings');
+    expect(unit.reviewedBy).toBe('lena@example.com');
+    // And it is a training example for the customer's heads.
+    expect(
+      (await reviewedExamples(t.handle.db, customerId)).some(
+        (e) => e.kind === 'value_gap' && /rota/.test(e.text),
+      ),
+    ).toBe(true);
+  });
+
+  it('moving a unit rebuilds the map without anyone asking', async () => {
+    await dash.background.idle();
+    const where = async () => (await entries()).find((e) => e.refs.includes('survey:S-1'));
+    const before = await where();
+    await api('POST', '/api/customers/kiln-cafe/units/decide', {
+      ref: 'survey:S-1',
+      action: 'set_kind',
+      value: 'friction',
+    });
+    await api('POST', '/api/customers/kiln-cafe/units/decide', {
+      ref: 'survey:S-1',
+      action: 'set_job',
+      value: 'staff-rota',
+    });
+    await dash.background.idle();
+    const after = await where();
+    expect(after).toMatchObject({ row: 'friction', job: 'staff-rota' });
+    expect(after).not.toEqual(before);
+  });
+
+  it('rejecting a unit takes it off the map; rejecting an entry removes it and a rebuild keeps it out', async () => {
+    await api('POST', '/api/customers/kiln-cafe/units/decide', { ref: 'survey:S-1', action: 'reject' });
+    await dash.background.idle();
+    expect((await entries()).some((e) => e.refs.includes('survey:S-1'))).toBe(false);
+
+    const victim = (await entries()).find((e) => e.row !== 'internal_processes')!;
+    expect(
+      (await api('POST', `/api/customers/kiln-cafe/entries/${victim.key}/decide`, { action: 'reject' }))
+        .status,
+    ).toBe(200);
+    expect((await entries()).some((e) => e.key === victim.key)).toBe(false);
+    await importInProcessForTest(t.handle, config, { path: writeBundle() });
+    expect((await entries()).some((e) => e.key === victim.key)).toBe(false);
+  });
+
+  it('renames an entry, and the name survives a rebuild', async () => {
+    const e = (await entries())[0]!;
+    expect(
+      (
+        await api('POST', `/api/customers/kiln-cafe/entries/${e.key}/decide`, {
+          action: 'rename',
+          value: '<b>Double bookings</b>',
+        })
+      ).status,
+    ).toBe(200);
+    await importInProcessForTest(t.handle, config, { path: writeBundle() });
+    expect((await entries()).find((x) => x.key === e.key)!.label).toBe('<b>Double bookings</b>');
+  });
+
+  it('merges two entries into one a person owns, and splits it again', async () => {
+    const all = (await entries()).filter((e) => e.row === 'internal_processes');
+    expect(all.length).toBeGreaterThanOrEqual(2);
+    const [a, b] = all as [(typeof all)[0], (typeof all)[0]];
+    const merged = await api('POST', '/api/customers/kiln-cafe/entries/merge', {
+      entries: [a.key, b.key],
+      label: 'Booking desk',
+    });
+    expect(merged.status).toBe(200);
+    const m = (await entries()).find((e) => e.key === merged.json.entry)!;
+    expect(m).toMatchObject({ label: 'Booking desk', origin: 'person' });
+    expect(new Set(m.refs)).toEqual(new Set([...a.refs, ...b.refs]));
+    expect((await entries()).some((e) => e.key === a.key || e.key === b.key)).toBe(false);
+    await dash.background.idle();
+    expect((await entries()).some((e) => e.key === a.key || e.key === b.key)).toBe(false);
+
+    if (m.refs.length >= 2) {
+      const split = await api('POST', `/api/customers/kiln-cafe/entries/${m.key}/split`, {
+        refs: [m.refs[0]],
+        label: 'Split off',
+      });
+      expect(split.status).toBe(200);
+      const keys = (await entries()).map((e) => e.key);
+      expect(keys).toEqual(expect.arrayContaining(split.json.entries));
+      expect(keys).not.toContain(m.key);
+    }
+    const bad = await api('POST', '/api/customers/kiln-cafe/entries/merge', { entries: [a.key] });
+    expect(bad.status).toBe(400);
+    expect(bad.json.error.message).toMatch(/entries/);
+  });
+
+  it('refuses a move to a job the customer does not have, saying which', async () => {
+    const res = await api('POST', '/api/customers/kiln-cafe/units/decide', {
+      ref: 'ticket:101',
+      action: 'set_job',
+      value: 'class-signups',
+    });
+    expect(res.status).toBe(400);
+    expect(res.json.error.message).toMatch(/class-signups/);
+  });
+});
+
+describe('jobs', () => {
+  it('adds and edits jobs as a person; an import does not overwrite them', async () => {
+    expect(
+      (
+        await api('POST', '/api/customers/kiln-cafe/jobs', {
+          key: 'supplier-orders',
+          statement: 'Order stock before the weekend rush',
+          desired_outcome: 'Minimize dishes struck off the menu',
+        })
+      ).status,
+    ).toBe(201);
+    expect(
+      (
+        await api('PUT', '/api/customers/kiln-cafe/jobs/staff-rota', {
+          statement: 'Publish the rota by Wednesday',
+          desired_outcome: 'Minimize hours spent on it',
+        })
+      ).status,
+    ).toBe(200);
+    expect(
+      (await api('POST', '/api/customers/kiln-cafe/jobs', { key: 'Bad Key!', statement: 'x' })).status,
+    ).toBe(400);
+    await importInProcessForTest(t.handle, config, { path: writeBundle() });
+    const rows = await t.handle.db.select().from(jobs).where(eq(jobs.customerId, customerId));
+    expect(rows.find((j) => j.key === 'staff-rota')).toMatchObject({
+      statement: 'Publish the rota by Wednesday',
+      origin: 'person',
+    });
+    expect(rows.find((j) => j.key === 'supplier-orders')).toMatchObject({ origin: 'person' });
+    const map = (await api('GET', '/api/customers/kiln-cafe/map')).json as MapShape;
+    expect(map.columns.map((c) => c.job)).toContain('supplier-orders');
+  });
+});
+
+describe('exports', () => {
+  it('Markdown, CSV (one row per unit, formulas defused) and JSON', async () => {
+    const md = await dash.app.request('/api/customers/kiln-cafe/export.md', { headers: auth });
+    expect(md.headers.get('content-type')).toMatch(/markdown/);
+    const text = await md.text();
+    expect(text).toMatch(/^# Kiln Café: Value Gap Map/);
+    expect(text).toMatch(/### Value gaps/);
+    expect(text).toContain('\\<b\\>Double bookings\\</b\\>');
+
+    const csvRes = await dash.app.request('/api/customers/kiln-cafe/export.csv', { headers: auth });
+    const csv = await csvRes.text();
+    const lines = csv.trim().split('\r\n');
+    expect(lines[0]).toBe(
+      'ref,source_type,source_id,speaker,occurred_at,offset_ms,job,job_confidence,kind,kind_confidence,sentiment,sentiment_confidence,reviewed_by,entries,text',
+    );
+    const units = (await api('GET', '/api/customers/kiln-cafe/units')).json as unknown[];
+    expect(lines.length - 1).toBe(units.length);
+    expect(csv).toMatch(/\nticket:103,ticket,103,.*value_gap,1,.*lena@example\.com/);
+
+    const json = await api('GET', '/api/customers/kiln-cafe/export.json');
+    expect(json.json.customer).toEqual({ key: 'kiln-cafe', name: 'Kiln Café' });
+  });
+});
