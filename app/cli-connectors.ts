@@ -94,7 +94,10 @@ export function parseMappingRule(text: string): MappingRule {
   if (left.startsWith('@')) {
     const domain = left.slice(1).trim().toLowerCase();
     if (!/^[a-z0-9.-]+\.[a-z0-9-]+$/.test(domain))
-      throw new GapmapError('bad_input', `--map ${JSON.stringify(text)}: "${left}" is not an e-mail domain (expected "@example.com=customer-key")`);
+      throw new GapmapError(
+        'bad_input',
+        `--map ${JSON.stringify(text)}: "${left}" is not an e-mail domain (expected "@example.com=customer-key")`,
+      );
     return { kind: 'domain', match: domain, customerKey };
   }
   return { kind: 'organization', match: left, customerKey };
@@ -104,7 +107,8 @@ function addRule(mapping: CustomerMapping, rule: MappingRule): CustomerMapping {
   const field = rule.kind === 'domain' ? 'domains' : 'organizations';
   const table = { ...(mapping[field] ?? {}) };
   // One entry per organization, whatever its case: resolveCustomer matches case-insensitively.
-  for (const k of Object.keys(table)) if (k.trim().toLowerCase() === rule.match.trim().toLowerCase()) delete table[k];
+  for (const k of Object.keys(table))
+    if (k.trim().toLowerCase() === rule.match.trim().toLowerCase()) delete table[k];
   table[rule.match] = rule.customerKey;
   return { ...mapping, [field]: table };
 }
@@ -122,7 +126,9 @@ async function checkCustomers(handle: DbHandle, keys: string[]) {
   throw new GapmapError(
     'bad_input',
     `--map names ${missing.map((k) => `"${k}"`).join(', ')}, which ${missing.length === 1 ? 'is not a customer' : 'are not customers'}: expected one of ` +
-      (list.length ? list.map((k) => `"${k}"`).join(', ') : '(no customers yet: import a customers.json first)'),
+      (list.length
+        ? list.map((k) => `"${k}"`).join(', ')
+        : '(no customers yet: import a customers.json first)'),
   );
 }
 
@@ -143,13 +149,19 @@ export function checkTimezone(tz: string): string {
   try {
     return new Intl.DateTimeFormat('en-US', { timeZone: tz }).resolvedOptions().timeZone;
   } catch {
-    throw new GapmapError('bad_input', `--timezone ${JSON.stringify(tz)}: expected an IANA time zone such as "Europe/Oslo" or "UTC"`);
+    throw new GapmapError(
+      'bad_input',
+      `--timezone ${JSON.stringify(tz)}: expected an IANA time zone such as "Europe/Oslo" or "UTC"`,
+    );
   }
 }
 
 function checkName(name: string): string {
   if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/.test(name))
-    throw new GapmapError('bad_input', `connector name ${JSON.stringify(name)}: expected letters, digits, ".", "_" or "-" (at most 63), starting with a letter or digit`);
+    throw new GapmapError(
+      'bad_input',
+      `connector name ${JSON.stringify(name)}: expected letters, digits, ".", "_" or "-" (at most 63), starting with a letter or digit`,
+    );
   return name;
 }
 
@@ -160,29 +172,48 @@ function checkUrl(flag: string, value: string): string {
   } catch {
     // reported below
   }
-  throw new GapmapError('bad_input', `${flag} ${JSON.stringify(value)}: expected a URL such as https://yourteam.zendesk.com`);
+  throw new GapmapError(
+    'bad_input',
+    `${flag} ${JSON.stringify(value)}: expected a URL such as https://yourteam.zendesk.com`,
+  );
 }
 
 function unixSeconds(flag: string, value: string | undefined): number | undefined {
   if (value === undefined) return undefined;
   const t = Date.parse(value);
-  if (Number.isNaN(t)) throw new GapmapError('bad_input', `${flag} ${JSON.stringify(value)}: expected a date such as 2026-01-01`);
+  if (Number.isNaN(t))
+    throw new GapmapError(
+      'bad_input',
+      `${flag} ${JSON.stringify(value)}: expected a date such as 2026-01-01`,
+    );
   return Math.floor(t / 1000);
 }
 
 async function readSecret(flags: AddFlags): Promise<string> {
-  if (flags.tokenEnv && flags.tokenStdin) throw new GapmapError('bad_input', 'give the API token one way: --token-env VAR or --token-stdin');
+  if (flags.tokenEnv && flags.tokenStdin)
+    throw new GapmapError('bad_input', 'give the API token one way: --token-env VAR or --token-stdin');
   let secret = '';
   if (flags.tokenEnv) {
     secret = (process.env[flags.tokenEnv] ?? '').trim();
-    if (!secret) throw new GapmapError('bad_input', `--token-env ${flags.tokenEnv}: that environment variable is not set or empty (expected the API token)`);
+    if (!secret)
+      throw new GapmapError(
+        'bad_input',
+        `--token-env ${flags.tokenEnv}: that environment variable is not set or empty (expected the API token)`,
+      );
   } else if (flags.tokenStdin) {
     const chunks: Buffer[] = [];
     for await (const c of process.stdin) chunks.push(c as Buffer);
     secret = Buffer.concat(chunks).toString('utf8').trim();
-    if (!secret) throw new GapmapError('bad_input', '--token-stdin: nothing was read from stdin (expected the API token)');
+    if (!secret)
+      throw new GapmapError(
+        'bad_input',
+        '--token-stdin: nothing was read from stdin (expected the API token)',
+      );
   } else {
-    throw new GapmapError('bad_input', `--kind ${flags.kind} needs the API token: --token-env VAR (the variable holding it) or --token-stdin`);
+    throw new GapmapError(
+      'bad_input',
+      `--kind ${flags.kind} needs the API token: --token-env VAR (the variable holding it) or --token-stdin`,
+    );
   }
   return secret;
 }
@@ -211,7 +242,10 @@ function localTimezone(): string {
 async function add(name: string, flags: AddFlags) {
   checkName(name);
   if (!(CONNECTOR_KINDS as readonly string[]).includes(flags.kind))
-    throw new GapmapError('bad_input', `--kind ${JSON.stringify(flags.kind)}: expected one of ${CONNECTOR_KINDS.join(', ')}`);
+    throw new GapmapError(
+      'bad_input',
+      `--kind ${JSON.stringify(flags.kind)}: expected one of ${CONNECTOR_KINDS.join(', ')}`,
+    );
   const kind = flags.kind as ConnectorKind;
   const rules = flags.map.map(parseMappingRule);
   const schedule = checkSchedule(flags.schedule);
@@ -219,36 +253,68 @@ async function add(name: string, flags: AddFlags) {
   let config: Record<string, unknown>;
   let secret: string | null = null;
   if (kind === 'zendesk') {
-    if (!flags.url) throw new GapmapError('bad_input', '--kind zendesk needs --url https://yourteam.zendesk.com');
-    if (!flags.email || !flags.email.includes('@')) throw new GapmapError('bad_input', '--kind zendesk needs --email: the agent e-mail the API token belongs to');
-    config = { baseUrl: checkUrl('--url', flags.url), email: flags.email, startTime: unixSeconds('--since', flags.since) ?? 0 };
+    if (!flags.url)
+      throw new GapmapError('bad_input', '--kind zendesk needs --url https://yourteam.zendesk.com');
+    if (!flags.email || !flags.email.includes('@'))
+      throw new GapmapError(
+        'bad_input',
+        '--kind zendesk needs --email: the agent e-mail the API token belongs to',
+      );
+    config = {
+      baseUrl: checkUrl('--url', flags.url),
+      email: flags.email,
+      startTime: unixSeconds('--since', flags.since) ?? 0,
+    };
     secret = await readSecret(flags);
   } else if (kind === 'intercom') {
-    config = { baseUrl: checkUrl('--url', flags.url ?? 'https://api.intercom.io'), since: unixSeconds('--since', flags.since) ?? 0 };
+    config = {
+      baseUrl: checkUrl('--url', flags.url ?? 'https://api.intercom.io'),
+      since: unixSeconds('--since', flags.since) ?? 0,
+    };
     secret = await readSecret(flags);
   } else {
-    if (!flags.path) throw new GapmapError('bad_input', '--kind folder needs --path: the folder export files are dropped into');
+    if (!flags.path)
+      throw new GapmapError(
+        'bad_input',
+        '--kind folder needs --path: the folder export files are dropped into',
+      );
     const dir = path.resolve(flags.path);
     if (!fs.existsSync(dir) || !fs.statSync(dir).isDirectory())
-      throw new GapmapError('bad_input', `--path ${dir}: not a folder (expected the folder export files are dropped into)`);
+      throw new GapmapError(
+        'bad_input',
+        `--path ${dir}: not a folder (expected the folder export files are dropped into)`,
+      );
     config = { path: dir, ...(flags.customer ? { customer: flags.customer } : {}) };
   }
   let mapping: CustomerMapping = {};
   for (const r of rules) mapping = addRule(mapping, r);
 
   await withDb(async (handle, cfg) => {
-    await checkCustomers(handle, [...rules.map((r) => r.customerKey), ...(flags.customer ? [flags.customer] : [])]);
-    if (await getConnector(handle.db, name)) throw new GapmapError('conflict', `a connector named "${name}" exists already (gapmap connectors remove ${name} first, or pick another name)`);
+    await checkCustomers(handle, [
+      ...rules.map((r) => r.customerKey),
+      ...(flags.customer ? [flags.customer] : []),
+    ]);
+    if (await getConnector(handle.db, name))
+      throw new GapmapError(
+        'conflict',
+        `a connector named "${name}" exists already (gapmap connectors remove ${name} first, or pick another name)`,
+      );
     await createConnector(handle.db, { name, kind, config, secret, mapping, schedule, timezone });
-    if (queueMode(cfg)) await withQueue(cfg, (q) => syncConnectorSchedules(handle.db, q.queues.connector, cfg));
-    print(`connector ${name} added (${kind}); runs "${schedule}" in ${timezone}${queueMode(cfg) ? '' : ' once `gapmap worker` runs (or now: gapmap connectors run ' + name + ')'}`);
+    if (queueMode(cfg))
+      await withQueue(cfg, (q) => syncConnectorSchedules(handle.db, q.queues.connector, cfg));
+    print(
+      `connector ${name} added (${kind}); runs "${schedule}" in ${timezone}${queueMode(cfg) ? '' : ' once `gapmap worker` runs (or now: gapmap connectors run ' + name + ')'}`,
+    );
   });
 }
 
 async function list(flags: { json?: boolean }) {
   await withDb(async (handle) => {
     const rows = await listConnectors(handle.db);
-    const runs = await lastRuns(handle.db, rows.map((r) => r.name));
+    const runs = await lastRuns(
+      handle.db,
+      rows.map((r) => r.name),
+    );
     const out = rows.map((c) => {
       const run = runs.get(c.name);
       return {
@@ -262,21 +328,33 @@ async function list(flags: { json?: boolean }) {
         cursor_saved_at: c.cursorSavedAt?.toISOString() ?? null,
         created_at: c.createdAt.toISOString(),
         last_run: run
-          ? { id: run.id, status: run.status, started_at: run.startedAt.toISOString(), finished_at: run.finishedAt?.toISOString() ?? null, error: run.error }
+          ? {
+              id: run.id,
+              status: run.status,
+              started_at: run.startedAt.toISOString(),
+              finished_at: run.finishedAt?.toISOString() ?? null,
+              error: run.error,
+            }
           : null,
       };
     });
     if (flags.json) return print(JSON.stringify(out));
-    if (out.length === 0) return print('no connectors yet: gapmap connectors add NAME --kind zendesk|intercom|folder ...');
+    if (out.length === 0)
+      return print('no connectors yet: gapmap connectors add NAME --kind zendesk|intercom|folder ...');
     for (const c of out) {
       const where = String(c.config.baseUrl ?? c.config.path ?? '');
-      print(`${c.name}  ${c.kind}  ${where}  schedule "${c.schedule}" ${c.timezone}  token ${c.secret ?? '(none)'}`);
+      print(
+        `${c.name}  ${c.kind}  ${where}  schedule "${c.schedule}" ${c.timezone}  token ${c.secret ?? '(none)'}`,
+      );
       const maps = [
         ...Object.entries(c.mapping.organizations).map(([k, v]) => `${k} -> ${v}`),
         ...Object.entries(c.mapping.domains).map(([k, v]) => `@${k} -> ${v}`),
       ];
       if (maps.length) print(`  maps: ${maps.join(', ')}`);
-      if (c.last_run) print(`  last run ${c.last_run.id} ${c.last_run.status} ${c.last_run.started_at}${c.last_run.error ? `: ${c.last_run.error}` : ''}`);
+      if (c.last_run)
+        print(
+          `  last run ${c.last_run.id} ${c.last_run.status} ${c.last_run.started_at}${c.last_run.error ? `: ${c.last_run.error}` : ''}`,
+        );
     }
   });
 }
@@ -284,7 +362,8 @@ async function list(flags: { json?: boolean }) {
 async function remove(name: string) {
   await withDb(async (handle, config) => {
     if (!(await removeConnector(handle.db, name))) throw await unknownConnector(handle, name);
-    if (queueMode(config)) await withQueue(config, (q) => syncConnectorSchedules(handle.db, q.queues.connector, config));
+    if (queueMode(config))
+      await withQueue(config, (q) => syncConnectorSchedules(handle.db, q.queues.connector, config));
     print(`connector ${name} removed (the tickets it imported stay)`);
   });
 }
@@ -300,7 +379,11 @@ async function unknownConnector(handle: DbHandle, name: string): Promise<GapmapE
 /** The embedded mode: classify what changed and rebuild those maps in this process. */
 async function settleInProcess(handle: DbHandle, config: Config, customerIds: number[]) {
   let classifier: Promise<Classifier> | undefined;
-  const rt = createInProcessRuntime({ db: handle.db, config, classifier: () => (classifier ??= loadClassifier(config)) });
+  const rt = createInProcessRuntime({
+    db: handle.db,
+    config,
+    classifier: () => (classifier ??= loadClassifier(config)),
+  });
   try {
     await enqueueClassification(rt, customerIds);
     await rt.drain();
@@ -314,7 +397,12 @@ function syncJson(r: SyncResult) {
     run_id: r.runId,
     status: 'done',
     duration_ms: r.durationMs,
-    counts: { new: r.counts.itemsNew, updated: r.counts.itemsUpdated, unchanged: r.counts.itemsUnchanged, failed: r.counts.errors },
+    counts: {
+      new: r.counts.itemsNew,
+      updated: r.counts.itemsUpdated,
+      unchanged: r.counts.itemsUnchanged,
+      failed: r.counts.errors,
+    },
     pages: r.pages,
     deleted: r.deleted,
     unmapped: r.unmapped,
@@ -327,23 +415,36 @@ async function run(name: string, flags: { wait?: boolean; json?: boolean }) {
   await withDb(async (handle, config) => {
     if (!(await getConnector(handle.db, name))) throw await unknownConnector(handle, name);
     if (queueMode(config)) {
-      const runRow = await createImportRun(handle.db, { source: connectorSource(name), kind: 'connector', status: 'queued' });
+      const runRow = await createImportRun(handle.db, {
+        source: connectorSource(name),
+        kind: 'connector',
+        status: 'queued',
+      });
       await withQueue(config, (q) => q.enqueue('connector', { name, runId: runRow.id }));
       if (!flags.wait) {
         if (flags.json) print(JSON.stringify({ run_id: runRow.id, status: 'queued' }));
-        else print(`connector ${name}: import run ${runRow.id} queued; \`gapmap imports\` shows its progress (or pass --wait)`);
+        else
+          print(
+            `connector ${name}: import run ${runRow.id} queued; \`gapmap imports\` shows its progress (or pass --wait)`,
+          );
         return;
       }
       const done = await waitForRun(handle.db, runRow.id, { progress: !flags.json });
-      const j = runJson(done);
       const durationMs = done.finishedAt ? done.finishedAt.getTime() - done.startedAt.getTime() : null;
-      if (flags.json) return print(JSON.stringify({ ...j, duration_ms: durationMs }));
+      if (flags.json) return print(JSON.stringify(runJson(done)));
       const c = done.counts;
-      print(`connector ${name}: import run ${done.id} ${done.status} in ${((durationMs ?? 0) / 1000).toFixed(1)} s: ${c.itemsNew} new, ${c.itemsUpdated} updated, ${c.itemsUnchanged} unchanged, ${c.errors} failed`);
+      print(
+        `connector ${name}: import run ${done.id} ${done.status} in ${((durationMs ?? 0) / 1000).toFixed(1)} s: ${c.itemsNew} new, ${c.itemsUpdated} updated, ${c.itemsUnchanged} unchanged, ${c.errors} failed`,
+      );
       return;
     }
     const r = await syncConnector(
-      { db: handle.db, pool: handle.pool, webhookUrl: config.webhookUrl, settle: (res) => settleInProcess(handle, config, res.touchedCustomers) },
+      {
+        db: handle.db,
+        pool: handle.pool,
+        webhookUrl: config.webhookUrl,
+        settle: (res) => settleInProcess(handle, config, res.touchedCustomers),
+      },
       name,
     );
     if (flags.json) return print(JSON.stringify(syncJson(r)));
@@ -352,8 +453,10 @@ async function run(name: string, flags: { wait?: boolean; json?: boolean }) {
       `connector ${name}: import run ${r.runId} done in ${(r.durationMs / 1000).toFixed(1)} s: ${c.itemsNew} new, ${c.itemsUpdated} updated, ${c.itemsUnchanged} unchanged, ${c.errors} failed` +
         `${r.deleted ? `; ${r.deleted} deleted at the source` : ''}`,
     );
-    if (r.unmapped) print(`  ${r.unmapped} tickets of unmapped organizations kept: gapmap connectors unmapped ${name}`);
-    for (const g of r.newValueGaps) print(`  new value gaps for ${g.customer}: ${g.entries.map((e) => `"${e.label}"`).join(', ')}`);
+    if (r.unmapped)
+      print(`  ${r.unmapped} tickets of unmapped organizations kept: gapmap connectors unmapped ${name}`);
+    for (const g of r.newValueGaps)
+      print(`  new value gaps for ${g.customer}: ${g.entries.map((e) => `"${e.label}"`).join(', ')}`);
   });
 }
 
@@ -369,14 +472,25 @@ async function unmapped(name: string, flags: { json?: boolean }) {
         organization: g.organization,
         tickets: g.tickets,
         last_seen: g.lastSeen.toISOString(),
-        mapped_to_missing_customer: [...new Set(tickets.map((t) => (t.item.meta as Record<string, unknown> | undefined)?.mappedTo).filter((v): v is string => typeof v === 'string'))],
-        items: tickets.map((t) => ({ external_id: t.externalId, subject: String((t.item.meta as Record<string, unknown> | undefined)?.subject ?? '') })),
+        mapped_to_missing_customer: [
+          ...new Set(
+            tickets
+              .map((t) => (t.item.meta as Record<string, unknown> | undefined)?.mappedTo)
+              .filter((v): v is string => typeof v === 'string'),
+          ),
+        ],
+        items: tickets.map((t) => ({
+          external_id: t.externalId,
+          subject: String((t.item.meta as Record<string, unknown> | undefined)?.subject ?? ''),
+        })),
       });
     }
     if (flags.json) return print(JSON.stringify(out));
     if (out.length === 0) return print(`connector ${name}: no tickets waiting for a mapping`);
     for (const g of out) {
-      const missing = g.mapped_to_missing_customer.length ? ` (mapped to ${g.mapped_to_missing_customer.map((k) => `"${k}"`).join(', ')}, which is not a customer)` : '';
+      const missing = g.mapped_to_missing_customer.length
+        ? ` (mapped to ${g.mapped_to_missing_customer.map((k) => `"${k}"`).join(', ')}, which is not a customer)`
+        : '';
       print(`${g.organization}  ${g.tickets} ticket${g.tickets === 1 ? '' : 's'}${missing}`);
       for (const t of g.items.slice(0, 3)) print(`  ${t.external_id}  ${t.subject}`);
       if (g.items.length > 3) print(`  ... and ${g.items.length - 3} more`);
@@ -412,7 +526,10 @@ async function map(name: string, ruleText: string, flags: { json?: boolean }) {
       await setConnectorMapping(handle.db, c.id, addRule(c.mapping, rule));
       const waiting = await unmappedOf(handle.db, c.id, label);
       if (waiting.length === 0) return null;
-      const run = await createImportRun(handle.db, { source: `${connectorSource(name)} map ${label}`, kind: 'connector' });
+      const run = await createImportRun(handle.db, {
+        source: `${connectorSource(name)} map ${label}`,
+        kind: 'connector',
+      });
       const counts = emptyCounts();
       const customers = await customerKeyMap(handle.db);
       const stored = await storeItems(handle.db, {
@@ -423,8 +540,17 @@ async function map(name: string, ruleText: string, flags: { json?: boolean }) {
       });
       await addImportErrors(handle.db, run.id, stored.errors);
       counts.errors += stored.errors.length;
-      await deleteUnmapped(handle.db, c.id, waiting.map((w) => w.externalId));
-      await updateImportRun(handle.db, run.id, { status: 'done', counts, customerKeys: [rule.customerKey], finishedAt: new Date() });
+      await deleteUnmapped(
+        handle.db,
+        c.id,
+        waiting.map((w) => w.externalId),
+      );
+      await updateImportRun(handle.db, run.id, {
+        status: 'done',
+        counts,
+        customerKeys: [rule.customerKey],
+        finishedAt: new Date(),
+      });
       return { runId: run.id, touched: [...stored.touchedCustomers], tickets: waiting.length };
     });
     if (res) {
@@ -445,12 +571,23 @@ async function map(name: string, ruleText: string, flags: { json?: boolean }) {
     }
     const run = res ? await getImportRun(handle.db, res.runId) : undefined;
     if (flags.json) {
-      const [row] = run ? (await listImportRuns(handle.db, { limit: 50 })).filter((r) => r.id === run.id) : [];
-      return print(JSON.stringify({ organization: label, customer: rule.customerKey, imported: res?.tickets ?? 0, run: row ? runJson(row) : null }));
+      const [row] = run
+        ? (await listImportRuns(handle.db, { limit: 50 })).filter((r) => r.id === run.id)
+        : [];
+      return print(
+        JSON.stringify({
+          organization: label,
+          customer: rule.customerKey,
+          imported: res?.tickets ?? 0,
+          run: row ? runJson(row) : null,
+        }),
+      );
     }
     print(
       `connector ${name}: "${label}" now maps to ${rule.customerKey}` +
-        (res ? `; ${res.tickets} waiting ticket${res.tickets === 1 ? '' : 's'} imported (import run ${res.runId})` : '; no tickets of it were waiting'),
+        (res
+          ? `; ${res.tickets} waiting ticket${res.tickets === 1 ? '' : 's'} imported (import run ${res.runId})`
+          : '; no tickets of it were waiting'),
     );
   });
 }
@@ -465,19 +602,31 @@ export function registerConnectorCommands(program: Command) {
     .description('add a connector (Zendesk, Intercom, or a folder export files are dropped into)')
     .argument('<name>', 'a short name for it')
     .requiredOption('--kind <kind>', `one of ${CONNECTOR_KINDS.join(', ')}`)
-    .option('--url <url>', 'Zendesk: https://yourteam.zendesk.com; Intercom: the API region (default https://api.intercom.io)')
+    .option(
+      '--url <url>',
+      'Zendesk: https://yourteam.zendesk.com; Intercom: the API region (default https://api.intercom.io)',
+    )
     .option('--email <email>', 'Zendesk: the agent e-mail the API token belongs to')
     .option('--token-env <var>', 'the environment variable holding the API token')
     .option('--token-stdin', 'read the API token from stdin')
     .option('--path <folder>', 'folder: where export files are dropped')
     .option('--customer <key>', 'folder: customer of files that do not name one')
-    .option('--map <rule>', 'organization or e-mail domain to customer: "Org Name=customer-key" or "@domain.com=customer-key" (repeatable)', (v: string, all: string[]) => [...all, v], [] as string[])
+    .option(
+      '--map <rule>',
+      'organization or e-mail domain to customer: "Org Name=customer-key" or "@domain.com=customer-key" (repeatable)',
+      (v: string, all: string[]) => [...all, v],
+      [] as string[],
+    )
     .option('--schedule <cron>', 'when it runs, as a cron pattern', '0 2 * * *')
-    .option('--timezone <tz>', 'the time zone of the schedule (default: this machine\'s)')
+    .option('--timezone <tz>', "the time zone of the schedule (default: this machine's)")
     .option('--since <date>', 'import tickets updated since this date (default: all)')
     .action(add);
 
-  connectors.command('list').description('list connectors (tokens shown as ***)').option('--json', 'JSON array').action(list);
+  connectors
+    .command('list')
+    .description('list connectors (tokens shown as ***)')
+    .option('--json', 'JSON array')
+    .action(list);
 
   connectors
     .command('remove')
@@ -495,7 +644,9 @@ export function registerConnectorCommands(program: Command) {
 
   connectors
     .command('unmapped')
-    .description('tickets kept because their organization or e-mail domain maps to no customer, by organization')
+    .description(
+      'tickets kept because their organization or e-mail domain maps to no customer, by organization',
+    )
     .argument('<name>')
     .option('--json', 'JSON array')
     .action(unmapped);

@@ -30,6 +30,7 @@ import { registerLlmCommands } from './cli-llm.ts';
 import type { DbHandle } from '../db/client.ts';
 import type { SurveyColumns } from '../ingest/surveys.ts';
 import { registerConnectorCommands } from './cli-connectors.ts';
+import { registerUserCommands } from './cli-users.ts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 export const DEMO_BUNDLE = path.join(ROOT, 'demo', 'bundle');
@@ -144,7 +145,7 @@ function printRun(r: RunRow, json: boolean, llm?: RunLlm) {
   }
   const c = r.counts;
   print(
-    `import run ${r.id} ${r.status}: items ${c.itemsNew} new, ${c.itemsUpdated} updated, ${c.itemsUnchanged} unchanged; ` +
+    `import run ${r.id} ${r.status}${r.kind === 'connector' ? ` (${r.source}${r.finishedAt ? `, ${((r.finishedAt.getTime() - r.startedAt.getTime()) / 1000).toFixed(1)} s` : ''})` : ''}: items ${c.itemsNew} new, ${c.itemsUpdated} updated, ${c.itemsUnchanged} unchanged; ` +
       `units ${c.unitsNew} new, ${c.unitsUpdated} updated, ${c.unitsUnchanged} unchanged, ${c.unitsRemoved} removed; ${c.errors} errors`,
   );
   if (llm) print(`  ${formatRunLlm(llm)}`);
@@ -363,6 +364,8 @@ models
 registerLlmCommands(program);
 
 registerConnectorCommands(program);
+
+registerUserCommands(program);
 
 export async function main(argv: string[]): Promise<number> {
   try {

@@ -13,6 +13,7 @@ export function runJson(r: RunRow, llm?: RunLlm) {
     status: r.status,
     started_at: r.startedAt.toISOString(),
     finished_at: r.finishedAt?.toISOString() ?? null,
+    duration_ms: r.finishedAt ? r.finishedAt.getTime() - r.startedAt.getTime() : null,
     customers: r.customerKeys,
     counts: {
       items_new: r.counts.itemsNew,

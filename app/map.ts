@@ -50,13 +50,13 @@ export async function buildMap(db: Db, customerId: number): Promise<{ entries: n
     const row = ROW_OF_KIND[u.kind!];
     if (!row) continue;
     const key = `${u.job ?? ''}\u0000${row}`;
-    cells.set(key, [...(cells.get(key) ?? []), u]);
+    pushTo(cells, key, u);
   }
   const entries: Entry[] = [];
   for (const [key, members] of cells) {
     const [job, row] = key.split('\u0000') as [string, MapRow];
     for (const cluster of clusterUnits(members, idf).slice(0, ENTRIES_PER_CELL)) {
-      entries.push(entryOf(customerId, job || null, row, cluster, idf));
+      entries.push(entryOf(customerId, job || null, row, cluster));
     }
   }
   entries.push(...internalProcesses(customerId, tagged));
@@ -135,35 +135,82 @@ function vectorOf(text: string, idf: Map<string, number>): Map<string, number> {
   return v;
 }
 
-/** Greedy single pass: most confident units first, each joins the closest cluster centroid or starts one. */
-function clusterUnits(members: TaggedUnit[], idf: Map<string, number>): TaggedUnit[][] {
+/** A cluster's centroid kept as an unnormalized sum of unit vectors and its squared norm. */
+interface Cluster {
+  units: TaggedUnit[];
+  vectors: Map<string, number>[];
+  sum: Map<string, number>;
+  normSq: number;
+}
+
+function similarity(v: Map<string, number>, c: Cluster): number {
+  return cosine(v, c.sum) / (Math.sqrt(c.normSq) || 1);
+}
+
+function addTo(c: Cluster, u: TaggedUnit, v: Map<string, number>) {
+  c.units.push(u);
+  c.vectors.push(v);
+  for (const [t, w] of v) {
+    const old = c.sum.get(t) ?? 0;
+    c.sum.set(t, old + w);
+    c.normSq += (old + w) * (old + w) - old * old;
+  }
+}
+
+// Greedy clustering compares each unit with every cluster so far: fine for a few thousand units.
+// Past that, the most confident SEED_UNITS found the clusters, and every other unit joins the
+// closest of the CANDIDATES biggest ones (or none), so a cell of 100,000 units stays linear.
+const SEED_UNITS = 2000;
+const CANDIDATES = 30;
+
+/** Most confident units first; each joins the closest cluster centroid or starts one. Biggest first. */
+function clusterUnits(members: TaggedUnit[], idf: Map<string, number>): Cluster[] {
   const ordered = [...members].sort(
     (a, b) => (b.kindConfidence ?? 0) - (a.kindConfidence ?? 0) || a.id - b.id,
   );
-  const clusters: { units: TaggedUnit[]; centroid: Map<string, number> }[] = [];
-  for (const u of ordered) {
-    const v = vectorOf(u.text, idf);
-    let best: (typeof clusters)[number] | null = null;
+  const clusters: Cluster[] = [];
+  const closest = (v: Map<string, number>, among: Cluster[]) => {
+    let best: Cluster | null = null;
     let bestSim = SAME_THING;
-    for (const c of clusters) {
-      const s = cosine(v, c.centroid);
-      if (s >= bestSim) {
+    for (const c of among) {
+      const sim = similarity(v, c);
+      if (sim >= bestSim) {
         best = c;
-        bestSim = s;
+        bestSim = sim;
       }
     }
-    if (best) {
-      best.units.push(u);
-      for (const [t, w] of v) best.centroid.set(t, (best.centroid.get(t) ?? 0) + w);
-      const norm = Math.sqrt([...best.centroid.values()].reduce((s, w) => s + w * w, 0)) || 1;
-      for (const [t, w] of best.centroid) best.centroid.set(t, w / norm);
-    } else {
-      clusters.push({ units: [u], centroid: v });
+    return best;
+  };
+  for (const u of ordered.slice(0, SEED_UNITS)) {
+    const v = vectorOf(u.text, idf);
+    const best = closest(v, clusters);
+    if (best) addTo(best, u, v);
+    else {
+      const c: Cluster = { units: [], vectors: [], sum: new Map(), normSq: 0 };
+      addTo(c, u, v);
+      clusters.push(c);
     }
   }
-  return clusters
-    .map((c) => c.units)
-    .sort((a, b) => b.length - a.length || meanConfidence(b) - meanConfidence(a) || a[0]!.id - b[0]!.id);
+  if (ordered.length > SEED_UNITS) {
+    const candidates = [...clusters].sort((a, b) => b.units.length - a.units.length).slice(0, CANDIDATES);
+    for (const u of ordered.slice(SEED_UNITS)) {
+      const v = vectorOf(u.text, idf);
+      const best = closest(v, candidates);
+      if (best) addTo(best, u, v);
+    }
+  }
+  return clusters.sort(
+    (a, b) =>
+      b.units.length - a.units.length ||
+      meanConfidence(b.units) - meanConfidence(a.units) ||
+      a.units[0]!.id - b.units[0]!.id,
+  );
+}
+
+function pushTo<K, V>(map: Map<K, V[]>, key: K, value: V) {
+  const list = map.get(key);
+  if (list) list.push(value);
+  else map.set(key, [value]);
 }
 
 const meanConfidence = (us: TaggedUnit[]) => us.reduce((s, u) => s + (u.kindConfidence ?? 0), 0) / us.length;
@@ -174,36 +221,28 @@ function sentimentMix(us: { sentiment: string | null }[]): SentimentMix {
   return mix;
 }
 
-function entryOf(
-  customerId: number,
-  job: string | null,
-  row: MapRow,
-  cluster: TaggedUnit[],
-  idf: Map<string, number>,
-): Entry {
-  const vectors = cluster.map((u) => vectorOf(u.text, idf));
-  // The representative quote is the medoid: the unit closest to all the others.
-  let medoid = 0;
-  let bestScore = -1;
-  vectors.forEach((v, i) => {
-    const score = vectors.reduce((s, w, j) => (i === j ? s : s + cosine(v, w)), 0);
-    if (score > bestScore) {
-      bestScore = score;
-      medoid = i;
+function entryOf(customerId: number, job: string | null, row: MapRow, cluster: Cluster): Entry {
+  // The representative quote is the unit closest to the cluster's centroid.
+  let rep = cluster.units[0]!;
+  let bestSim = -1;
+  cluster.vectors.forEach((v, i) => {
+    const sim = similarity(v, cluster);
+    if (sim > bestSim) {
+      bestSim = sim;
+      rep = cluster.units[i]!;
     }
   });
-  const rep = cluster[medoid]!;
-  const founder = cluster.reduce((a, b) => (a.id < b.id ? a : b));
+  const founder = cluster.units.reduce((a, b) => (a.id < b.id ? a : b));
   return {
     entryKey: hashOf(`${customerId}|${job ?? ''}|${row}|${founder.ref}`).slice(0, 16),
     job,
     row,
     label: shortLabel(rep.text),
-    count: cluster.length,
-    sentiment: sentimentMix(cluster),
+    count: cluster.units.length,
+    sentiment: sentimentMix(cluster.units),
     quote: rep.text,
     quoteRef: rep.ref,
-    refs: cluster.map((u) => u.ref).sort(),
+    refs: cluster.units.map((u) => u.ref).sort(),
   };
 }
 
@@ -220,7 +259,7 @@ function internalProcesses(customerId: number, tagged: TaggedUnit[]): Entry[] {
   const byJob = new Map<string, TaggedUnit[]>();
   for (const u of tagged) {
     if (u.sourceType !== 'ticket' || (u.kind !== 'friction' && u.kind !== 'value_gap')) continue;
-    byJob.set(u.job ?? '', [...(byJob.get(u.job ?? '') ?? []), u]);
+    pushTo(byJob, u.job ?? '', u);
   }
   const out: Entry[] = [];
   for (const [job, us] of byJob) {
@@ -231,7 +270,7 @@ function internalProcesses(customerId: number, tagged: TaggedUnit[]): Entry[] {
       if (typeof meta.group === 'string' && meta.group) names.push(`Group: ${meta.group}`);
       if (Array.isArray(meta.tags))
         for (const t of meta.tags) if (typeof t === 'string' && t) names.push(`Tag: ${t}`);
-      for (const n of names) groups.set(n, [...(groups.get(n) ?? []), u]);
+      for (const n of names) pushTo(groups, n, u);
     }
     const top = [...groups]
       .sort((a, b) => b[1].length - a[1].length || a[0].localeCompare(b[0]))
@@ -290,7 +329,7 @@ function acceptedOpportunities(
     });
   }
   const perJob = new Map<string, Entry[]>();
-  for (const e of out) perJob.set(e.job ?? '', [...(perJob.get(e.job ?? '') ?? []), e]);
+  for (const e of out) pushTo(perJob, e.job ?? '', e);
   return [...perJob.values()].flatMap((es) =>
     es.sort((a, b) => b.count - a.count).slice(0, ENTRIES_PER_CELL),
   );

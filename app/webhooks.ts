@@ -41,7 +41,9 @@ export function webhookText(e: WebhookEvent): string {
   if (e.event === 'connector_run_failed') {
     return `Gapmap: connector "${e.connector}" failed${e.run_id !== null ? ` (import run ${e.run_id})` : ''}: ${e.error}`;
   }
-  const list = e.entries.map((g) => `• ${g.label} (${g.count} ${g.count === 1 ? 'unit' : 'units'}${g.job ? `, job ${g.job}` : ''})`);
+  const list = e.entries.map(
+    (g) => `• ${g.label} (${g.count} ${g.count === 1 ? 'unit' : 'units'}${g.job ? `, job ${g.job}` : ''})`,
+  );
   return (
     `Gapmap: ${e.entries.length === 1 ? 'a new value gap' : `${e.entries.length} new value gaps`} in the map of ` +
     `${e.customer.name} after connector "${e.connector}" ran (import run ${e.run_id}):\n${list.join('\n')}`
@@ -56,7 +58,11 @@ export interface WebhookOptions {
 }
 
 /** Posts the event; resolves to whether it was delivered. Never throws. */
-export async function postWebhook(url: string | undefined, e: WebhookEvent, opts: WebhookOptions = {}): Promise<boolean> {
+export async function postWebhook(
+  url: string | undefined,
+  e: WebhookEvent,
+  opts: WebhookOptions = {},
+): Promise<boolean> {
   if (!url) return false;
   const body = JSON.stringify({ text: webhookText(e), ...e });
   const attempts = opts.attempts ?? 3;
@@ -101,7 +107,14 @@ export async function valueGapSnapshot(db: Db, customerIds?: Iterable<number>): 
     const gaps = new Map<string, NewValueGap>();
     for (const column of map.columns) {
       for (const e of column.cells.value_gaps ?? []) {
-        gaps.set(e.key, { key: e.key, job: column.job, label: e.label, count: e.count, quote: e.quote, quote_ref: e.quote_ref });
+        gaps.set(e.key, {
+          key: e.key,
+          job: column.job,
+          label: e.label,
+          count: e.count,
+          quote: e.quote,
+          quote_ref: e.quote_ref,
+        });
       }
     }
     out.set(id, gaps);

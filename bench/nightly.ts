@@ -27,7 +27,12 @@ const TOKEN = 'bench-token-0000';
 if (flag('--serve')) {
   // Child: generate the help desk and serve it until the parent closes stdin.
   const { generateZendesk, startFakeZendesk } = await import('../test/helpers/fake-zendesk.ts');
-  const data = generateZendesk({ tickets: num('--serve', 100_000), organizations: 20, orphanShare: 0.02, replies: 2 });
+  const data = generateZendesk({
+    tickets: num('--serve', 100_000),
+    organizations: 20,
+    orphanShare: 0.02,
+    replies: 2,
+  });
   const server = await startFakeZendesk({ email: EMAIL, token: TOKEN, data });
   process.stdout.write(`READY ${server.url}\n`);
   process.stdin.resume();
@@ -42,7 +47,9 @@ async function main() {
   const comments = !flag('--no-comments');
   const classify = !flag('--no-classify');
 
-  const child = spawn(process.execPath, ['bin/run-ts.js', 'bench/nightly.ts', '--serve', String(n)], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, ['bin/run-ts.js', 'bench/nightly.ts', '--serve', String(n)], {
+    stdio: ['pipe', 'pipe', 'inherit'],
+  });
   const url = await new Promise<string>((resolve, reject) => {
     child.once('exit', (code) => reject(new Error(`the test server exited (${code}) before it was ready`)));
     readline.createInterface({ input: child.stdout! }).on('line', (line) => {
@@ -74,7 +81,10 @@ async function main() {
   const handle = await openDb({ databaseUrl: dbUrl.toString(), home });
   try {
     const keys = Array.from({ length: 18 }, (_, i) => `customer-${i}`);
-    await upsertCustomers(handle.db, keys.map((key) => ({ key, name: key, jobs: [] })));
+    await upsertCustomers(
+      handle.db,
+      keys.map((key) => ({ key, name: key, jobs: [] })),
+    );
     // 18 of the 20 organizations mapped, by name; the other two and the orphans stay unmapped.
     const organizations = Object.fromEntries(keys.map((k, i) => [`Org ${String.fromCharCode(65 + i)}`, k]));
     await createConnector(handle.db, {
@@ -120,11 +130,22 @@ async function main() {
     );
     const importSecs = (performance.now() - started) / 1000;
     sample();
-    const tickets = res.counts.itemsNew + res.counts.itemsUpdated + res.counts.itemsUnchanged + res.unmapped + res.counts.errors;
+    const tickets =
+      res.counts.itemsNew +
+      res.counts.itemsUpdated +
+      res.counts.itemsUnchanged +
+      res.unmapped +
+      res.counts.errors;
     const mb = (b: number) => `${(b / 1e6).toFixed(0)} MB`;
-    console.log(`nightly run: ${tickets} tickets in ${res.pages} pages${comments ? ', comments fetched per ticket' : ''}`);
-    console.log(`  stored: ${res.counts.itemsNew} new, ${res.unmapped} kept unmapped, ${res.counts.errors} failed`);
-    console.log(`  time: ${importSecs.toFixed(1)} s, ${(tickets / importSecs).toFixed(0)} tickets/s (fetching ${(fetchMs / 1000).toFixed(1)} s, storing ${(storeMs / 1000).toFixed(1)} s)`);
+    console.log(
+      `nightly run: ${tickets} tickets in ${res.pages} pages${comments ? ', comments fetched per ticket' : ''}`,
+    );
+    console.log(
+      `  stored: ${res.counts.itemsNew} new, ${res.unmapped} kept unmapped, ${res.counts.errors} failed`,
+    );
+    console.log(
+      `  time: ${importSecs.toFixed(1)} s, ${(tickets / importSecs).toFixed(0)} tickets/s (fetching ${(fetchMs / 1000).toFixed(1)} s, storing ${(storeMs / 1000).toFixed(1)} s)`,
+    );
     console.log(`  peak memory: RSS ${mb(peakRss)} (started at ${mb(baseRss)}), heap ${mb(peakHeap)}`);
 
     if (classify) {
@@ -132,14 +153,25 @@ async function main() {
       const { loadClassifier } = await import('../app/classifier.ts');
       const { createInProcessRuntime } = await import('../workers/inprocess.ts');
       const { enqueueClassification } = await import('../workers/processors.ts');
-      const config = loadConfig({ ...process.env, DATABASE_URL: dbUrl.toString(), GAPMAP_HOME: home, GAPMAP_EMBEDDER: process.env.GAPMAP_EMBEDDER || 'lexical' });
+      const config = loadConfig({
+        ...process.env,
+        DATABASE_URL: dbUrl.toString(),
+        GAPMAP_HOME: home,
+        GAPMAP_EMBEDDER: process.env.GAPMAP_EMBEDDER || 'lexical',
+      });
       let classifier: Awaited<ReturnType<typeof loadClassifier>> | undefined;
-      const rt = createInProcessRuntime({ db: handle.db, config, classifier: async () => (classifier ??= await loadClassifier(config)) });
+      const rt = createInProcessRuntime({
+        db: handle.db,
+        config,
+        classifier: async () => (classifier ??= await loadClassifier(config)),
+      });
       await enqueueClassification(rt, res.touchedCustomers);
       await rt.drain();
       const all = (performance.now() - started) / 1000;
       sample();
-      console.log(`  every new unit classified (embedder ${config.embedder}, in-process, maps built): ${all.toFixed(1)} s after the run started (${(all - importSecs).toFixed(1)} s after it ended)`);
+      console.log(
+        `  every new unit classified (embedder ${config.embedder}, in-process, maps built): ${all.toFixed(1)} s after the run started (${(all - importSecs).toFixed(1)} s after it ended)`,
+      );
       console.log(`  peak memory including classification: RSS ${mb(peakRss)}, heap ${mb(peakHeap)}`);
     }
     clearInterval(timer);

@@ -31,6 +31,7 @@ import { jobs as jobsTable } from '../db/schema/index.ts';
 import { eq, asc } from 'drizzle-orm';
 import { mapJson } from '../app/map.ts';
 import { runJson, unitJson } from '../app/json.ts';
+import { llmByRun } from '../app/llm.ts';
 import { detectFormat } from '../ingest/detect.ts';
 import {
   LOCAL_ACTOR,
@@ -689,7 +690,11 @@ export function createDashboard(p: AppOptions): { app: Hono<Env>; background: Ba
   app.get('/api/imports', need('viewer'), async (c) => {
     const limit = Math.min(500, Number(c.req.query('limit') ?? 50) || 50);
     const runs = await listImportRuns(db, { limit });
-    return c.json(runs.map((r) => ({ ...runJson(r), progress: background.progress(r.id) ?? null })));
+    const llm = await llmByRun(
+      db,
+      runs.map((r) => r.id),
+    );
+    return c.json(runs.map((r) => ({ ...runJson(r, llm.get(r.id)), progress: background.progress(r.id) ?? null })));
   });
 
   app.post(

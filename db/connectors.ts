@@ -63,16 +63,27 @@ export async function removeConnector(db: Db, name: string): Promise<boolean> {
   return rows.length > 0;
 }
 
-export async function setConnectorMapping(db: Db, connectorId: number, mapping: CustomerMapping): Promise<void> {
+export async function setConnectorMapping(
+  db: Db,
+  connectorId: number,
+  mapping: CustomerMapping,
+): Promise<void> {
   await db.update(connectors).set({ mapping }).where(eq(connectors.id, connectorId));
 }
 
-export async function setConnectorConfig(db: Db, connectorId: number, config: Record<string, unknown>): Promise<void> {
+export async function setConnectorConfig(
+  db: Db,
+  connectorId: number,
+  config: Record<string, unknown>,
+): Promise<void> {
   await db.update(connectors).set({ config }).where(eq(connectors.id, connectorId));
 }
 
 export async function saveCursor(db: Db, connectorId: number, cursor: string): Promise<void> {
-  await db.update(connectors).set({ cursor, cursorSavedAt: new Date() }).where(eq(connectors.id, connectorId));
+  await db
+    .update(connectors)
+    .set({ cursor, cursorSavedAt: new Date() })
+    .where(eq(connectors.id, connectorId));
 }
 
 /**
@@ -87,7 +98,12 @@ export async function saveUnmapped(
   if (p.resolved.length) {
     await db
       .delete(connectorUnmapped)
-      .where(and(eq(connectorUnmapped.connectorId, connectorId), inArray(connectorUnmapped.externalId, p.resolved)));
+      .where(
+        and(
+          eq(connectorUnmapped.connectorId, connectorId),
+          inArray(connectorUnmapped.externalId, p.resolved),
+        ),
+      );
   }
   if (p.unmapped.length === 0) return;
   // The last copy wins when a page repeats a ticket; one statement per page.
@@ -128,7 +144,11 @@ export async function unmappedByOrganization(
     .where(eq(connectorUnmapped.connectorId, connectorId))
     .groupBy(connectorUnmapped.organization)
     .orderBy(sql`count(*) desc`, asc(connectorUnmapped.organization));
-  return rows.map((r) => ({ organization: r.organization, tickets: Number(r.tickets), lastSeen: new Date(r.lastSeen ?? 0) }));
+  return rows.map((r) => ({
+    organization: r.organization,
+    tickets: Number(r.tickets),
+    lastSeen: new Date(r.lastSeen ?? 0),
+  }));
 }
 
 /** The kept tickets of one organization (matched case-insensitively, as the mapping is). */
@@ -153,7 +173,9 @@ export async function deleteUnmapped(db: Db, connectorId: number, externalIds: s
   if (externalIds.length === 0) return;
   await db
     .delete(connectorUnmapped)
-    .where(and(eq(connectorUnmapped.connectorId, connectorId), inArray(connectorUnmapped.externalId, externalIds)));
+    .where(
+      and(eq(connectorUnmapped.connectorId, connectorId), inArray(connectorUnmapped.externalId, externalIds)),
+    );
 }
 
 /** The import run source of a connector's runs. */

@@ -60,33 +60,111 @@ afterAll(async () => {
 });
 
 const live = () => server.data.tickets.filter((x) => x.status !== 'deleted');
-const ofOrg = (id: number | null) => live().filter((x) => x.organization_id === id).map((x) => String(x.id));
+const ofOrg = (id: number | null) =>
+  live()
+    .filter((x) => x.organization_id === id)
+    .map((x) => String(x.id));
 // Org A (500) by name, Org C (502) by its requesters' e-mail domain; Org B, Org D and the orphans wait.
 const mapped = () => [...ofOrg(500), ...ofOrg(502)];
 
 describe('gapmap connectors (embedded mode on PostgreSQL)', () => {
   it('add validates the mapping’s customers, stores the token, and list never shows it', async () => {
-    const bad = await fails(['connectors', 'add', 'desk', '--kind', 'zendesk', '--url', server.url, '--email', EMAIL, '--token-env', 'ZD_TOKEN', '--map', 'Org A=ghost']);
+    const bad = await fails([
+      'connectors',
+      'add',
+      'desk',
+      '--kind',
+      'zendesk',
+      '--url',
+      server.url,
+      '--email',
+      EMAIL,
+      '--token-env',
+      'ZD_TOKEN',
+      '--map',
+      'Org A=ghost',
+    ]);
     expect(bad.code).toBe(2);
-    expect(bad.stderr).toMatch(/--map names "ghost", which is not a customer: expected one of "acme", "bolt", "cyan"/);
-    const noToken = await fails(['connectors', 'add', 'desk', '--kind', 'zendesk', '--url', server.url, '--email', EMAIL, '--token-env', 'NOT_SET_ANYWHERE']);
+    expect(bad.stderr).toMatch(
+      /--map names "ghost", which is not a customer: expected one of "acme", "bolt", "cyan"/,
+    );
+    const noToken = await fails([
+      'connectors',
+      'add',
+      'desk',
+      '--kind',
+      'zendesk',
+      '--url',
+      server.url,
+      '--email',
+      EMAIL,
+      '--token-env',
+      'NOT_SET_ANYWHERE',
+    ]);
     expect(noToken.stderr).toMatch(/--token-env NOT_SET_ANYWHERE: that environment variable is not set/);
-    const badCron = await fails(['connectors', 'add', 'desk', '--kind', 'zendesk', '--url', server.url, '--email', EMAIL, '--token-env', 'ZD_TOKEN', '--schedule', 'nightly']);
+    const badCron = await fails([
+      'connectors',
+      'add',
+      'desk',
+      '--kind',
+      'zendesk',
+      '--url',
+      server.url,
+      '--email',
+      EMAIL,
+      '--token-env',
+      'ZD_TOKEN',
+      '--schedule',
+      'nightly',
+    ]);
     expect(badCron.stderr).toMatch(/--schedule "nightly": expected a cron pattern/);
-    const badTz = await fails(['connectors', 'add', 'desk', '--kind', 'zendesk', '--url', server.url, '--email', EMAIL, '--token-env', 'ZD_TOKEN', '--timezone', 'Mars/Olympus']);
+    const badTz = await fails([
+      'connectors',
+      'add',
+      'desk',
+      '--kind',
+      'zendesk',
+      '--url',
+      server.url,
+      '--email',
+      EMAIL,
+      '--token-env',
+      'ZD_TOKEN',
+      '--timezone',
+      'Mars/Olympus',
+    ]);
     expect(badTz.stderr).toMatch(/--timezone "Mars\/Olympus": expected an IANA time zone/);
     expect(await q('select * from connectors')).toEqual([]);
 
     const added = await gapmap([
-      'connectors', 'add', 'desk', '--kind', 'zendesk', '--url', server.url, '--email', EMAIL, '--token-env', 'ZD_TOKEN',
-      '--map', 'Org A=acme', '--map', '@org2.example=cyan', '--schedule', '30 1 * * *', '--timezone', 'Europe/Oslo',
+      'connectors',
+      'add',
+      'desk',
+      '--kind',
+      'zendesk',
+      '--url',
+      server.url,
+      '--email',
+      EMAIL,
+      '--token-env',
+      'ZD_TOKEN',
+      '--map',
+      'Org A=acme',
+      '--map',
+      '@org2.example=cyan',
+      '--schedule',
+      '30 1 * * *',
+      '--timezone',
+      'Europe/Oslo',
     ]);
     expect(added.stdout).toMatch(/connector desk added \(zendesk\); runs "30 1 \* \* \*" in Europe\/Oslo/);
     expect(added.stdout + added.stderr).not.toContain(TOKEN);
     const dup = await fails(['connectors', 'add', 'desk', '--kind', 'folder', '--path', home]);
     expect(dup.stderr).toMatch(/a connector named "desk" exists already/);
 
-    const [row] = await q<{ secret: string; config: Record<string, unknown> }>('select secret, config from connectors');
+    const [row] = await q<{ secret: string; config: Record<string, unknown> }>(
+      'select secret, config from connectors',
+    );
     expect(row!.secret).toBe(TOKEN);
     expect(JSON.stringify(row!.config)).not.toContain(TOKEN);
 
@@ -105,7 +183,9 @@ describe('gapmap connectors (embedded mode on PostgreSQL)', () => {
       }),
     ]);
     const text = await gapmap(['connectors', 'list']);
-    expect(text.stdout).toMatch(/^desk {2}zendesk {2}http:\/\/127\.0\.0\.1:\d+ {2}schedule "30 1 \* \* \*" Europe\/Oslo {2}token \*\*\*$/m);
+    expect(text.stdout).toMatch(
+      /^desk {2}zendesk {2}http:\/\/127\.0\.0\.1:\d+ {2}schedule "30 1 \* \* \*" Europe\/Oslo {2}token \*\*\*$/m,
+    );
     expect(text.stdout).not.toContain(TOKEN);
   });
 
@@ -120,26 +200,49 @@ describe('gapmap connectors (embedded mode on PostgreSQL)', () => {
       customers: ['acme', 'cyan'],
     });
     expect(r.duration_ms).toEqual(expect.any(Number));
-    const pending = await q<{ n: string }>('select count(*) n from units u left join classifications c on c.unit_id = u.id where c.unit_id is null');
+    const pending = await q<{ n: string }>(
+      'select count(*) n from units u left join classifications c on c.unit_id = u.id where c.unit_id is null',
+    );
     expect(Number(pending[0]!.n)).toBe(0);
-    const built = await q<{ key: string }>('select c.key from map_state m join customers c on c.id = m.customer_id order by 1');
+    const built = await q<{ key: string }>(
+      'select c.key from map_state m join customers c on c.id = m.customer_id order by 1',
+    );
     expect(built.map((b) => b.key)).toEqual(['acme', 'cyan']);
 
-    const imports = (await gapmap(['imports', '--json'])).stdout.trim().split('\n').map((l) => JSON.parse(l));
-    expect(imports[0]).toMatchObject({ source: 'connector:desk', kind: 'connector', status: 'done', counts: { items_new: mapped().length, errors: 0 } });
-    expect(imports[0].finished_at).not.toBeNull();
+    const imports = (await gapmap(['imports', '--json'])).stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
+    expect(imports[0]).toMatchObject({
+      source: 'connector:desk',
+      kind: 'connector',
+      status: 'done',
+      counts: { items_new: mapped().length, errors: 0 },
+    });
+    expect(imports[0].duration_ms).toEqual(expect.any(Number));
+    const importsText = (await gapmap(['imports'])).stdout;
+    expect(importsText).toMatch(
+      new RegExp(
+        `^import run ${imports[0].id} done \\(connector:desk, \\d+\\.\\d s\\): items ${mapped().length} new, 0 updated, 0 unchanged;.* 0 errors$`,
+        'm',
+      ),
+    );
   });
 
   it('unmapped lists the waiting tickets by organization; map imports one organization’s tickets once', async () => {
-    const listed = JSON.parse((await gapmap(['connectors', 'unmapped', 'desk', '--json'])).stdout) as Array<{ organization: string; tickets: number; items: { external_id: string }[] }>;
+    const listed = JSON.parse((await gapmap(['connectors', 'unmapped', 'desk', '--json'])).stdout) as Array<{
+      organization: string;
+      tickets: number;
+      items: { external_id: string }[];
+    }>;
     const expected = [
       { organization: 'Org B', ids: ofOrg(501) },
       { organization: 'Org D', ids: ofOrg(503) },
       { organization: '@unknown.example', ids: ofOrg(null) },
     ].sort((a, b) => b.ids.length - a.ids.length || (a.organization < b.organization ? -1 : 1));
-    expect(listed.map((g) => ({ organization: g.organization, ids: g.items.map((i) => i.external_id).sort() }))).toEqual(
-      expected.map((e) => ({ organization: e.organization, ids: [...e.ids].sort() })),
-    );
+    expect(
+      listed.map((g) => ({ organization: g.organization, ids: g.items.map((i) => i.external_id).sort() })),
+    ).toEqual(expected.map((e) => ({ organization: e.organization, ids: [...e.ids].sort() })));
     expect(listed.map((g) => g.tickets)).toEqual(expected.map((e) => e.ids.length));
     const text = (await gapmap(['connectors', 'unmapped', 'desk'])).stdout;
     expect(text).toContain(`Org B  ${ofOrg(501).length} tickets`);
@@ -148,14 +251,18 @@ describe('gapmap connectors (embedded mode on PostgreSQL)', () => {
     const bad = await fails(['connectors', 'map', 'desk', 'Org B=nobody']);
     expect(bad.stderr).toMatch(/"nobody", which is not a customer/);
     const mappedOut = await gapmap(['connectors', 'map', 'desk', 'org b=bolt']);
-    expect(mappedOut.stdout).toContain(`connector desk: "org b" now maps to bolt; ${ofOrg(501).length} waiting tickets imported`);
+    expect(mappedOut.stdout).toContain(
+      `connector desk: "org b" now maps to bolt; ${ofOrg(501).length} waiting tickets imported`,
+    );
     const bolt = await q<{ external_id: string; classified: boolean }>(
       `select i.external_id, bool_and(c.unit_id is not null) classified from items i join customers k on k.id = i.customer_id
          join units u on u.item_id = i.id left join classifications c on c.unit_id = u.id where k.key = 'bolt' group by 1`,
     );
     expect(bolt.map((b) => b.external_id).sort()).toEqual([...ofOrg(501)].sort());
     expect(bolt.every((b) => b.classified)).toBe(true);
-    const after = JSON.parse((await gapmap(['connectors', 'unmapped', 'desk', '--json'])).stdout) as Array<{ organization: string }>;
+    const after = JSON.parse((await gapmap(['connectors', 'unmapped', 'desk', '--json'])).stdout) as Array<{
+      organization: string;
+    }>;
     expect(after.map((g) => g.organization).sort()).toEqual(['@unknown.example', 'Org D']);
     const conn = JSON.parse((await gapmap(['connectors', 'list', '--json'])).stdout);
     expect(conn[0].mapping.organizations).toEqual({ 'Org A': 'acme', 'org b': 'bolt' });
@@ -176,10 +283,19 @@ describe('gapmap connectors (embedded mode on PostgreSQL)', () => {
       server.addTickets(5);
       const env = { REDIS_URL, GAPMAP_QUEUE_PREFIX: config.queuePrefix };
       const out = JSON.parse((await gapmap(['connectors', 'run', 'desk', '--wait', '--json'], env)).stdout);
-      const added = server.data.tickets.slice(-5).filter((x) => [500, 501, 502].includes(x.organization_id ?? -1)).length;
-      expect(out).toMatchObject({ source: 'connector:desk', kind: 'connector', status: 'done', counts: { items_new: added } });
+      const added = server.data.tickets
+        .slice(-5)
+        .filter((x) => [500, 501, 502].includes(x.organization_id ?? -1)).length;
+      expect(out).toMatchObject({
+        source: 'connector:desk',
+        kind: 'connector',
+        status: 'done',
+        counts: { items_new: added },
+      });
       expect(out.duration_ms).toEqual(expect.any(Number));
-      const pending = await q<{ n: string }>('select count(*) n from units u left join classifications c on c.unit_id = u.id where c.unit_id is null');
+      const pending = await q<{ n: string }>(
+        'select count(*) n from units u left join classifications c on c.unit_id = u.id where c.unit_id is null',
+      );
       expect(Number(pending[0]!.n)).toBe(0);
     } finally {
       await workers.close();

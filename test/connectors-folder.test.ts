@@ -87,8 +87,12 @@ describe('scanFolder', () => {
     expect(third.entries.map((e) => [e.path, e.status])).toEqual([['nightly', 'changed']]);
     expect(third.unchanged).toEqual(['zendesk/export-2026-11.json']);
     expect(third.removed).toEqual(['zendesk/api-dump.json']);
-    expect(third.state['zendesk/export-2026-11.json']!.mtimeMs).toBe((await fs.stat(path.join(dir, 'zendesk/export-2026-11.json'))).mtimeMs);
-    expect(third.state['zendesk/export-2026-11.json']!.mtimeMs).not.toBe(second.state['zendesk/export-2026-11.json']!.mtimeMs);
+    expect(third.state['zendesk/export-2026-11.json']!.mtimeMs).toBe(
+      (await fs.stat(path.join(dir, 'zendesk/export-2026-11.json'))).mtimeMs,
+    );
+    expect(third.state['zendesk/export-2026-11.json']!.mtimeMs).not.toBe(
+      second.state['zendesk/export-2026-11.json']!.mtimeMs,
+    );
     expect(third.state['zendesk/export-2026-11.json']!.sha256).toBe(
       second.state['zendesk/export-2026-11.json']!.sha256,
     );

@@ -171,7 +171,9 @@ describe('intercomPages', () => {
     const pages = await collect(intercomPages(config(s), stale));
     expect(ids(pages)).toEqual(s.data.conversations.map((c) => `intercom-${c.id}`));
     expect(JSON.parse(pages.at(-1)!.cursor)).toEqual({ since: 1_700_000_100, after: null, next: null });
-    expect(s.requests.filter((r) => r.path === '/conversations/search').map((r) => r.status)).toEqual([400, 200, 200]);
+    expect(s.requests.filter((r) => r.path === '/conversations/search').map((r) => r.status)).toEqual([
+      400, 200, 200,
+    ]);
   });
 
   it('refuses a wrong token at once, without repeating it', async () => {

@@ -1,6 +1,5 @@
 import { spawn } from 'node:child_process';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { sql } from 'drizzle-orm';
 import fs from 'node:fs';
 import path from 'node:path';
 import { createTestDb, tempDir, type TestDb } from './helpers/db.ts';
@@ -144,6 +143,7 @@ describe('runConnector', () => {
   it('resumes exactly after the process running it is killed (SIGKILL) in the middle of a page', async () => {
     // Kill while page 3's comments are being fetched: its export page is in memory, not stored.
     let exports = 0;
+    // eslint-disable-next-line prefer-const -- the onRequest closure below reads it before it is assigned
     let child: ReturnType<typeof spawn> | undefined;
     const killedAt = new Promise<void>((resolve) => {
       server.onRequest = (r) => {
@@ -206,9 +206,13 @@ describe('runConnector', () => {
       });
       let stderr = '';
       child.stderr!.on('data', (c: Buffer) => (stderr += c.toString()));
-      const exit = await new Promise<NodeJS.Signals | number | null>((resolve) => child.on('exit', (code, signal) => resolve(signal ?? code)));
+      const exit = await new Promise<NodeJS.Signals | number | null>((resolve) =>
+        child.on('exit', (code, signal) => resolve(signal ?? code)),
+      );
       expect(exit, stderr).toBe('SIGKILL');
-      const [dead] = await q<{ status: string; counts: { itemsNew: number } }>(`select status, counts from import_runs`);
+      const [dead] = await q<{ status: string; counts: { itemsNew: number } }>(
+        `select status, counts from import_runs`,
+      );
       expect(dead!.status).toBe('running');
       const page1 = server.data.tickets.slice(0, 50).filter((t) => mappedIds().includes(String(t.id))).length;
       // The page stored but not counted when it died.
@@ -309,14 +313,35 @@ describe('runConnector', () => {
     const dir = tempDir('gapmap-watch-');
     const bundle = path.join(dir, 'export-1');
     fs.mkdirSync(bundle);
-    fs.writeFileSync(path.join(bundle, 'customers.json'), JSON.stringify([{ key: 'dune', name: 'Dune Farms', jobs: [] }]));
+    fs.writeFileSync(
+      path.join(bundle, 'customers.json'),
+      JSON.stringify([{ key: 'dune', name: 'Dune Farms', jobs: [] }]),
+    );
     const line = (id: number, subject: string) =>
-      JSON.stringify({ id, customer: 'dune', created_at: '2026-11-01T10:00:00Z', subject, description: 'The rota export is empty.', tags: [], group: 'Tier 2', comments: [] });
-    fs.writeFileSync(path.join(bundle, 'tickets.jsonl'), [line(1, 'Empty rota export'), line(2, 'Shift swap fails')].join('\n') + '\n');
+      JSON.stringify({
+        id,
+        customer: 'dune',
+        created_at: '2026-11-01T10:00:00Z',
+        subject,
+        description: 'The rota export is empty.',
+        tags: [],
+        group: 'Tier 2',
+        comments: [],
+      });
+    fs.writeFileSync(
+      path.join(bundle, 'tickets.jsonl'),
+      [line(1, 'Empty rota export'), line(2, 'Shift swap fails')].join('\n') + '\n',
+    );
     const old = new Date(Date.now() - 60_000);
     fs.utimesSync(path.join(bundle, 'customers.json'), old, old);
     fs.utimesSync(path.join(bundle, 'tickets.jsonl'), old, old);
-    await createConnector(db, { name: 'drop', kind: 'folder', config: { path: dir, settleMs: 1000 }, secret: null, mapping: {} });
+    await createConnector(db, {
+      name: 'drop',
+      kind: 'folder',
+      config: { path: dir, settleMs: 1000 },
+      secret: null,
+      mapping: {},
+    });
 
     const first = await runConnector(ctx(), 'drop');
     expect(first.counts).toMatchObject({ itemsNew: 2, errors: 0 });
@@ -324,11 +349,16 @@ describe('runConnector', () => {
     const again = await runConnector(ctx(), 'drop');
     expect(again.pages).toBe(0);
 
-    fs.writeFileSync(path.join(bundle, 'tickets.jsonl'), [line(1, 'Empty rota export'), line(2, 'Shift swap fails on mobile')].join('\n') + '\n');
+    fs.writeFileSync(
+      path.join(bundle, 'tickets.jsonl'),
+      [line(1, 'Empty rota export'), line(2, 'Shift swap fails on mobile')].join('\n') + '\n',
+    );
     fs.utimesSync(path.join(bundle, 'tickets.jsonl'), old, new Date(Date.now() - 30_000));
     const changed = await runConnector(ctx(), 'drop');
     expect(changed.counts).toMatchObject({ itemsNew: 0, itemsUpdated: 1, itemsUnchanged: 1 });
-    const runs = await q<{ status: string; kind: string }>(`select status, kind from import_runs order by id`);
+    const runs = await q<{ status: string; kind: string }>(
+      `select status, kind from import_runs order by id`,
+    );
     expect(runs).toEqual([0, 1, 2].map(() => ({ status: 'done', kind: 'connector' })));
     fs.rmSync(dir, { recursive: true, force: true });
   });
@@ -344,9 +374,15 @@ describe('runConnector', () => {
     );
     expect(kept.map((k) => k.external_id).sort()).toEqual(orgD.sort());
     expect(new Set(kept.map((k) => `${k.organization}->${k.mapped_to}`))).toEqual(new Set(['Org D->ghost']));
-    const errors = await q<{ message: string; field: string }>(`select message, field from import_errors where run_id = $1`, [res.runId]);
+    const errors = await q<{ message: string; field: string }>(
+      `select message, field from import_errors where run_id = $1`,
+      [res.runId],
+    );
     expect(errors).toHaveLength(orgD.length);
-    expect(errors[0]).toEqual({ field: 'mapping', message: expect.stringContaining('maps "Org D" to customer "ghost", which does not exist') });
+    expect(errors[0]).toEqual({
+      field: 'mapping',
+      message: expect.stringContaining('maps "Org D" to customer "ghost", which does not exist'),
+    });
   });
 
   it('names the connectors there are when asked for one that is not', async () => {

@@ -30,7 +30,11 @@ beforeAll(async () => {
   connection = redisConnection(REDIS_URL);
   queue = new Queue('connector', { connection, prefix: config.queuePrefix });
   await upsertCustomers(t.handle.db, [{ key: 'acme', name: 'Acme Rotas', jobs: [] }]);
-  server = await startFakeZendesk({ email: EMAIL, token: TOKEN, data: generateZendesk({ tickets: 60, organizations: 1, seed: 9 }) });
+  server = await startFakeZendesk({
+    email: EMAIL,
+    token: TOKEN,
+    data: generateZendesk({ tickets: 60, organizations: 1, seed: 9 }),
+  });
 });
 afterAll(async () => {
   await workers?.close();
@@ -42,7 +46,11 @@ afterAll(async () => {
   await t?.drop();
 });
 
-async function until<T>(what: string, probe: () => Promise<T | undefined | null | false>, timeoutMs = 60_000): Promise<T> {
+async function until<T>(
+  what: string,
+  probe: () => Promise<T | undefined | null | false>,
+  timeoutMs = 60_000,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const v = await probe();
@@ -53,16 +61,38 @@ async function until<T>(what: string, probe: () => Promise<T | undefined | null 
 }
 
 const hourIn = (ms: number, timeZone: string) =>
-  new Intl.DateTimeFormat('en-GB', { timeZone, hour: '2-digit', minute: '2-digit', hourCycle: 'h23' }).format(new Date(ms));
+  new Intl.DateTimeFormat('en-GB', { timeZone, hour: '2-digit', minute: '2-digit', hourCycle: 'h23' }).format(
+    new Date(ms),
+  );
 
 describe('connector schedules', () => {
   it('the worker registers one job scheduler per connector with its pattern and time zone, and removes a deleted one', async () => {
-    await createConnector(t.handle.db, { name: 'nightly', kind: 'folder', config: { path: '/nonexistent' }, secret: null, mapping: {}, timezone: 'Europe/Oslo' });
-    await createConnector(t.handle.db, { name: 'tokyo', kind: 'folder', config: { path: '/nonexistent' }, secret: null, mapping: {}, schedule: '15 6 * * 1-5', timezone: 'Asia/Tokyo' });
+    await createConnector(t.handle.db, {
+      name: 'nightly',
+      kind: 'folder',
+      config: { path: '/nonexistent' },
+      secret: null,
+      mapping: {},
+      timezone: 'Europe/Oslo',
+    });
+    await createConnector(t.handle.db, {
+      name: 'tokyo',
+      kind: 'folder',
+      config: { path: '/nonexistent' },
+      secret: null,
+      mapping: {},
+      schedule: '15 6 * * 1-5',
+      timezone: 'Asia/Tokyo',
+    });
     workers = await startWorkers(config, t.handle, { port: 0, log: () => {} });
 
     const nightly = await until('the nightly scheduler', () => queue.getJobScheduler(schedulerId('nightly')));
-    expect(nightly).toMatchObject({ name: 'connector', pattern: '0 2 * * *', tz: 'Europe/Oslo', template: { data: { name: 'nightly' } } });
+    expect(nightly).toMatchObject({
+      name: 'connector',
+      pattern: '0 2 * * *',
+      tz: 'Europe/Oslo',
+      template: { data: { name: 'nightly' } },
+    });
     // The next run is at 02:00 in Oslo, whatever the machine's own zone.
     expect(hourIn(nightly.next!, 'Europe/Oslo')).toBe('02:00');
     expect(nightly.next!).toBeGreaterThan(Date.now());
@@ -74,7 +104,10 @@ describe('connector schedules', () => {
     expect(await syncConnectorSchedules(t.handle.db, queue, config)).toEqual({ upserted: [], removed: [] });
 
     await removeConnector(t.handle.db, 'tokyo');
-    expect(await syncConnectorSchedules(t.handle.db, queue, config)).toEqual({ upserted: [], removed: [schedulerId('tokyo')] });
+    expect(await syncConnectorSchedules(t.handle.db, queue, config)).toEqual({
+      upserted: [],
+      removed: [schedulerId('tokyo')],
+    });
     expect(await queue.getJobScheduler(schedulerId('tokyo'))).toBeUndefined();
     expect((await queue.getJobSchedulers()).map((s) => s.key)).toEqual([schedulerId('nightly')]);
   });
@@ -94,7 +127,11 @@ describe('connector schedules', () => {
     expect(sync.upserted).toEqual([schedulerId('desk')]);
 
     const run = await until('a scheduled run of desk to finish', async () => {
-      const { rows } = await t.handle.pool!.query<{ id: number; status: string; counts: { itemsNew: number } }>(
+      const { rows } = await t.handle.pool!.query<{
+        id: number;
+        status: string;
+        counts: { itemsNew: number };
+      }>(
         `select id, status, counts from import_runs where source = 'connector:desk' and status = 'done' order by id limit 1`,
       );
       return rows[0];
@@ -104,7 +141,9 @@ describe('connector schedules', () => {
     const gaps = await hook.waitFor((h) => h.body.event === 'new_value_gaps');
     expect(gaps.body).toMatchObject({ connector: 'desk', run_id: run.id, customer: { key: 'acme' } });
     expect((gaps.body.entries as unknown[]).length).toBeGreaterThan(0);
-    const { rows } = await t.handle.pool!.query<{ n: string }>('select count(*) n from units u left join classifications c on c.unit_id = u.id where c.unit_id is null');
+    const { rows } = await t.handle.pool!.query<{ n: string }>(
+      'select count(*) n from units u left join classifications c on c.unit_id = u.id where c.unit_id is null',
+    );
     expect(rows[0]!.n).toBe('0');
     expect(gaps.raw).not.toContain(TOKEN);
 

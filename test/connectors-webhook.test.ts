@@ -26,7 +26,14 @@ beforeAll(async () => {
     {
       key: 'acme',
       name: 'Acme Rotas',
-      jobs: [{ key: 'pay', statement: 'Pay staff correctly for every shift', desiredOutcome: 'Minimize payroll corrections', examples: [] }],
+      jobs: [
+        {
+          key: 'pay',
+          statement: 'Pay staff correctly for every shift',
+          desiredOutcome: 'Minimize payroll corrections',
+          examples: [],
+        },
+      ],
     },
   ]);
 });
@@ -35,7 +42,9 @@ afterAll(async () => {
 });
 
 beforeEach(async () => {
-  await tdb.handle.pool!.query('truncate connectors, connector_unmapped, items, units, import_runs, map_entries, map_state restart identity cascade');
+  await tdb.handle.pool!.query(
+    'truncate connectors, connector_unmapped, items, units, import_runs, map_entries, map_state restart identity cascade',
+  );
   hook = await startFakeWebhook();
   // Nothing in these tickets reads as a value gap, so the first run brings none.
   const data = generateZendesk({ tickets: 40, organizations: 2, seed: 11 });
@@ -65,7 +74,11 @@ function options(runtime?: ConnectorRuntime): SyncOptions {
     runtime,
     log: () => {},
     settle: async (result) => {
-      const rt = createInProcessRuntime({ db: tdb.handle.db, config, classifier: async () => createLexicalClassifier() });
+      const rt = createInProcessRuntime({
+        db: tdb.handle.db,
+        config,
+        classifier: async () => createLexicalClassifier(),
+      });
       await enqueueClassification(rt, result.touchedCustomers);
       await rt.drain();
     },
@@ -100,12 +113,19 @@ describe('connector webhooks', () => {
     expect(entries).toHaveLength(1);
     expect(entries[0]!.count).toBe(3);
     expect(entries[0]!.quote).toMatch(/cannot export payroll/i);
-    expect(h!.body.text).toMatch(/^Gapmap: a new value gap in the map of Acme Rotas after connector "desk" ran/);
-    expect(second.newValueGaps).toEqual([{ customer: 'acme', entries: [expect.objectContaining({ key: entries[0]!.key })] }]);
+    expect(h!.body.text).toMatch(
+      /^Gapmap: a new value gap in the map of Acme Rotas after connector "desk" ran/,
+    );
+    expect(second.newValueGaps).toEqual([
+      { customer: 'acme', entries: [expect.objectContaining({ key: entries[0]!.key })] },
+    ]);
 
     // The same gap growing is not new.
     const [more] = server.addTickets(1);
-    server.updateTicket(more!.id, { subject: 'Cannot export payroll', description: 'We still cannot export payroll hours to our accountant.' });
+    server.updateTicket(more!.id, {
+      subject: 'Cannot export payroll',
+      description: 'We still cannot export payroll hours to our accountant.',
+    });
     const third = await syncConnector(options(), 'desk');
     expect(third.counts.itemsNew).toBe(1);
     expect(hook.received).toHaveLength(1);
@@ -119,7 +139,9 @@ describe('connector webhooks', () => {
     };
     hook.failNext(500);
     const clock = virtualClock();
-    const err = await syncConnector(options({ ...clock, retry: { maxTotalMs: 60_000 } }), 'desk').catch((e: Error) => e);
+    const err = await syncConnector(options({ ...clock, retry: { maxTotalMs: 60_000 } }), 'desk').catch(
+      (e: Error) => e,
+    );
     expect(err).toBeInstanceOf(Error);
     expect(hook.received).toHaveLength(1);
     const [h] = hook.received;
@@ -129,7 +151,9 @@ describe('connector webhooks', () => {
       run_id: 1,
       counts: { new: 25, updated: 0, unchanged: 0, failed: 0 },
     });
-    expect(h!.body.error).toMatch(/^Zendesk GET \/api\/v2\/incremental\/tickets\/cursor\.json: gave up after \d+ attempts .*HTTP 503/);
+    expect(h!.body.error).toMatch(
+      /^Zendesk GET \/api\/v2\/incremental\/tickets\/cursor\.json: gave up after \d+ attempts .*HTTP 503/,
+    );
     expect(h!.body.text).toMatch(/^Gapmap: connector "desk" failed \(import run 1\): Zendesk GET/);
     expect(h!.raw).not.toContain(TOKEN);
     expect(h!.raw).not.toContain(Buffer.from(`${EMAIL}/token:${TOKEN}`).toString('base64'));
@@ -168,7 +192,9 @@ describe('connector webhooks', () => {
     );
     expect(ok).toBe(false);
     expect(logged).toHaveLength(1);
-    expect(logged[0]).toMatch(/^webhook to 127\.0\.0\.1:9 \(GAPMAP_WEBHOOK_URL\) for connector_run_failed not delivered/);
+    expect(logged[0]).toMatch(
+      /^webhook to 127\.0\.0\.1:9 \(GAPMAP_WEBHOOK_URL\) for connector_run_failed not delivered/,
+    );
     expect(logged[0]).not.toContain('very-secret');
   });
 });

@@ -33,7 +33,8 @@ export async function syncConnectorSchedules(db: Db, queue: Queue, config: Confi
   for (let start = 0; ; start += 100) {
     const page = await queue.getJobSchedulers(start, start + 99, true);
     for (const s of page) {
-      if (s.key.startsWith(SCHEDULER_PREFIX)) existing.set(s.key, { pattern: s.pattern, tz: s.tz, name: s.name, data: s.template?.data });
+      if (s.key.startsWith(SCHEDULER_PREFIX))
+        existing.set(s.key, { pattern: s.pattern, tz: s.tz, name: s.name, data: s.template?.data });
     }
     if (page.length < 100) break;
   }
@@ -43,8 +44,19 @@ export async function syncConnectorSchedules(db: Db, queue: Queue, config: Confi
     const had = existing.get(id);
     existing.delete(id);
     const data = { name: c.name };
-    if (had && had.pattern === c.schedule && had.tz === c.timezone && had.name === 'connector' && JSON.stringify(had.data) === JSON.stringify(data)) continue;
-    await queue.upsertJobScheduler(id, { pattern: c.schedule, tz: c.timezone }, { name: 'connector', data, opts: jobOptions('connector', config) });
+    if (
+      had &&
+      had.pattern === c.schedule &&
+      had.tz === c.timezone &&
+      had.name === 'connector' &&
+      JSON.stringify(had.data) === JSON.stringify(data)
+    )
+      continue;
+    await queue.upsertJobScheduler(
+      id,
+      { pattern: c.schedule, tz: c.timezone },
+      { name: 'connector', data, opts: jobOptions('connector', config) },
+    );
     upserted.push(id);
   }
   const removed: string[] = [];

@@ -69,7 +69,11 @@ const BUNDLE_FILES = new Set(['customers.json', 'surveys.csv', 'tickets.jsonl'])
 const BUNDLE_DIRS = new Set(['transcripts', 'notes']);
 const ZENDESK_EXT = new Set(['.json', '.jsonl', '.ndjson']);
 
-export async function scanFolder(root: string, previous: FolderState, opts: ScanOptions = {}): Promise<FolderScan> {
+export async function scanFolder(
+  root: string,
+  previous: FolderState,
+  opts: ScanOptions = {},
+): Promise<FolderScan> {
   const settleMs = opts.settleMs ?? 10_000;
   const now = opts.now ?? Date.now();
   let stat;
@@ -78,7 +82,11 @@ export async function scanFolder(root: string, previous: FolderState, opts: Scan
   } catch (err) {
     throw new GapmapError('not_found', `Watched folder ${root} cannot be read: ${errorMessage(err)}`);
   }
-  if (!stat.isDirectory()) throw new GapmapError('bad_input', `Watched folder ${root} is not a folder (expected a folder of export files)`);
+  if (!stat.isDirectory())
+    throw new GapmapError(
+      'bad_input',
+      `Watched folder ${root} is not a folder (expected a folder of export files)`,
+    );
 
   const groups: Array<{ kind: ExportKind; rel: string; files: string[] }> = [];
   const ignored: string[] = [];
@@ -113,7 +121,12 @@ export async function scanFolder(root: string, previous: FolderState, opts: Scan
     }
     // A bundle whose file was deleted changed too (the importer decides what that means).
     const prefix = g.rel === '.' ? '' : g.rel + '/';
-    if (g.kind === 'bundle' && Object.keys(previous).some((p) => p.startsWith(prefix) && isBundleMember(p.slice(prefix.length)) && !g.files.includes(p))) {
+    if (
+      g.kind === 'bundle' &&
+      Object.keys(previous).some(
+        (p) => p.startsWith(prefix) && isBundleMember(p.slice(prefix.length)) && !g.files.includes(p),
+      )
+    ) {
       anyChanged = true;
     }
     if (!settled) {
@@ -122,7 +135,14 @@ export async function scanFolder(root: string, previous: FolderState, opts: Scan
       continue;
     }
     Object.assign(state, states);
-    if (anyChanged) entries.push({ kind: g.kind, path: g.rel, absolutePath: path.join(root, g.rel), status: anyNew ? 'new' : 'changed', files: g.files });
+    if (anyChanged)
+      entries.push({
+        kind: g.kind,
+        path: g.rel,
+        absolutePath: path.join(root, g.rel),
+        status: anyNew ? 'new' : 'changed',
+        files: g.files,
+      });
     else unchanged.push(g.rel);
   }
   const seen = new Set(groups.flatMap((g) => g.files));
@@ -130,9 +150,18 @@ export async function scanFolder(root: string, previous: FolderState, opts: Scan
   return { entries, unchanged, removed, pending, ignored, state };
 }
 
-async function walk(root: string, rel: string, depth: number, maxDepth: number, groups: Array<{ kind: ExportKind; rel: string; files: string[] }>, ignored: string[]) {
+async function walk(
+  root: string,
+  rel: string,
+  depth: number,
+  maxDepth: number,
+  groups: Array<{ kind: ExportKind; rel: string; files: string[] }>,
+  ignored: string[],
+) {
   const dir = path.join(root, rel);
-  const names = (await fs.readdir(dir, { withFileTypes: true })).filter((d) => !d.name.startsWith('.') && !d.name.endsWith('~')).sort((a, b) => (a.name < b.name ? -1 : 1));
+  const names = (await fs.readdir(dir, { withFileTypes: true }))
+    .filter((d) => !d.name.startsWith('.') && !d.name.endsWith('~'))
+    .sort((a, b) => (a.name < b.name ? -1 : 1));
   const join = (name: string) => (rel === '.' ? name : `${rel}/${name}`);
   if (names.some((d) => d.isFile() && d.name === 'customers.json')) {
     const files: string[] = [];
@@ -146,9 +175,14 @@ async function walk(root: string, rel: string, depth: number, maxDepth: number, 
   for (const d of names) {
     const r = join(d.name);
     if (d.isDirectory()) {
-      if (depth < maxDepth && d.name !== 'node_modules') await walk(root, r, depth + 1, maxDepth, groups, ignored);
+      if (depth < maxDepth && d.name !== 'node_modules')
+        await walk(root, r, depth + 1, maxDepth, groups, ignored);
     } else if (d.isFile()) {
-      if (ZENDESK_EXT.has(path.extname(d.name).toLowerCase()) && (await looksLikeZendeskExport(path.join(root, r)))) groups.push({ kind: 'zendesk-json', rel: r, files: [r] });
+      if (
+        ZENDESK_EXT.has(path.extname(d.name).toLowerCase()) &&
+        (await looksLikeZendeskExport(path.join(root, r)))
+      )
+        groups.push({ kind: 'zendesk-json', rel: r, files: [r] });
       else ignored.push(r);
     }
   }
@@ -176,7 +210,11 @@ export async function looksLikeZendeskExport(file: string): Promise<boolean> {
   try {
     const buf = Buffer.alloc(64 * 1024);
     const { bytesRead } = await handle.read(buf, 0, buf.length, 0);
-    const head = buf.subarray(0, bytesRead).toString('utf8').replace(/^\uFEFF/, '').trimStart();
+    const head = buf
+      .subarray(0, bytesRead)
+      .toString('utf8')
+      .replace(/^\uFEFF/, '')
+      .trimStart();
     if (/^\{\s*"tickets"\s*:\s*\[/.test(head)) return true;
     const firstLine = head.startsWith('[') ? head.slice(1).trimStart() : head;
     const nl = firstLine.indexOf('\n');

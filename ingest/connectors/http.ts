@@ -36,7 +36,10 @@ export interface CustomerLookup {
 }
 
 /** The customer key, or '' with what a person should map (`unmapped`) when nothing matches. */
-export function resolveCustomer(mapping: CustomerMapping, who: CustomerLookup): { customerKey: string; unmapped: string | null } {
+export function resolveCustomer(
+  mapping: CustomerMapping,
+  who: CustomerLookup,
+): { customerKey: string; unmapped: string | null } {
   const orgs = mapping.organizations ?? {};
   const byOrg =
     (who.organizationId != null ? orgs[who.organizationId] : undefined) ??
@@ -47,7 +50,8 @@ export function resolveCustomer(mapping: CustomerMapping, who: CustomerLookup): 
     const key = lookupFolded(mapping.domains ?? {}, d);
     if (key) return { customerKey: key, unmapped: null };
   }
-  const label = who.organizationName ?? (domains[0] ? `@${domains[0]}` : '(no organization or e-mail domain)');
+  const label =
+    who.organizationName ?? (domains[0] ? `@${domains[0]}` : '(no organization or e-mail domain)');
   return { customerKey: '', unmapped: label };
 }
 
@@ -98,7 +102,15 @@ export const DEFAULT_RETRY: RetryPolicy = {
 };
 
 export type HttpEvent =
-  | { type: 'retry'; service: string; method: string; path: string; attempt: number; reason: string; delayMs: number }
+  | {
+      type: 'retry';
+      service: string;
+      method: string;
+      path: string;
+      attempt: number;
+      reason: string;
+      delayMs: number;
+    }
   | { type: 'give_up'; service: string; method: string; path: string; attempts: number; reason: string };
 
 export interface HttpClientOptions {
@@ -138,7 +150,11 @@ export function createHttpClient(opts: HttpClientOptions): HttpClient {
   const now = opts.now ?? Date.now;
   const secrets = opts.secrets.filter((s) => s.length >= 4);
 
-  async function request<T>(method: 'GET' | 'POST', target: string | URL, body?: unknown): Promise<JsonResponse<T>> {
+  async function request<T>(
+    method: 'GET' | 'POST',
+    target: string | URL,
+    body?: unknown,
+  ): Promise<JsonResponse<T>> {
     const url = new URL(target);
     const path = url.pathname;
     const started = now();
@@ -150,16 +166,34 @@ export function createHttpClient(opts: HttpClientOptions): HttpClient {
       let outcome = await attemptOnce(method, url, headers, payload, policy.timeoutMs, opts.signal);
       if (outcome.kind === 'ok') {
         try {
-          return { status: outcome.status, headers: outcome.headers, body: JSON.parse(outcome.text) as T, attempts: attempt };
+          return {
+            status: outcome.status,
+            headers: outcome.headers,
+            body: JSON.parse(outcome.text) as T,
+            attempts: attempt,
+          };
         } catch {
           // A 2xx whose body is not JSON is almost always a body cut short by a proxy: retry it.
-          outcome = { kind: 'retry', status: outcome.status, reason: `HTTP ${outcome.status} with a body that is not complete JSON` };
+          outcome = {
+            kind: 'retry',
+            status: outcome.status,
+            reason: `HTTP ${outcome.status} with a body that is not complete JSON`,
+          };
         }
       }
       if (outcome.kind === 'fatal') {
         throw new ConnectorError(
-          outcome.status === 401 ? 'unauthorized' : outcome.status === 403 ? 'forbidden' : outcome.status === 404 ? 'not_found' : 'bad_input',
-          redact(`${opts.service} ${method} ${path}: HTTP ${outcome.status} after ${attempt} attempt${attempt === 1 ? '' : 's'}${hintFor(outcome.status)}${quote(outcome.text)}`, secrets),
+          outcome.status === 401
+            ? 'unauthorized'
+            : outcome.status === 403
+              ? 'forbidden'
+              : outcome.status === 404
+                ? 'not_found'
+                : 'bad_input',
+          redact(
+            `${opts.service} ${method} ${path}: HTTP ${outcome.status} after ${attempt} attempt${attempt === 1 ? '' : 's'}${hintFor(outcome.status)}${quote(outcome.text)}`,
+            secrets,
+          ),
           opts.service,
           path,
           outcome.status,
@@ -184,7 +218,15 @@ export function createHttpClient(opts: HttpClientOptions): HttpClient {
           attempt,
         );
       }
-      opts.log?.({ type: 'retry', service: opts.service, method, path, attempt, reason: redact(outcome.reason, secrets), delayMs });
+      opts.log?.({
+        type: 'retry',
+        service: opts.service,
+        method,
+        path,
+        attempt,
+        reason: redact(outcome.reason, secrets),
+        delayMs,
+      });
       await sleep(delayMs, opts.signal);
     }
   }
@@ -219,12 +261,18 @@ async function attemptOnce(
     if (res.ok) return { kind: 'ok', status: res.status, headers: res.headers, text };
     const retryAfterMs = parseRetryAfter(res.headers);
     if (res.status === 429 || res.status === 408 || res.status >= 500) {
-      return { kind: 'retry', status: res.status, reason: `HTTP ${res.status}${retryAfterMs != null ? ` (Retry-After ${seconds(retryAfterMs)})` : ''}`, retryAfterMs };
+      return {
+        kind: 'retry',
+        status: res.status,
+        reason: `HTTP ${res.status}${retryAfterMs != null ? ` (Retry-After ${seconds(retryAfterMs)})` : ''}`,
+        retryAfterMs,
+      };
     }
     return { kind: 'fatal', status: res.status, text };
   } catch (err) {
     if (outer?.aborted) throw outer.reason ?? err;
-    if (ctl.signal.reason instanceof TimeoutSignal) return { kind: 'retry', status: null, reason: `no complete response within ${seconds(timeoutMs)}` };
+    if (ctl.signal.reason instanceof TimeoutSignal)
+      return { kind: 'retry', status: null, reason: `no complete response within ${seconds(timeoutMs)}` };
     return { kind: 'retry', status: null, reason: `connection failed: ${networkReason(err)}` };
   } finally {
     clearTimeout(timer);
@@ -261,7 +309,8 @@ export function redact(text: string, secrets: string[]): string {
 }
 
 function hintFor(status: number): string {
-  if (status === 401) return ': the credentials were refused; check the e-mail and API token set for this connector';
+  if (status === 401)
+    return ': the credentials were refused; check the e-mail and API token set for this connector';
   if (status === 403) return ': the account lacks permission (the export needs an admin)';
   if (status === 404) return ': not found; check the connector URL (subdomain)';
   return '';

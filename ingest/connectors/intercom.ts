@@ -15,7 +15,16 @@
  * conversations, so `deleted` is always empty.
  */
 import type { ParsedItem } from '../types.ts';
-import { createHttpClient, emailDomain, htmlToText, mapLimit, resolveCustomer, ConnectorError, type ConnectorPage, type CustomerMapping } from './http.ts';
+import {
+  createHttpClient,
+  emailDomain,
+  htmlToText,
+  mapLimit,
+  resolveCustomer,
+  ConnectorError,
+  type ConnectorPage,
+  type CustomerMapping,
+} from './http.ts';
 import type { ConnectorRuntime, TicketComment } from './zendesk.ts';
 
 export interface IntercomConfig {
@@ -79,16 +88,30 @@ export function parseIntercomCursor(cursor: string | null, defaultSince: number)
   } catch {
     // fall through
   }
-  throw new ConnectorError('bad_input', `Intercom: the saved cursor ${JSON.stringify(cursor.slice(0, 80))} is not one this connector wrote (expected {"since":...})`, 'Intercom', '', null, 0);
+  throw new ConnectorError(
+    'bad_input',
+    `Intercom: the saved cursor ${JSON.stringify(cursor.slice(0, 80))} is not one this connector wrote (expected {"since":...})`,
+    'Intercom',
+    '',
+    null,
+    0,
+  );
 }
 
 const CUSTOMER_AUTHORS = new Set(['user', 'lead', 'contact']);
 
-export async function* intercomPages(config: IntercomConfig, cursor: string | null, rt: ConnectorRuntime = {}): AsyncGenerator<ConnectorPage> {
+export async function* intercomPages(
+  config: IntercomConfig,
+  cursor: string | null,
+  rt: ConnectorRuntime = {},
+): AsyncGenerator<ConnectorPage> {
   const base = (config.baseUrl ?? 'https://api.intercom.io').replace(/\/+$/, '');
   const http = createHttpClient({
     service: 'Intercom',
-    headers: { authorization: `Bearer ${config.accessToken}`, 'intercom-version': config.version ?? INTERCOM_VERSION },
+    headers: {
+      authorization: `Bearer ${config.accessToken}`,
+      'intercom-version': config.version ?? INTERCOM_VERSION,
+    },
     secrets: [config.accessToken],
     retry: rt.retry,
     log: rt.log,
@@ -103,7 +126,10 @@ export async function* intercomPages(config: IntercomConfig, cursor: string | nu
     const search = () =>
       http.postJson<IcSearchPage>(`${base}/conversations/search`, {
         query: { field: 'updated_at', operator: '>', value: state.since },
-        pagination: { per_page: config.perPage ?? 150, ...(state.after ? { starting_after: state.after } : {}) },
+        pagination: {
+          per_page: config.perPage ?? 150,
+          ...(state.after ? { starting_after: state.after } : {}),
+        },
       });
     let response;
     try {
@@ -112,7 +138,15 @@ export async function* intercomPages(config: IntercomConfig, cursor: string | nu
       // A saved starting_after that Intercom no longer accepts: walk again from `since`. The pages
       // already stored come again and are stored as unchanged.
       if (!(err instanceof ConnectorError && err.httpStatus === 400 && state.after)) throw err;
-      rt.log?.({ type: 'retry', service: 'Intercom', method: 'POST', path: '/conversations/search', attempt: 1, reason: 'saved starting_after refused (HTTP 400): restarting the walk from since', delayMs: 0 });
+      rt.log?.({
+        type: 'retry',
+        service: 'Intercom',
+        method: 'POST',
+        path: '/conversations/search',
+        attempt: 1,
+        reason: 'saved starting_after refused (HTTP 400): restarting the walk from since',
+        delayMs: 0,
+      });
       state.after = null;
       response = await search();
     }
@@ -124,22 +158,31 @@ export async function* intercomPages(config: IntercomConfig, cursor: string | nu
     }
     const found = body.conversations ?? [];
     const full = await mapLimit(found, config.concurrency ?? 8, async (c) => {
-      const { body: conv } = await http.getJson<IcConversation>(`${base}/conversations/${encodeURIComponent(c.id)}?display_as=plaintext`);
+      const { body: conv } = await http.getJson<IcConversation>(
+        `${base}/conversations/${encodeURIComponent(c.id)}?display_as=plaintext`,
+      );
       return conv;
     });
     const items = full.map((c) => conversationItem(base, c, config.mapping, teams));
     const after = body.pages?.next?.starting_after ?? null;
     const done = !after;
-    const saved: IntercomCursor = done ? { since: state.next, after: null, next: null } : { since: state.since, after, next: state.next };
+    const saved: IntercomCursor = done
+      ? { since: state.next, after: null, next: null }
+      : { since: state.since, after, next: state.next };
     yield { items, deleted: [], cursor: JSON.stringify(saved), done };
     if (done) return;
     state.after = after;
   }
 }
 
-async function teamNames(http: ReturnType<typeof createHttpClient>, base: string): Promise<Map<string, string>> {
+async function teamNames(
+  http: ReturnType<typeof createHttpClient>,
+  base: string,
+): Promise<Map<string, string>> {
   try {
-    const { body } = await http.getJson<{ teams?: Array<{ id: string | number; name: string }> }>(`${base}/teams`);
+    const { body } = await http.getJson<{ teams?: Array<{ id: string | number; name: string }> }>(
+      `${base}/teams`,
+    );
     return new Map((body.teams ?? []).map((t) => [String(t.id), t.name]));
   } catch (err) {
     // A token without the teams scope still syncs; groups then show the team id.
@@ -148,11 +191,18 @@ async function teamNames(http: ReturnType<typeof createHttpClient>, base: string
   }
 }
 
-export function conversationItem(base: string, c: IcConversation, mapping: CustomerMapping, teams: Map<string, string>): ParsedItem {
+export function conversationItem(
+  base: string,
+  c: IcConversation,
+  mapping: CustomerMapping,
+  teams: Map<string, string>,
+): ParsedItem {
   const parts = c.conversation_parts?.conversation_parts ?? [];
   const sourceAuthor = c.source?.author;
   const sourceIsCustomer = CUSTOMER_AUTHORS.has(sourceAuthor?.type ?? '');
-  const firstCustomerPart = parts.find((p) => p.part_type === 'comment' && CUSTOMER_AUTHORS.has(p.author?.type ?? '') && p.body);
+  const firstCustomerPart = parts.find(
+    (p) => p.part_type === 'comment' && CUSTOMER_AUTHORS.has(p.author?.type ?? '') && p.body,
+  );
   // An outbound message (an admin wrote first) has the customer's first words in a reply.
   const [firstText, firstAuthor, firstAt] =
     sourceIsCustomer || !firstCustomerPart
@@ -160,7 +210,9 @@ export function conversationItem(base: string, c: IcConversation, mapping: Custo
       : [text(firstCustomerPart.body), firstCustomerPart.author, firstCustomerPart.created_at];
   const customerAuthor = sourceIsCustomer ? sourceAuthor : (firstCustomerPart?.author ?? null);
   const subject = text(c.source?.subject) || text(c.title);
-  const { customerKey, unmapped } = resolveCustomer(mapping, { domains: [emailDomain(customerAuthor?.email)] });
+  const { customerKey, unmapped } = resolveCustomer(mapping, {
+    domains: [emailDomain(customerAuthor?.email)],
+  });
   const team = c.team_assignee_id != null ? String(c.team_assignee_id) : null;
   const comments: TicketComment[] = parts
     .filter((p) => (p.part_type === 'comment' || p.part_type === 'note') && p.body)

@@ -17,7 +17,13 @@ import type pg from 'pg';
 import { and, eq, ne, or, sql } from 'drizzle-orm';
 import type { Db } from '../../db/client.ts';
 import { importRuns, items, type ImportCounts } from '../../db/schema/index.ts';
-import { addImportErrors, createImportRun, customerKeyMap, emptyCounts, updateImportRun } from '../../db/queries.ts';
+import {
+  addImportErrors,
+  createImportRun,
+  customerKeyMap,
+  emptyCounts,
+  updateImportRun,
+} from '../../db/queries.ts';
 import { markItemsDeleted, storeItems } from '../../app/store.ts';
 import { runImport } from '../../app/importer.ts';
 import { GapmapError, errorMessage } from '../../app/errors.ts';
@@ -26,7 +32,13 @@ import type { ConnectorPage } from './http.ts';
 import { zendeskPages, type ConnectorRuntime, type ZendeskConfig } from './zendesk.ts';
 import { intercomPages, type IntercomConfig } from './intercom.ts';
 import { scanFolder, type FolderState } from './folder.ts';
-import { connectorNames, getConnector, saveCursor, saveUnmapped, type ConnectorRow } from '../../db/connectors.ts';
+import {
+  connectorNames,
+  getConnector,
+  saveCursor,
+  saveUnmapped,
+  type ConnectorRow,
+} from '../../db/connectors.ts';
 import type { ConnectorKind } from '../../db/schema/index.ts';
 
 export type { ConnectorKind, ConnectorRow };
@@ -55,17 +67,32 @@ export interface ConnectorRunResult {
   customerKeys: string[];
 }
 
-export async function runConnector(ctx: RunContext, connectorName: string, opts: { runId?: number } = {}): Promise<ConnectorRunResult> {
+export async function runConnector(
+  ctx: RunContext,
+  connectorName: string,
+  opts: { runId?: number } = {},
+): Promise<ConnectorRunResult> {
   const row = await getConnector(ctx.db, connectorName);
   if (!row) {
     const known = await connectorNames(ctx.db);
-    throw new GapmapError('not_found', `No connector named "${connectorName}": expected one of ${known.length ? known.map((n) => `"${n}"`).join(', ') : '(none yet: add one with gapmap connectors add)'}`);
+    throw new GapmapError(
+      'not_found',
+      `No connector named "${connectorName}": expected one of ${known.length ? known.map((n) => `"${n}"`).join(', ') : '(none yet: add one with gapmap connectors add)'}`,
+    );
   }
   const lock = await acquireRunLock(ctx, row.name);
   if (!lock) {
-    const err = new GapmapError('conflict', `Connector "${row.name}" is already running; wait for that run to finish`);
+    const err = new GapmapError(
+      'conflict',
+      `Connector "${row.name}" is already running; wait for that run to finish`,
+    );
     // A run queued for this job (gapmap connectors run --wait) must not wait forever.
-    if (opts.runId !== undefined) await updateImportRun(ctx.db, opts.runId, { status: 'failed', error: err.message, finishedAt: new Date() });
+    if (opts.runId !== undefined)
+      await updateImportRun(ctx.db, opts.runId, {
+        status: 'failed',
+        error: err.message,
+        finishedAt: new Date(),
+      });
     throw err;
   }
   const counts = emptyCounts();
@@ -110,30 +137,45 @@ function pagesFor(row: ConnectorRow, rt: ConnectorRuntime): AsyncIterable<Connec
   return intercomPages({ ...c, accessToken: secret, mapping: row.mapping }, row.cursor, rt);
 }
 
-async function runRemote(ctx: RunContext, row: ConnectorRow, runId: number, counts: ImportCounts, touched: Set<number>, stats: { pages: number; deleted: number; unmapped: number }) {
+async function runRemote(
+  ctx: RunContext,
+  row: ConnectorRow,
+  runId: number,
+  counts: ImportCounts,
+  touched: Set<number>,
+  stats: { pages: number; deleted: number; unmapped: number },
+) {
   let customers = await customerKeyMap(ctx.db);
   for await (const page of readAhead(pagesFor(row, ctx.runtime ?? {}))) {
     stats.pages++;
     await ctx.onStep?.('fetched', stats.pages);
     // A mapping may name a customer created since the run began.
-    if (page.items.some((i) => i.customerKey !== '' && !customers.has(i.customerKey))) customers = await customerKeyMap(ctx.db);
+    if (page.items.some((i) => i.customerKey !== '' && !customers.has(i.customerKey)))
+      customers = await customerKeyMap(ctx.db);
     const mapped = page.items.filter((i) => customers.has(i.customerKey));
-    const unmapped = page.items.filter((i) => !customers.has(i.customerKey)).map((i) => (i.customerKey === '' ? i : mappedToUnknown(i)));
+    const unmapped = page.items
+      .filter((i) => !customers.has(i.customerKey))
+      .map((i) => (i.customerKey === '' ? i : mappedToUnknown(i)));
     const unknown = unmapped.filter((i) => i.meta.mappedTo !== undefined);
     if (unknown.length) {
-      await addImportErrors(ctx.db, runId, unknown.map((i) => ({
-        file: i.origin.file,
-        line: null,
-        field: 'mapping',
-        message: `the connector maps "${String(i.meta.unmappedOrganization)}" to customer "${String(i.meta.mappedTo)}", which does not exist: kept unmapped; add the customer or fix the mapping`,
-      })));
+      await addImportErrors(
+        ctx.db,
+        runId,
+        unknown.map((i) => ({
+          file: i.origin.file,
+          line: null,
+          field: 'mapping',
+          message: `the connector maps "${String(i.meta.unmappedOrganization)}" to customer "${String(i.meta.mappedTo)}", which does not exist: kept unmapped; add the customer or fix the mapping`,
+        })),
+      );
     }
     const res = await storeItems(ctx.db, { runId, customers, items: mapped, counts });
     await addImportErrors(ctx.db, runId, res.errors);
     counts.errors += res.errors.length;
     const pageTouched = new Set(res.touchedCustomers);
     if (page.deleted.length) {
-      for (const c of await markItemsDeleted(ctx.db, { sourceType: 'ticket', externalIds: page.deleted })) pageTouched.add(c);
+      for (const c of await markItemsDeleted(ctx.db, { sourceType: 'ticket', externalIds: page.deleted }))
+        pageTouched.add(c);
       stats.deleted += page.deleted.length;
     }
     await saveUnmapped(ctx.db, row.id, {
@@ -172,14 +214,27 @@ async function* readAhead<T>(source: AsyncIterable<T>): AsyncGenerator<T> {
     }
   } finally {
     // Stopped early (a store failed): close the source once its fetch in flight has settled.
-    if (!finished) void next.then(() => it.return?.(), () => {});
+    if (!finished)
+      void next.then(
+        () => it.return?.(),
+        () => {},
+      );
   }
 }
 
-async function runFolder(ctx: RunContext, row: ConnectorRow, runId: number, counts: ImportCounts, touched: Set<number>, stats: { pages: number }) {
+async function runFolder(
+  ctx: RunContext,
+  row: ConnectorRow,
+  runId: number,
+  counts: ImportCounts,
+  touched: Set<number>,
+  stats: { pages: number },
+) {
   const dir = String(row.config.path ?? '');
   const previous: FolderState = row.cursor ? (JSON.parse(row.cursor) as FolderState) : {};
-  const scan = await scanFolder(dir, previous, { settleMs: typeof row.config.settleMs === 'number' ? row.config.settleMs : undefined });
+  const scan = await scanFolder(dir, previous, {
+    settleMs: typeof row.config.settleMs === 'number' ? row.config.settleMs : undefined,
+  });
   // Unchanged files keep their state; each imported export adds its own as soon as it is stored.
   const state: FolderState = {};
   const changedFiles = new Set(scan.entries.flatMap((e) => e.files));
@@ -216,7 +271,13 @@ async function closeDeadRuns(db: Db, source: string, except: number | undefined)
   const dead = await db
     .select({ id: importRuns.id, counts: importRuns.counts })
     .from(importRuns)
-    .where(and(eq(importRuns.source, source), eq(importRuns.status, 'running'), except !== undefined ? ne(importRuns.id, except) : undefined));
+    .where(
+      and(
+        eq(importRuns.source, source),
+        eq(importRuns.status, 'running'),
+        except !== undefined ? ne(importRuns.id, except) : undefined,
+      ),
+    );
   for (const run of dead) {
     const [stored] = await db
       .select({
@@ -229,8 +290,13 @@ async function closeDeadRuns(db: Db, source: string, except: number | undefined)
       .update(importRuns)
       .set({
         status: 'failed',
-        error: 'the process running it stopped (killed or crashed) before it finished; the next run resumed from its last stored page',
-        counts: run.counts,
+        error:
+          'the process running it stopped (killed or crashed) before it finished; the next run resumed from its last stored page',
+        counts: {
+          ...run.counts,
+          itemsNew: Number(stored?.created ?? 0),
+          itemsUpdated: Number(stored?.changed ?? 0),
+        },
         finishedAt: new Date(),
       })
       .where(eq(importRuns.id, run.id));
@@ -240,7 +306,11 @@ async function closeDeadRuns(db: Db, source: string, except: number | undefined)
 /** An item whose mapping names no existing customer: kept with the unmapped ones, never dropped. */
 function mappedToUnknown(item: ParsedItem): ParsedItem {
   const label = item.meta.organization ?? item.meta.unmappedOrganization ?? '(no organization)';
-  return { ...item, customerKey: '', meta: { ...item.meta, unmappedOrganization: String(label), mappedTo: item.customerKey } };
+  return {
+    ...item,
+    customerKey: '',
+    meta: { ...item.meta, unmappedOrganization: String(label), mappedTo: item.customerKey },
+  };
 }
 
 async function keysOf(db: Db, ids: Set<number>): Promise<string[]> {
@@ -260,9 +330,17 @@ const localRuns = new Set<string>();
  * Runs `fn` holding the connector's run lock, so nothing else of it runs meanwhile (mapping its
  * waiting tickets must not race a run that is keeping more of them).
  */
-export async function withConnectorLock<T>(ctx: Pick<RunContext, 'pool'>, name: string, fn: () => Promise<T>): Promise<T> {
+export async function withConnectorLock<T>(
+  ctx: Pick<RunContext, 'pool'>,
+  name: string,
+  fn: () => Promise<T>,
+): Promise<T> {
   const lock = await acquireRunLock(ctx, name);
-  if (!lock) throw new GapmapError('conflict', `Connector "${name}" is running now; try again once that run has finished`);
+  if (!lock)
+    throw new GapmapError(
+      'conflict',
+      `Connector "${name}" is running now; try again once that run has finished`,
+    );
   try {
     return await fn();
   } finally {
@@ -270,7 +348,10 @@ export async function withConnectorLock<T>(ctx: Pick<RunContext, 'pool'>, name: 
   }
 }
 
-async function acquireRunLock(ctx: Pick<RunContext, 'pool'>, name: string): Promise<{ release(): Promise<void> } | null> {
+async function acquireRunLock(
+  ctx: Pick<RunContext, 'pool'>,
+  name: string,
+): Promise<{ release(): Promise<void> } | null> {
   if (!ctx.pool) {
     if (localRuns.has(name)) return null;
     localRuns.add(name);
@@ -278,7 +359,10 @@ async function acquireRunLock(ctx: Pick<RunContext, 'pool'>, name: string): Prom
   }
   const client = await ctx.pool.connect();
   try {
-    const res = await client.query<{ ok: boolean }>(`select pg_try_advisory_lock(hashtext('gapmap.connector'), hashtext($1)) as ok`, [name]);
+    const res = await client.query<{ ok: boolean }>(
+      `select pg_try_advisory_lock(hashtext('gapmap.connector'), hashtext($1)) as ok`,
+      [name],
+    );
     if (!res.rows[0]?.ok) {
       client.release();
       return null;

@@ -43,7 +43,13 @@ export async function syncConnector(opts: SyncOptions, name: string): Promise<Sy
   let result: ConnectorRunResult;
   try {
     result = await runConnector(
-      { db: opts.db, pool: opts.pool, runtime: opts.runtime, onStep: opts.onStep, onRunStarted: (id) => (startedRun = id) },
+      {
+        db: opts.db,
+        pool: opts.pool,
+        runtime: opts.runtime,
+        onStep: opts.onStep,
+        onRunStarted: (id) => (startedRun = id),
+      },
       name,
       { runId: opts.runId },
     );
@@ -66,7 +72,13 @@ export async function syncConnector(opts: SyncOptions, name: string): Promise<Sy
     out.push({ customer: c.key, entries });
     await postWebhook(
       opts.webhookUrl,
-      { event: 'new_value_gaps', connector: name, run_id: result.runId, customer: { key: c.key, name: c.name }, entries },
+      {
+        event: 'new_value_gaps',
+        connector: name,
+        run_id: result.runId,
+        customer: { key: c.key, name: c.name },
+        entries,
+      },
       { log: opts.log },
     );
   }
@@ -80,11 +92,16 @@ async function reportFailure(opts: SyncOptions, name: string, startedRun: number
     if (opts.runId !== undefined) {
       const queued = await getImportRun(opts.db, opts.runId);
       if (queued?.status === 'queued')
-        await updateImportRun(opts.db, opts.runId, { status: 'failed', error: errorMessage(err), finishedAt: new Date() });
+        await updateImportRun(opts.db, opts.runId, {
+          status: 'failed',
+          error: errorMessage(err),
+          finishedAt: new Date(),
+        });
     }
     if (err instanceof GapmapError && (err.code === 'conflict' || err.code === 'not_found')) return;
   }
-  const run = startedRun !== null ? await getImportRun(opts.db, startedRun).catch(() => undefined) : undefined;
+  const run =
+    startedRun !== null ? await getImportRun(opts.db, startedRun).catch(() => undefined) : undefined;
   await postWebhook(
     opts.webhookUrl,
     {
@@ -93,7 +110,12 @@ async function reportFailure(opts: SyncOptions, name: string, startedRun: number
       run_id: startedRun,
       error: run?.error ?? errorMessage(err),
       counts: run
-        ? { new: run.counts.itemsNew, updated: run.counts.itemsUpdated, unchanged: run.counts.itemsUnchanged, failed: run.counts.errors }
+        ? {
+            new: run.counts.itemsNew,
+            updated: run.counts.itemsUpdated,
+            unchanged: run.counts.itemsUnchanged,
+            failed: run.counts.errors,
+          }
         : null,
     },
     { log: opts.log },
@@ -105,7 +127,11 @@ async function reportFailure(opts: SyncOptions, name: string, startedRun: number
  * rebuilt; false when `signal` aborts first (the worker is stopping: it must not wait on stages it
  * no longer serves) or `timeoutMs` passes.
  */
-export async function waitUntilSettled(db: Db, runId: number, opts: { signal?: AbortSignal; timeoutMs: number; pollMs?: number }): Promise<boolean> {
+export async function waitUntilSettled(
+  db: Db,
+  runId: number,
+  opts: { signal?: AbortSignal; timeoutMs: number; pollMs?: number },
+): Promise<boolean> {
   const deadline = Date.now() + opts.timeoutMs;
   while (!opts.signal?.aborted && Date.now() < deadline) {
     if ((await isRunSettled(db, runId)).settled) return true;

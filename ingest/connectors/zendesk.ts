@@ -97,7 +97,9 @@ export interface TicketComment {
 export function zendeskClient(config: ZendeskConfig, rt: ConnectorRuntime = {}) {
   return createHttpClient({
     service: 'Zendesk',
-    headers: { authorization: 'Basic ' + Buffer.from(`${config.email}/token:${config.apiToken}`).toString('base64') },
+    headers: {
+      authorization: 'Basic ' + Buffer.from(`${config.email}/token:${config.apiToken}`).toString('base64'),
+    },
     secrets: [config.apiToken],
     retry: rt.retry,
     log: rt.log,
@@ -112,7 +114,11 @@ export function zendeskClient(config: ZendeskConfig, rt: ConnectorRuntime = {}) 
  * Pages are fetched one at a time, as they are consumed, so a consumer that stops early stops the
  * export with it.
  */
-export async function* zendeskPages(config: ZendeskConfig, cursor: string | null, rt: ConnectorRuntime = {}): AsyncGenerator<ConnectorPage> {
+export async function* zendeskPages(
+  config: ZendeskConfig,
+  cursor: string | null,
+  rt: ConnectorRuntime = {},
+): AsyncGenerator<ConnectorPage> {
   const http = zendeskClient(config, rt);
   const base = config.baseUrl.replace(/\/+$/, '');
   const perPage = config.perPage ?? 1000;
@@ -134,7 +140,11 @@ export async function* zendeskPages(config: ZendeskConfig, cursor: string | null
       config.comments === false
         ? new Map<number, TicketComment[]>()
         : new Map(
-            await mapLimit(live, config.commentConcurrency ?? 8, async (t) => [t.id, await fetchComments(http, base, t)] as const),
+            await mapLimit(
+              live,
+              config.commentConcurrency ?? 8,
+              async (t) => [t.id, await fetchComments(http, base, t)] as const,
+            ),
           );
 
     const items: ParsedItem[] = live.map((t) => {
@@ -159,13 +169,23 @@ export async function* zendeskPages(config: ZendeskConfig, cursor: string | null
     const done = body.end_of_stream === true;
     // An empty last page may come without a cursor: then the one we had still stands.
     current = body.after_cursor ?? current;
-    yield { items, deleted: tickets.filter((t) => t.status === 'deleted').map((t) => String(t.id)), cursor: current ?? '', done };
+    yield {
+      items,
+      deleted: tickets.filter((t) => t.status === 'deleted').map((t) => String(t.id)),
+      cursor: current ?? '',
+      done,
+    };
     if (done) return;
-    if (!body.after_cursor) throw new Error(`Zendesk export page without after_cursor and end_of_stream=false at ${url.pathname}`);
+    if (!body.after_cursor)
+      throw new Error(`Zendesk export page without after_cursor and end_of_stream=false at ${url.pathname}`);
   }
 }
 
-async function fetchComments(http: ReturnType<typeof zendeskClient>, base: string, t: ZdTicket): Promise<TicketComment[]> {
+async function fetchComments(
+  http: ReturnType<typeof zendeskClient>,
+  base: string,
+  t: ZdTicket,
+): Promise<TicketComment[]> {
   const out: TicketComment[] = [];
   let after: string | null = null;
   do {
@@ -193,7 +213,14 @@ async function fetchComments(http: ReturnType<typeof zendeskClient>, base: strin
 export function ticketItem(
   base: string,
   t: ZdTicket,
-  ctx: { customerKey: string; unmapped: string | null; group: string | null; organization: string | null; requester: ZdUser | null; comments: TicketComment[] | null },
+  ctx: {
+    customerKey: string;
+    unmapped: string | null;
+    group: string | null;
+    organization: string | null;
+    requester: ZdUser | null;
+    comments: TicketComment[] | null;
+  },
 ): ParsedItem {
   const subject = (t.subject ?? t.raw_subject ?? '').trim();
   const description = (t.description ?? '').trim();

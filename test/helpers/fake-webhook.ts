@@ -42,7 +42,12 @@ export async function startFakeWebhook(): Promise<FakeWebhook> {
       } catch {
         body = { unparseable: raw };
       }
-      const hook = { path: req.url ?? '/', contentType: String(req.headers['content-type'] ?? ''), body, raw };
+      const hook = {
+        path: req.url ?? '/',
+        contentType: String(req.headers['content-type'] ?? ''),
+        body,
+        raw,
+      };
       received.push(hook);
       for (const w of [...waiters]) {
         if (w.match(hook)) {
@@ -66,7 +71,15 @@ export async function startFakeWebhook(): Promise<FakeWebhook> {
       const hit = received.find(match);
       if (hit) return Promise.resolve(hit);
       return new Promise((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error(`no matching webhook within ${timeoutMs} ms; received ${JSON.stringify(received.map((h) => h.body.event))}`)), timeoutMs);
+        const timer = setTimeout(
+          () =>
+            reject(
+              new Error(
+                `no matching webhook within ${timeoutMs} ms; received ${JSON.stringify(received.map((h) => h.body.event))}`,
+              ),
+            ),
+          timeoutMs,
+        );
         waiters.push({
           match,
           resolve: (h) => {
