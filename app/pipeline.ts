@@ -19,7 +19,13 @@ export async function importInProcess(
   showProgress = true,
 ): Promise<ImportResult> {
   const reading = showProgress ? createProgress('reading items', 0) : null;
-  const result = await runImport(handle.db, { ...opts, onProgress: (n) => reading?.set(n, n) });
+  const result = await runImport(handle.db, {
+    ...opts,
+    onProgress: (n) => {
+      reading?.set(n, n);
+      opts.onProgress?.(n);
+    },
+  });
   reading?.done(
     `read ${result.counts.itemsNew + result.counts.itemsUpdated + result.counts.itemsUnchanged} items, ${result.counts.errors} errors`,
   );
