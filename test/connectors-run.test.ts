@@ -61,6 +61,19 @@ const unmappedIds = () =>
     .filter((t) => t.status !== 'deleted' && ![500, 501, 502].includes(t.organization_id ?? -1))
     .map((t) => String(t.id));
 
+/**
+ * PostgreSQL ends a killed client's session (and its advisory lock) once it notices the closed
+ * socket, which on a loaded machine can take a moment after the process is gone.
+ */
+async function waitForDeadSessionsLocks() {
+  for (let i = 0; i < 200; i++) {
+    const [row] = await q<{ n: number }>(`select count(*)::int as n from pg_locks where locktype = 'advisory' and database = (select oid from pg_database where datname = current_database())`);
+    if (row!.n === 0) return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error('the killed run still holds its advisory lock after 10 s');
+}
+
 async function q<T = Record<string, unknown>>(text: string, params: unknown[] = []): Promise<T[]> {
   return (await tdb.handle.pool!.query(text, params)).rows as T[];
 }
@@ -180,7 +193,8 @@ describe('runConnector', () => {
     expect(Number(stored[0]!.n)).toBeLessThan(mappedIds().length);
     expect(Number(stored[0]!.n)).toBeGreaterThan(0);
 
-    // The dead process's lock went with its connection: the next run starts at once and finishes the job.
+    // The dead process's lock went with its connection: the next run starts and finishes the job.
+    await waitForDeadSessionsLocks();
     const resumed = await runConnector(ctx(), 'desk');
     // Page 2 was being stored while page 3 was fetched: it may or may not have made it.
     expect([3, 4]).toContain(resumed.pages);
@@ -218,6 +232,7 @@ describe('runConnector', () => {
       // The page stored but not counted when it died.
       expect(dead!.counts.itemsNew).toBe(page1);
 
+      await waitForDeadSessionsLocks();
       await runConnector(ctx(), 'desk');
       await expectExactlyStored();
     });
