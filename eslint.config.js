@@ -1,7 +1,7 @@
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['node_modules/', '.gapmap/', 'dashboard/public/vendor/', 'test-output/'] },
+  { ignores: ['node_modules/', '.gapmap/', '.scratch/', 'test-output/'] },
   ...tseslint.configs.recommended,
   {
     rules: {

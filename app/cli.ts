@@ -18,11 +18,10 @@ import {
   getCustomerByKey,
   listCustomers,
   listImportRuns,
-  pendingUnitIds,
   unitsWithTags,
 } from '../db/queries.ts';
 import { mapJson } from './map.ts';
-import { renderMap, table, truncate } from './render.ts';
+import { renderMap, truncate } from './render.ts';
 import { waitForRun } from './wait.ts';
 import { runJson, unitJson, type RunRow } from './json.ts';
 import { formatRunLlm, llmByRun, type RunLlm } from './llm.ts';

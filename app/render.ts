@@ -45,15 +45,3 @@ export function renderMap(map: MapJson, width = process.stdout.columns || 100): 
 export function truncate(s: string, max: number): string {
   return s.length <= max ? s : s.slice(0, Math.max(1, max - 1)) + '…';
 }
-
-export function table(rows: string[][]): string {
-  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)));
-  return rows
-    .map((r) =>
-      r
-        .map((c, i) => c.padEnd(widths[i]!))
-        .join('  ')
-        .trimEnd(),
-    )
-    .join('\n');
-}

@@ -7,6 +7,7 @@
  * ../shared/data), taken round-robin so short and long units mix as they do in a real import.
  */
 import { existsSync, readFileSync } from 'node:fs';
+import { availableParallelism, loadavg } from 'node:os';
 import path from 'node:path';
 import { createEmbedder } from '../classifiers/embedders.ts';
 import { createClassifier } from '../classifiers/index.ts';
@@ -105,6 +106,7 @@ for (const key of byCustomer.keys()) {
 const setupMs = performance.now() - t;
 
 // The classify stage as the worker runs it: per customer, batches of 256.
+let cpu = process.cpuUsage();
 t = performance.now();
 let classified = 0;
 for (const [key, units] of byCustomer) {
@@ -113,13 +115,17 @@ for (const [key, units] of byCustomer) {
   }
 }
 const classifyMs = performance.now() - t;
+const classifyCpu = process.cpuUsage(cpu);
 
 // Same batches, same order, as the classify stage saw them.
+cpu = process.cpuUsage();
 t = performance.now();
 for (const units of byCustomer.values()) {
-  for (let i = 0; i < units.length; i += BATCH) await bare.embed(units.slice(i, i + BATCH).map((u) => u.text));
+  for (let i = 0; i < units.length; i += BATCH)
+    await bare.embed(units.slice(i, i + BATCH).map((u) => u.text));
 }
 const bareMs = performance.now() - t;
+const bareCpu = process.cpuUsage(cpu);
 
 // Re-classifying the same units (after a correction elsewhere): embeddings come from the cache.
 const someKey = [...byCustomer.keys()][0]!;
@@ -139,6 +145,15 @@ console.log(
 console.log(`  bare embedder:   ${rate(texts.length, bareMs)} units/s`);
 console.log(
   `  classify stage:  ${rate(classified, classifyMs)} units/s (${(bareMs / classifyMs).toFixed(2)}x the bare embedder)`,
+);
+// Wall-clock rates depend on what else runs on the machine; CPU time per unit (all threads of this
+// process) does much less, and gives the rate on idle cores.
+const cpuMs = (u: NodeJS.CpuUsage) => (u.user + u.system) / 1000;
+const cores = availableParallelism();
+console.log(
+  `  CPU time per unit: bare ${(cpuMs(bareCpu) / texts.length).toFixed(1)} ms, classify ${(cpuMs(classifyCpu) / classified).toFixed(1)} ms` +
+    ` -> on ${cores} idle cores about ${rate(classified * cores, cpuMs(classifyCpu))} units/s classify` +
+    ` (load average now ${loadavg()[0]!.toFixed(1)})`,
 );
 console.log(`  re-classify (cached embeddings): ${rate(againN, again)} units/s`);
 console.log(`  peak memory (max RSS): ${mb(process.resourceUsage().maxRSS)}`);

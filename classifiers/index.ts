@@ -417,7 +417,8 @@ export class EmbeddingClassifier implements Classifier {
         gateY.push(false);
       });
     }
-    const gate = positives >= 2 ? fitLogistic(gateX, gateY) : { w: [0, 1], b: 0 };
+    // Too few job texts to learn from: P(has a job) is just 1 - P(other).
+    const gate = positives >= 2 ? fitLogistic(gateX, gateY) : { w: [0, -1], b: 0 };
     const model: JobModel = { jobs, head, items, tfidf, jobDocs, temperature: 1, gate };
     // Temperature from leave-one-out: a job text scored against the other texts of its job. A
     // spread-out sample of at most LOO_SAMPLE texts keeps this to a fraction of a second for 77 jobs.
