@@ -20,7 +20,8 @@ import { GapmapError, errorMessage } from '../app/errors.ts';
 import { normalize, type Embedder } from './embedders.ts';
 
 const require = createRequire(import.meta.url);
-const MAX_PIECES = 256;
+/** The graph keeps the first 128 pieces of a text (its ClipToMaxLength step); sending more buys nothing. */
+const MAX_PIECES = 128;
 /** Rows x padded length per model call: large enough to amortise per-op overhead. */
 const TOKEN_BUDGET = 4096;
 const MAX_ROWS = 256;
@@ -199,7 +200,8 @@ async function loadTokenizer(): Promise<PieceTokenizer> {
 /** Tokenized texts, sorted by length and cut into batches under the padded-token budget. */
 function plan(tokenizer: PieceTokenizer, texts: string[]): { tokens: number[][]; batches: number[][] } {
   const tokens = texts.map((t) => {
-    const ids = tokenizer.encode(t).slice(0, MAX_PIECES);
+    // A piece is rarely under two characters: 16 per piece is ample room before the cut.
+    const ids = tokenizer.encode(t.slice(0, MAX_PIECES * 16)).slice(0, MAX_PIECES);
     return ids.length > 0 ? ids : [0];
   });
   const order = texts.map((_, i) => i).sort((a, b) => tokens[a]!.length - tokens[b]!.length);

@@ -264,7 +264,10 @@ export class EmbeddingClassifier implements Classifier {
             const all = new Float32Array(raw.buffer.slice(raw.byteOffset, raw.byteOffset + raw.byteLength));
             const dim = all.length / texts.length;
             if (Number.isInteger(dim) && dim === this.embedder.dim) {
-              this.embedder.prime(texts, texts.map((_, i) => all.subarray(i * dim, (i + 1) * dim)));
+              this.embedder.prime(
+                texts,
+                texts.map((_, i) => all.subarray(i * dim, (i + 1) * dim)),
+              );
             }
           }
           return fromSaved(saved);

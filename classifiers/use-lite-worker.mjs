@@ -12,7 +12,9 @@ const { setWasmPaths } = require('@tensorflow/tfjs-backend-wasm');
 const { loadGraphModel } = require('@tensorflow/tfjs-converter');
 
 async function load() {
-  setWasmPaths(path.join(path.dirname(require.resolve('@tensorflow/tfjs-backend-wasm/package.json')), 'dist') + path.sep);
+  setWasmPaths(
+    path.join(path.dirname(require.resolve('@tensorflow/tfjs-backend-wasm/package.json')), 'dist') + path.sep,
+  );
   tf.env().set('WASM_HAS_MULTITHREAD_SUPPORT', false);
   if (!(await tf.setBackend('wasm'))) throw new Error('could not start the TensorFlow.js wasm backend');
   await tf.ready();
@@ -27,7 +29,12 @@ async function load() {
   const all = Buffer.concat(shards);
   const weightData = all.buffer.slice(all.byteOffset, all.byteOffset + all.byteLength);
   return loadGraphModel({
-    load: async () => ({ modelTopology: modelJson.modelTopology, weightSpecs, weightData, format: 'graph-model' }),
+    load: async () => ({
+      modelTopology: modelJson.modelTopology,
+      weightSpecs,
+      weightData,
+      format: 'graph-model',
+    }),
   });
 }
 

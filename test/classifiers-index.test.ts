@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createClassifier, type EmbeddingClassifier } from '../classifiers/index.ts';
 import { CachedEmbedder, Lru, type Embedder } from '../classifiers/embedders.ts';
-import { PieceTokenizer } from '../classifiers/embed-bundled.ts';
+import { createBundledEmbedder, PieceTokenizer } from '../classifiers/embed-bundled.ts';
 import type { CustomerContext, UnitInput } from '../classifiers/types.ts';
 
 // An invented customer: a bakery with two jobs.
@@ -133,6 +133,32 @@ describe('embedding classifier (bundled USE-lite)', () => {
       jobs: [],
     });
     expect(t!.job).toBeNull();
+  });
+});
+
+describe('bundled embedder threads', () => {
+  it('gives the same vectors in-process and from the worker pool, in input order', async () => {
+    const texts = [
+      'a short one',
+      'a much longer sentence about sending invoices from the truck before the crew leaves',
+      'hi',
+    ];
+    const single = await createBundledEmbedder({ threads: 1 });
+    const pooled = await createBundledEmbedder({ threads: 2 });
+    try {
+      const a = await single.embed(texts);
+      const b = await pooled.embed(texts);
+      for (let i = 0; i < texts.length; i++) {
+        expect(a[i]).toHaveLength(512);
+        const cos = a[i]!.reduce((s, v, d) => s + v * b[i]![d]!, 0);
+        expect(cos).toBeCloseTo(1, 4);
+      }
+      const cross = a[0]!.reduce((s, v, d) => s + v * a[1]![d]!, 0);
+      expect(cross).toBeLessThan(0.95);
+    } finally {
+      await single.close?.();
+      await pooled.close?.();
+    }
   });
 });
 

@@ -48,16 +48,14 @@ describe('OpenAI-compatible embedder', () => {
         const data = parsed.input
           .map((t, index) => ({ object: 'embedding', index, embedding: fakeVector(t) }))
           .reverse();
-        res
-          .writeHead(200, { 'content-type': 'application/json' })
-          .end(
-            JSON.stringify({
-              object: 'list',
-              data,
-              model: parsed.model,
-              usage: { prompt_tokens: 1, total_tokens: 1 },
-            }),
-          );
+        res.writeHead(200, { 'content-type': 'application/json' }).end(
+          JSON.stringify({
+            object: 'list',
+            data,
+            model: parsed.model,
+            usage: { prompt_tokens: 1, total_tokens: 1 },
+          }),
+        );
       });
     });
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));

@@ -359,7 +359,10 @@ describe('parseNotes: Word', () => {
 });
 
 // Measures the parsers against the shared dev bundle's labelled note units (never copied here).
-const bundle = join(import.meta.dirname, '../../shared/data/dev-bundle');
+const bundle =
+  [join(import.meta.dirname, '../../shared/data/dev-bundle'), '/work/shared/data/dev-bundle'].find((p) =>
+    existsSync(join(p, 'notes/index.json')),
+  ) ?? join(import.meta.dirname, '../../shared/data/dev-bundle');
 describe.skipIf(!existsSync(join(bundle, 'notes/index.json')))('dev bundle notes', () => {
   it('produces every labelled note unit with the same ref and text', async () => {
     const labels = readFileSync(join(bundle, 'labels.jsonl'), 'utf8')
