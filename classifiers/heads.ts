@@ -143,3 +143,53 @@ export function argmax(p: ArrayLike<number>): number {
   for (let i = 1; i < p.length; i++) if (p[i]! > p[best]!) best = i;
   return best;
 }
+
+/** Softmax regression over sparse TF-IDF vectors, trained by SGD in plain JavaScript. */
+export interface SparseSoftmaxHead {
+  classes: number;
+  W: Map<string, Float64Array>;
+  b: Float64Array;
+}
+
+export function trainSparseSoftmax(
+  X: Map<string, number>[],
+  labels: number[],
+  classes: number,
+  opts: { epochs?: number; learningRate?: number; l2?: number } = {},
+): SparseSoftmaxHead {
+  const head: SparseSoftmaxHead = { classes, W: new Map(), b: new Float64Array(classes) };
+  const epochs = opts.epochs ?? 30;
+  const lr0 = opts.learningRate ?? 0.5;
+  const l2 = opts.l2 ?? 1e-4;
+  const order = X.map((_, i) => i);
+  for (let ep = 0; ep < epochs; ep++) {
+    // Deterministic shuffle, so the same texts always train the same head.
+    for (let i = order.length - 1; i > 0; i--) {
+      const j = (i * 7919 + ep * 31) % (i + 1);
+      [order[i], order[j]] = [order[j]!, order[i]!];
+    }
+    const lr = lr0 / (1 + ep * 0.2);
+    for (const i of order) {
+      const p = softmax(sparseLogits(head, X[i]!));
+      for (let k = 0; k < classes; k++) {
+        const g = p[k]! - (k === labels[i] ? 1 : 0);
+        head.b[k]! -= lr * g;
+        for (const [f, v] of X[i]!) {
+          let row = head.W.get(f);
+          if (!row) head.W.set(f, (row = new Float64Array(classes)));
+          row[k]! -= lr * (g * v + l2 * row[k]!);
+        }
+      }
+    }
+  }
+  return head;
+}
+
+export function sparseLogits(head: SparseSoftmaxHead, x: Map<string, number>): Float64Array {
+  const z = Float64Array.from(head.b);
+  for (const [f, v] of x) {
+    const row = head.W.get(f);
+    if (row) for (let k = 0; k < head.classes; k++) z[k]! += v * row[k]!;
+  }
+  return z;
+}

@@ -18,7 +18,17 @@ import { GapmapError } from '../app/errors.ts';
 import { fitLogistic, fitTemperature, logisticProb, type Logistic } from './calibration.ts';
 import { CachedEmbedder, createEmbedder, Lru, type Embedder, type EmbedderConfig } from './embedders.ts';
 import { concat, sparseDot, TfIdf, unitFeatures, type SparseVec } from './features.ts';
-import { argmax, logits, predict, softmax, trainSoftmax, type SoftmaxHead } from './heads.ts';
+import {
+  argmax,
+  logits,
+  predict,
+  softmax,
+  sparseLogits,
+  trainSoftmax,
+  trainSparseSoftmax,
+  type SoftmaxHead,
+  type SparseSoftmaxHead,
+} from './heads.ts';
 import {
   KINDS,
   SENTIMENTS,
@@ -153,6 +163,8 @@ interface JobModel {
   jobs: string[];
   /** Softmax regression over the embeddings of the job texts, when there are enough of them. */
   head: SoftmaxHead | null;
+  /** The same over their TF-IDF vectors (words and character n-grams). */
+  sparseHead: SparseSoftmaxHead | null;
   items: { vec: Float32Array; job: string }[];
   tfidf: TfIdf;
   /** One TF-IDF vector per job: all its texts together. */
@@ -422,7 +434,14 @@ export class EmbeddingClassifier implements Classifier {
     }
     // Too few job texts to learn from: P(has a job) is just 1 - P(other).
     const gate = positives >= 2 ? fitLogistic(gateX, gateY) : { w: [0, -1], b: 0 };
-    const model: JobModel = { jobs, head, items, tfidf, jobDocs, temperature: 1, gate };
+    const sparseHead = head
+      ? trainSparseSoftmax(
+          texts.map((t) => tfidf.vector(t.text)),
+          texts.map((t) => jobs.indexOf(t.job)),
+          jobs.length,
+        )
+      : null;
+    const model: JobModel = { jobs, head, sparseHead, items, tfidf, jobDocs, temperature: 1, gate };
     // Temperature from leave-one-out: a job text scored against the other texts of its job. A
     // spread-out sample of at most LOO_SAMPLE texts keeps this to a fraction of a second for 77 jobs.
     if (jobs.length >= 2) {
@@ -442,7 +461,7 @@ export class EmbeddingClassifier implements Classifier {
             : jobDocs[k]!,
         );
         heldOut.push({
-          logits: jobScores({ ...model, head: null, jobDocs: docs }, vecs[i]!, tfidf.vector(t.text), i),
+          logits: jobScores(process.env.GM_LOOH === "1" ? { ...model, jobDocs: docs } : { ...model, head: null, sparseHead: null, jobDocs: docs }, vecs[i]!, tfidf.vector(t.text), i),
           label,
         });
       });
@@ -517,6 +536,10 @@ function jobScores(model: JobModel, vec: Float32Array, tf: SparseVec, skip = -1)
   if (model.head) {
     const p = predict(model.head, vec);
     for (let k = 0; k < out.length; k++) out[k]! += LR_WEIGHT * Math.log(Math.max(p[k]!, 1e-9));
+  }
+  if (model.sparseHead) {
+    const p = softmax(sparseLogits(model.sparseHead, tf));
+    for (let k = 0; k < out.length; k++) out[k]! += Number(process.env.GM_SW ?? 0.1) * Math.log(Math.max(p[k]!, 1e-9));
   }
   return out;
 }

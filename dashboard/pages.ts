@@ -350,6 +350,26 @@ ${
   });
 }
 
+type OtherTurn = { speaker: string; text: string; offsetMs: number | null };
+
+/**
+ * A transcript keeps its whole conversation (ingest/turns.ts `conversation`): the customer's turns
+ * are its units, the others (the interviewer's) are shown between them. Other sources: the units.
+ */
+function conversationOf(
+  meta: Record<string, unknown>,
+  units: EvidenceUnit[],
+): (EvidenceUnit | OtherTurn)[] {
+  const turns = meta.turns;
+  if (!Array.isArray(turns)) return units;
+  const byOrdinal = new Map(units.map((u) => [Number(u.ref.slice(u.ref.lastIndexOf('#') + 1)), u]));
+  return (turns as (OtherTurn & { unit: number | null })[]).flatMap((t): (EvidenceUnit | OtherTurn)[] => {
+    if (t.unit === null) return [{ speaker: t.speaker, text: t.text, offsetMs: t.offsetMs }];
+    const u = byOrdinal.get(t.unit);
+    return u ? [u] : [];
+  });
+}
+
 export function sourcePage(p: {
   actor: Actor;
   customer: { key: string; name: string };
@@ -385,19 +405,21 @@ export function sourcePage(p: {
 ${typeof meta.question === 'string' ? html`<br>Question: ${meta.question}` : ''}${typeof meta.score === 'number' ? html` · score ${meta.score}` : ''}
 ${typeof meta.group === 'string' ? html`<br>Group: ${meta.group}` : ''}${Array.isArray(meta.tags) && meta.tags.length ? html` · tags: ${(meta.tags as unknown[]).map(String).join(', ')}` : ''}</p>
 <ol class="turns">
-${p.units.map(
-  (u) => html`<li id="${u.ref}" class="${u.ref === p.selected ? 'turn selected' : 'turn'}">
-  <div class="who">${u.speaker ?? (item.sourceType === 'ticket' ? 'Customer' : '')}${u.offsetMs !== null ? html` <time>${formatOffset(u.offsetMs)}</time>` : ''}${u.section ? html` <span class="muted">§ ${u.section}</span>` : ''}</div>
-  <div class="text">${u.text}</div>
-  <div>${tagLine(u, p.jobs)}</div>
-</li>`,
+${conversationOf(item.meta, p.units).map((t) =>
+  'ref' in t
+    ? html`<li id="${t.ref}" class="${t.ref === p.selected ? 'turn selected' : 'turn'}">
+  <div class="who">${t.speaker ?? (item.sourceType === 'ticket' ? 'Customer' : '')}${t.offsetMs !== null ? html` <time>${formatOffset(t.offsetMs)}</time>` : ''}${t.section ? html` <span class="muted">§ ${t.section}</span>` : ''}</div>
+  <div class="text">${t.text}</div>
+  <div>${tagLine(t, p.jobs)}</div>
+</li>`
+    : html`<li class="turn agent"><div class="who">${t.speaker}${t.offsetMs !== null ? html` <time>${formatOffset(t.offsetMs)}</time>` : ''}</div><div class="text">${t.text}</div></li>`,
 )}
 ${comments.map(
   (c) =>
     html`<li class="turn ${c.author_role === 'agent' ? 'agent' : ''}"><div class="who">${c.author_role ?? 'comment'}${c.created_at ? html` <time>${c.created_at}</time>` : ''}</div><div class="text">${c.body}</div></li>`,
 )}
 </ol>
-${item.sourceType === 'transcript' ? html`<p class="muted small">Only the customer speakers’ turns are kept as feedback; the interviewer’s questions are in the original file.</p>` : ''}`,
+${item.sourceType === 'transcript' && !Array.isArray(meta.turns) ? html`<p class="muted small">Only the customer speakers’ turns are kept as feedback; the interviewer’s questions are in the original file.</p>` : ''}`,
   });
 }
 

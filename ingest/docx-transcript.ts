@@ -7,7 +7,7 @@
  */
 import { basename } from 'node:path';
 import { readDocx } from './docx.ts';
-import { customerTurns, normalizeSpeaker, type Cue } from './turns.ts';
+import { conversation, customerTurns, normalizeSpeaker, type Cue } from './turns.ts';
 import type { ImportIssue, ParsedItem } from './types.ts';
 
 export interface DocxTranscriptEntry {
@@ -103,7 +103,14 @@ export async function parseDocxTranscript(
       customerKey: entry.customer,
       occurredAt: entry.interviewedAt,
       origin: { file, line: null },
-      meta: { format: 'docx', layout, speakers },
+      meta: {
+        format: 'docx',
+        layout,
+        interviewedAt: entry.interviewedAt,
+        customerSpeakers: entry.customerSpeakers,
+        speakers,
+        turns: conversation(cues, entry.customerSpeakers),
+      },
       units,
     },
     errors: [],

@@ -7,7 +7,7 @@ import { basename } from 'node:path';
 import { z } from 'zod';
 import { zodIssues } from './customers.ts';
 import { parseJson, parseTimestamp, readTextFile, TIMESTAMP_EXPECTED } from './text.ts';
-import { customerTurns, normalizeSpeaker, type Cue } from './turns.ts';
+import { conversation, customerTurns, normalizeSpeaker, type Cue } from './turns.ts';
 import type { ImportIssue, ParsedItem } from './types.ts';
 
 export interface TranscriptEntry {
@@ -331,7 +331,12 @@ export function transcriptItem(
       customerKey: entry.customer,
       occurredAt: entry.interviewedAt,
       origin: { file, line: null },
-      meta: { interviewedAt: entry.interviewedAt, customerSpeakers: entry.customerSpeakers, speakers },
+      meta: {
+        interviewedAt: entry.interviewedAt,
+        customerSpeakers: entry.customerSpeakers,
+        speakers,
+        turns: conversation(cues, entry.customerSpeakers),
+      },
       units,
     },
     errors: [],

@@ -18,42 +18,25 @@ export function normalizeSpeaker(name: string): string {
   return name.normalize('NFC').replace(/\s+/g, ' ').trim().toLowerCase();
 }
 
-/**
- * Joins consecutive cues of one speaker with a space, and returns the customer speakers' turns as
- * units `transcript:<file>#<n>`. Interviewer turns and cues without a speaker end a turn but are
- * not units.
- */
-export function customerTurns(
-  file: string,
-  cues: Cue[],
-  customerSpeakers: string[],
-  interviewedAt: Date | null,
-  refPrefix = 'transcript',
-): ParsedUnit[] {
-  const customers = new Set(customerSpeakers.map(normalizeSpeaker));
-  const units: ParsedUnit[] = [];
+export interface Turn {
+  speaker: string;
+  text: string;
+  offsetMs: number | null;
+}
+
+/** Consecutive cues of one speaker joined with a space; a cue without a speaker continues the turn in progress. */
+export function joinTurns(cues: Cue[]): Turn[] {
+  const turns: Turn[] = [];
   let current: { speaker: string; parts: string[]; offsetMs: number | null } | null = null;
   const flush = () => {
-    if (current && customers.has(normalizeSpeaker(current.speaker))) {
-      const text = current.parts.join(' ').replace(/\s+/g, ' ').trim();
-      if (text) {
-        const ordinal = units.length + 1;
-        units.push({
-          ref: `${refPrefix}:${file}#${ordinal}`,
-          ordinal,
-          speaker: current.speaker,
-          text,
-          occurredAt: interviewedAt,
-          offsetMs: current.offsetMs,
-        });
-      }
-    }
+    const text = current?.parts.join(' ').replace(/\s+/g, ' ').trim();
+    if (current && text) turns.push({ speaker: current.speaker, text, offsetMs: current.offsetMs });
     current = null;
   };
   for (const cue of cues) {
     const speaker = cue.speaker?.trim() || null;
     if (!speaker) {
-      // A cue without a speaker continues the turn in progress (a wrapped line in most exports).
+      // A wrapped line in most exports.
       if (current) current.parts.push(cue.text);
       continue;
     }
@@ -65,5 +48,41 @@ export function customerTurns(
     current = { speaker, parts: [cue.text], offsetMs: cue.offsetMs };
   }
   flush();
-  return units;
+  return turns;
+}
+
+/**
+ * Every turn of the conversation, the customer's numbered as their units are: kept with the
+ * transcript so the dashboard can show a quote among its neighbouring turns, interviewer's included.
+ */
+export function conversation(cues: Cue[], customerSpeakers: string[]): (Turn & { unit: number | null })[] {
+  const customers = new Set(customerSpeakers.map(normalizeSpeaker));
+  let n = 0;
+  return joinTurns(cues).map((t) => ({
+    ...t,
+    unit: customers.has(normalizeSpeaker(t.speaker)) ? ++n : null,
+  }));
+}
+
+/**
+ * The customer speakers' turns as units `transcript:<file>#<n>`, numbered from 1 per file.
+ * Interviewer turns are not units.
+ */
+export function customerTurns(
+  file: string,
+  cues: Cue[],
+  customerSpeakers: string[],
+  interviewedAt: Date | null,
+  refPrefix = 'transcript',
+): ParsedUnit[] {
+  return conversation(cues, customerSpeakers)
+    .filter((t) => t.unit !== null)
+    .map((t) => ({
+      ref: `${refPrefix}:${file}#${t.unit}`,
+      ordinal: t.unit!,
+      speaker: t.speaker,
+      text: t.text,
+      occurredAt: interviewedAt,
+      offsetMs: t.offsetMs,
+    }));
 }

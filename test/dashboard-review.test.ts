@@ -261,3 +261,20 @@ describe('exports', () => {
     expect(json.json.customer).toEqual({ key: 'kiln-cafe', name: 'Kiln Café' });
   });
 });
+
+describe('the source page of a transcript', () => {
+  it('shows a customer turn among its neighbouring turns, the interviewer’s included, in order', async () => {
+    const res = await dash.app.request('/customers/kiln-cafe/source?ref=transcript%3Akiln-owner.vtt%231', {
+      headers: auth,
+    });
+    expect(res.status).toBe(200);
+    const page = await res.text();
+    const question = page.indexOf('Thanks for joining. How do weekends go?');
+    const answer = page.indexOf('Busy. The booking page fills the room on Saturdays');
+    const followUp = page.indexOf('What happens then?');
+    const second = page.indexOf('I give one of them free drinks');
+    expect(question).toBeGreaterThan(-1);
+    expect([question < answer, answer < followUp, followUp < second]).toEqual([true, true, true]);
+    expect(page).toContain('id="transcript:kiln-owner.vtt#1"');
+  });
+});
