@@ -3,9 +3,12 @@
  * - kind and sentiment: softmax regression over embedding + hand-made features, trained on the
  *   sentences we ship in classifiers/training/ plus a customer's corrections, calibrated by
  *   temperature on held-out templates;
- * - job: per customer, softmax regression over the job statements, desired outcomes, examples and
- *   confirmed units, plus a "has a job" gate on the nearest-item similarity, fit (Platt) on the
- *   customer's own items against the shipped no-job sentences.
+ * - job: per customer, from the job statements, desired outcomes, examples and confirmed units:
+ *   score = nearest job text (embedding) + TF-IDF similarity to the job's texts + a little of two
+ *   softmax regressions (embedding, TF-IDF) when there are at least four texts per job; softmax with
+ *   a temperature fit by leave-one-out over the job texts. "No job" comes from a gate fit per
+ *   customer on two cues (nearest-job-text similarity and the kind head's P(other)): the
+ *   customer's job texts against the shipped no-job sentences and the units people marked as no job.
  * Heads are cached by what they were trained on, so a correction retrains one customer's heads
  * (seconds) and embeddings come from the per-process cache.
  */
@@ -166,6 +169,8 @@ interface JobModel {
   /** The same over their TF-IDF vectors (words and character n-grams). */
   sparseHead: SparseSoftmaxHead | null;
   items: { vec: Float32Array; job: string }[];
+  /** Index into `jobs` of each item's job. */
+  jobIndex: Int32Array;
   tfidf: TfIdf;
   /** One TF-IDF vector per job: all its texts together. */
   jobDocs: SparseVec[];
@@ -176,7 +181,7 @@ interface JobModel {
 
 const LOO_SAMPLE = 200;
 
-/** Weight of the regression's log-probability next to the two similarities. */
+/** Weight of each regression's log-probability (embedding, TF-IDF) next to the two similarities. */
 const LR_WEIGHT = 0.1;
 
 interface SavedHead {
@@ -441,7 +446,8 @@ export class EmbeddingClassifier implements Classifier {
           jobs.length,
         )
       : null;
-    const model: JobModel = { jobs, head, sparseHead, items, tfidf, jobDocs, temperature: 1, gate };
+    const jobIndex = Int32Array.from(items.map((it) => jobs.indexOf(it.job)));
+    const model: JobModel = { jobs, head, sparseHead, items, jobIndex, tfidf, jobDocs, temperature: 1, gate };
     // Temperature from leave-one-out: a job text scored against the other texts of its job. A
     // spread-out sample of at most LOO_SAMPLE texts keeps this to a fraction of a second for 77 jobs.
     if (jobs.length >= 2) {
@@ -461,7 +467,8 @@ export class EmbeddingClassifier implements Classifier {
             : jobDocs[k]!,
         );
         heldOut.push({
-          logits: jobScores(process.env.GM_LOOH === "1" ? { ...model, jobDocs: docs } : { ...model, head: null, sparseHead: null, jobDocs: docs }, vecs[i]!, tfidf.vector(t.text), i),
+          // The regressions stay in (trained on this text too): the scores are calibrated as they are used.
+          logits: jobScores({ ...model, jobDocs: docs }, vecs[i]!, tfidf.vector(t.text), i),
           label,
         });
       });
@@ -494,10 +501,12 @@ export class EmbeddingClassifier implements Classifier {
         sentimentConfidence: ps[s]!,
       };
       if (jobModel) {
-        const pNone =
-          1 -
-          logisticProb(jobModel.gate, gateFeatures(maxSim(v, jobModel.items), pk[KINDS.indexOf('other')]!));
-        const pj = softmax(jobScores(jobModel, v, jobModel.tfidf.vector(u.text)), jobModel.temperature);
+        const nearest = { sim: -1 };
+        const pj = softmax(
+          jobScores(jobModel, v, jobModel.tfidf.vector(u.text), -1, nearest),
+          jobModel.temperature,
+        );
+        const pNone = 1 - logisticProb(jobModel.gate, gateFeatures(nearest.sim, pk[KINDS.indexOf('other')]!));
         const j = argmax(pj);
         if (pNone < 0.5) {
           tags.job = jobModel.jobs[j]!;
@@ -524,22 +533,39 @@ export class EmbeddingClassifier implements Classifier {
 
 /**
  * Score of each job for one unit: nearest job text by embedding, plus TF-IDF similarity to the
- * job's texts together, plus (when trained) a little of the regression's log-probability.
+ * job's texts together, plus (when trained) a little of the two regressions' log-probabilities.
  * `skip` leaves one job text out (for calibration).
  */
-function jobScores(model: JobModel, vec: Float32Array, tf: SparseVec, skip = -1): Float64Array {
-  const out = new Float64Array(model.jobs.length);
-  model.jobs.forEach((job, k) => {
-    const own = model.items.filter((it, i) => it.job === job && i !== skip);
-    out[k] = (own.length > 0 ? maxSim(vec, own) : 0) + sparseDot(tf, model.jobDocs[k]!);
+function jobScores(
+  model: JobModel,
+  vec: Float32Array,
+  tf: SparseVec,
+  skip = -1,
+  /** Receives the similarity of the nearest job text (the gate's cue), saving a second pass. */
+  nearest?: { sim: number },
+): Float64Array {
+  const out = new Float64Array(model.jobs.length).fill(-1);
+  // One pass over the job texts: the best similarity per job.
+  const jobIndex = model.jobIndex;
+  model.items.forEach((it, i) => {
+    if (i === skip) return;
+    let s = 0;
+    for (let d = 0; d < vec.length; d++) s += vec[d]! * it.vec[d]!;
+    const k = jobIndex[i]!;
+    if (s > out[k]!) out[k] = s;
+    if (nearest && s > nearest.sim) nearest.sim = s;
   });
+  for (let k = 0; k < out.length; k++) {
+    if (out[k] === -1) out[k] = 0;
+    out[k]! += sparseDot(tf, model.jobDocs[k]!);
+  }
   if (model.head) {
     const p = predict(model.head, vec);
     for (let k = 0; k < out.length; k++) out[k]! += LR_WEIGHT * Math.log(Math.max(p[k]!, 1e-9));
   }
   if (model.sparseHead) {
     const p = softmax(sparseLogits(model.sparseHead, tf));
-    for (let k = 0; k < out.length; k++) out[k]! += Number(process.env.GM_SW ?? 0.1) * Math.log(Math.max(p[k]!, 1e-9));
+    for (let k = 0; k < out.length; k++) out[k]! += LR_WEIGHT * Math.log(Math.max(p[k]!, 1e-9));
   }
   return out;
 }
