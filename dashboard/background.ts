@@ -15,6 +15,7 @@ import { pendingUnitIds } from '../db/queries.ts';
 import { refreshPersonEntries } from '../db/reviews.ts';
 import { createInProcessRuntime } from '../workers/inprocess.ts';
 import { enqueueClassification } from '../workers/processors.ts';
+import { enqueueRetrain } from '../app/retrain.ts';
 import { createQueueClient, type QueueClient } from '../workers/queues.ts';
 
 export interface ImportJob {
@@ -63,11 +64,27 @@ function embeddedBackground({ config, handle }: { config: Config; handle: DbHand
 
   const rebuild = async () => {
     rebuildQueued = false;
-    for (const customerId of [...dirty]) {
+    const customers = [...dirty];
+    for (const customerId of customers) {
       dirty.delete(customerId);
       await buildMap(db, customerId);
       await refreshPersonEntries(db, customerId);
     }
+    // The map shows the decision at once; then the heads learn from it, and the units it could
+    // change are classified again (the map is rebuilt once more by that run).
+    run(async () => {
+      const rt = createInProcessRuntime({
+        db,
+        config,
+        classifier: () => (classifier ??= loadClassifier(config)),
+      });
+      for (const customerId of customers) {
+        if ((await enqueueRetrain(rt, customerId)) > 0) {
+          await rt.drain();
+          await refreshPersonEntries(db, customerId);
+        }
+      }
+    });
   };
 
   return {
@@ -141,7 +158,13 @@ function queueBackground({ config, handle }: { config: Config; handle: DbHandle 
     mapChanged(customerId) {
       // Person entries do not wait for the worker: they are recounted here from the new tags.
       track(refreshPersonEntries(handle.db, customerId));
-      track(queue().then((q) => q.enqueue('aggregate', { customerId })));
+      // The map first, then the units the decision could change are classified again (and the map rebuilt).
+      track(
+        queue().then(async (q) => {
+          await q.enqueue('aggregate', { customerId });
+          await enqueueRetrain({ enqueue: q.enqueue, config, db: handle.db }, customerId);
+        }),
+      );
     },
     async startImport(job) {
       const q = await queue();

@@ -19,6 +19,7 @@ import {
   type ClassificationRow,
 } from '../db/queries.ts';
 import { GapmapError } from '../app/errors.ts';
+import { hashOf } from '../app/store.ts';
 import { classifications } from '../db/schema/index.ts';
 import { inArray } from 'drizzle-orm';
 import type { SourceType } from '../ingest/types.ts';
@@ -81,17 +82,24 @@ export const processors: Processors = {
         ),
       );
     const current = new Map(done.map((d) => [d.unitId, d]));
-    const todo = rows.filter((r) => {
-      const c = current.get(r.id);
-      const by = (x: { name: string; version: string }) =>
-        c?.classifier === x.name && c.version === x.version;
-      return !c || c.hash !== r.contentHash || !(by(classifier) || (stages && by(stages)));
-    });
-    const byCustomer = new Map<number, typeof todo>();
-    for (const r of todo) byCustomer.set(r.customerId, [...(byCustomer.get(r.customerId) ?? []), r]);
-    for (const [customerId, us] of byCustomer) {
+    const byCustomer = new Map<number, typeof rows>();
+    for (const r of rows) byCustomer.set(r.customerId, [...(byCustomer.get(r.customerId) ?? []), r]);
+    for (const [customerId, all] of byCustomer) {
       const jobs = await jobsOf(rt.db, customerId);
       const examples = await reviewedExamples(rt.db, customerId);
+      // The heads a customer's units are tagged with depend on its jobs and on people's corrections:
+      // tags made before a correction or a job edit are out of date.
+      const version = customerVersion(classifier.version, jobs, examples);
+      const us = all.filter((r) => {
+        const c = current.get(r.id);
+        const by = (name: string, v: string) => c?.classifier === name && c.version === v;
+        return (
+          !c ||
+          c.hash !== r.contentHash ||
+          !(by(classifier.name, version) || (stages && by(stages.name, stages.version)))
+        );
+      });
+      if (us.length === 0) continue;
       const inputs: UnitInput[] = us.map((u) => ({
         id: u.id,
         text: u.text,
@@ -106,7 +114,7 @@ export const processors: Processors = {
         customerId,
         contentHash: u.contentHash,
         classifier: classifier.name,
-        version: classifier.version,
+        version,
         ...tags[i]!,
         classifiedAt: now,
       }));
@@ -141,15 +149,22 @@ export const processors: Processors = {
           // The webhook on new value gaps compares the maps once this run's units are classified.
           settle: async (result) => {
             await enqueueClassification(rt, result.touchedCustomers);
-            const settled = await waitUntilSettled(rt.db, result.runId, { signal: rt.signal, timeoutMs: catalog.connector.timeoutMs });
-            if (!settled) throw new Error(`connector ${payload.name}: import run ${result.runId} is stored; its value gaps were not compared (the worker stopped or classification took too long)`);
+            const settled = await waitUntilSettled(rt.db, result.runId, {
+              signal: rt.signal,
+              timeoutMs: catalog.connector.timeoutMs,
+            });
+            if (!settled)
+              throw new Error(
+                `connector ${payload.name}: import run ${result.runId} is stored; its value gaps were not compared (the worker stopped or classification took too long)`,
+              );
           },
         },
         payload.name,
       );
     } catch (err) {
       // Another run of it holds the lock, or it was removed: nothing a retry would change.
-      if (err instanceof GapmapError && (err.code === 'conflict' || err.code === 'not_found')) throw new UnrecoverableError(err.message);
+      if (err instanceof GapmapError && (err.code === 'conflict' || err.code === 'not_found'))
+        throw new UnrecoverableError(err.message);
       throw err;
     }
   },
@@ -174,6 +189,11 @@ export async function enqueueClassification(rt: Runtime, customerIds: number[]) 
   // In-process, units an earlier run's LLM outage left pending are sent again now. Queue workers
   // keep theirs queued through an outage, so they are not enqueued twice.
   if (!rt.queued && rt.config.llm.mode !== 'off') await enqueuePendingLlm(rt);
+}
+
+/** A classifier's version for one customer: its own, plus a digest of the jobs and corrections it learnt from. */
+export function customerVersion(base: string, jobs: unknown, examples: unknown): string {
+  return `${base}+c${hashOf({ jobs, examples }).slice(0, 8)}`;
 }
 
 /** Parses the payload with the catalog's schema before the processor sees it. */

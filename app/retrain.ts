@@ -1,0 +1,65 @@
+/**
+ * After people correct tags (or edit jobs), the customer's heads learn from it on their next use
+ * (workers/processors.ts gives each customer's tags a version that includes its corrections).
+ * This picks the units the new heads could tag differently, so only those are classified again:
+ * units whose tags were unsure, and units that say something close to a corrected one.
+ */
+import { and, eq, isNull } from 'drizzle-orm';
+import type { Db } from '../db/client.ts';
+import { classifications, reviews, units } from '../db/schema/index.ts';
+import { cosine, tokens } from '../classifiers/lexical.ts';
+import type { Runtime } from '../workers/processors.ts';
+
+// Tags less sure than this may flip when the heads move.
+const UNSURE = 0.6;
+// Word-overlap (TF) cosine above which a unit reads like a corrected one.
+const CLOSE = 0.3;
+
+function termVector(text: string): Map<string, number> {
+  const v = new Map<string, number>();
+  for (const t of tokens(text)) v.set(t, (v.get(t) ?? 0) + 1);
+  const norm = Math.sqrt([...v.values()].reduce((s, w) => s + w * w, 0)) || 1;
+  for (const [t, w] of v) v.set(t, w / norm);
+  return v;
+}
+
+export async function unitsToReclassify(db: Db, customerId: number): Promise<number[]> {
+  const decided = await db
+    .select({ unitId: reviews.unitId, text: units.text })
+    .from(reviews)
+    .innerJoin(units, eq(units.id, reviews.unitId))
+    .where(eq(reviews.customerId, customerId));
+  const decidedIds = new Set(decided.map((d) => d.unitId));
+  const corrected = [...new Map(decided.map((d) => [d.unitId, termVector(d.text)])).values()];
+  const rows = await db
+    .select({
+      id: units.id,
+      text: units.text,
+      job: classifications.jobConfidence,
+      kind: classifications.kindConfidence,
+      sentiment: classifications.sentimentConfidence,
+    })
+    .from(units)
+    .innerJoin(classifications, eq(classifications.unitId, units.id))
+    .where(and(eq(units.customerId, customerId), isNull(units.deletedAt)));
+  return rows
+    .filter((r) => {
+      if (decidedIds.has(r.id)) return false;
+      if (Math.min(r.job, r.kind, r.sentiment) < UNSURE) return true;
+      const v = termVector(r.text);
+      return corrected.some((c) => cosine(v, c) >= CLOSE);
+    })
+    .map((r) => r.id);
+}
+
+/** Enqueues classify jobs for the units a customer's corrections could change. */
+export async function enqueueRetrain(
+  rt: Pick<Runtime, 'enqueue' | 'config' | 'db'>,
+  customerId: number,
+): Promise<number> {
+  const ids = await unitsToReclassify(rt.db, customerId);
+  for (let i = 0; i < ids.length; i += rt.config.classifyBatch) {
+    await rt.enqueue('classify', { unitIds: ids.slice(i, i + rt.config.classifyBatch) });
+  }
+  return ids.length;
+}

@@ -1,0 +1,106 @@
+/**
+ * People's corrections teach the customer's heads: the units they could change are classified
+ * again with the corrected examples, the rest keep their tags, and a person's own decision stands.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { eq, inArray } from 'drizzle-orm';
+import { createTestDb, testConfig, type TestDb } from './helpers/db.ts';
+import { ticket, writeBundle } from './helpers/bundle.ts';
+import { importInProcessForTest } from './helpers/pipeline.ts';
+import { classifications, reviews, units } from '../db/schema/index.ts';
+import { getCustomerByKey, unitsWithTags } from '../db/queries.ts';
+import { enqueueRetrain, unitsToReclassify } from '../app/retrain.ts';
+import { createInProcessRuntime } from '../workers/inprocess.ts';
+import { createLexicalClassifier } from '../classifiers/lexical.ts';
+
+let t: TestDb;
+let customerId: number;
+const config = testConfig();
+
+const tickets = [
+  ticket({
+    id: 701,
+    subject: 'Gift vouchers',
+    description: 'Guests ask to buy gift vouchers for a dinner at the counter.',
+  }),
+  ticket({
+    id: 702,
+    subject: 'Vouchers again',
+    description: 'A guest wanted gift vouchers for a dinner again today.',
+  }),
+  ticket({
+    id: 703,
+    subject: 'Rota on Sunday',
+    description: 'The staff rota for Sunday is missing two shifts.',
+  }),
+];
+
+beforeAll(async () => {
+  t = await createTestDb();
+  await importInProcessForTest(t.handle, config, {
+    path: writeBundle({ tickets, surveyRows: [], transcripts: false }),
+  });
+  customerId = (await getCustomerByKey(t.handle.db, 'kiln-cafe'))!.id;
+});
+afterAll(async () => {
+  await t?.drop();
+});
+
+const idOf = async (ref: string) => (await t.handle.db.select().from(units).where(eq(units.ref, ref)))[0]!.id;
+
+describe('retraining on corrections', () => {
+  it('picks the unsure units and those close to a corrected one, not the person-decided one', async () => {
+    const [v1, v2, rota] = [await idOf('ticket:701'), await idOf('ticket:702'), await idOf('ticket:703')];
+    // Every tag sure, except nothing: only closeness to the correction can pick a unit.
+    await t.handle.db
+      .update(classifications)
+      .set({ jobConfidence: 0.95, kindConfidence: 0.95, sentimentConfidence: 0.95 });
+    await t.handle.db
+      .insert(reviews)
+      .values({ customerId, unitId: v1, action: 'set_job', value: 'staff-rota', who: 'lead@test' });
+    const picked = await unitsToReclassify(t.handle.db, customerId);
+    expect(picked).toContain(v2);
+    expect(picked).not.toContain(v1);
+    expect(picked).not.toContain(rota);
+
+    await t.handle.db
+      .update(classifications)
+      .set({ kindConfidence: 0.3 })
+      .where(eq(classifications.unitId, rota));
+    expect(await unitsToReclassify(t.handle.db, customerId)).toContain(rota);
+  });
+
+  it('classifies those units again with the corrected example, and leaves the others as they were', async () => {
+    const [v1, v2] = [await idOf('ticket:701'), await idOf('ticket:702')];
+    const before = new Map(
+      (await t.handle.db.select().from(classifications)).map((c) => [c.unitId, c.classifiedAt.getTime()]),
+    );
+    const lexical = createLexicalClassifier();
+    const rt = createInProcessRuntime({ db: t.handle.db, config, classifier: async () => lexical });
+    const n = await enqueueRetrain(rt, customerId);
+    await rt.drain();
+    expect(n).toBeGreaterThan(0);
+    const picked = new Set(await unitsToReclassify(t.handle.db, customerId));
+    const after = await t.handle.db.select().from(classifications);
+    const changed = after
+      .filter((c) => c.classifiedAt.getTime() !== before.get(c.unitId))
+      .map((c) => c.unitId);
+    expect(changed).toContain(v2);
+    // Units that were neither unsure nor close to the correction were not touched.
+    const untouched = after.filter((c) => !changed.includes(c.unitId)).map((c) => c.unitId);
+    expect(untouched.length).toBeGreaterThan(0);
+    expect(untouched.every((id) => !picked.has(id) || id === v1)).toBe(true);
+
+    const tagged = await unitsWithTags(t.handle.db, customerId);
+    // The lexical heads learnt "gift vouchers for a dinner" as staff-rota from the correction.
+    expect(tagged.find((u) => u.id === v2)!.job).toBe('staff-rota');
+    // The person's decision stands over whatever the machine says.
+    expect(tagged.find((u) => u.id === v1)!.job).toBe('staff-rota');
+    expect(tagged.find((u) => u.id === v1)!.reviewedBy).toBe('lead@test');
+    const versions = await t.handle.db
+      .select({ v: classifications.version })
+      .from(classifications)
+      .where(inArray(classifications.unitId, [v2]));
+    expect(versions[0]!.v).toMatch(/\+c[\w-]{8}$/);
+  });
+});
