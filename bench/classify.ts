@@ -13,6 +13,12 @@ import { createEmbedder } from '../classifiers/embedders.ts';
 import { createClassifier } from '../classifiers/index.ts';
 import type { CustomerContext, UnitInput } from '../classifiers/types.ts';
 import type { JobDef } from '../ingest/types.ts';
+import pg from 'pg';
+import { openDb } from '../db/client.ts';
+import { customerKeyMap, emptyCounts, pendingUnitIds, upsertCustomers } from '../db/queries.ts';
+import { storeItems } from '../app/store.ts';
+import { loadConfig } from '../app/env.ts';
+import { runJob } from '../workers/processors.ts';
 
 const args = process.argv.slice(2);
 const arg = (name: string) => {
@@ -156,5 +162,80 @@ console.log(
     ` (load average now ${loadavg()[0]!.toFixed(1)})`,
 );
 console.log(`  re-classify (cached embeddings): ${rate(againN, again)} units/s`);
+
+// The whole classify stage as the pipeline runs it: read the units from PostgreSQL, embed, heads,
+// write the tags back (workers/processors.ts), with a second classifier whose cache is cold.
+const admin = process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+const dbName = `gapmap_bench_classify_${process.pid}`;
+const adminClient = new pg.Client({ connectionString: admin });
+await adminClient.connect();
+await adminClient.query(`create database ${dbName}`);
+await adminClient.end();
+const dbUrl = new URL(admin);
+dbUrl.pathname = `/${dbName}`;
+const handle = await openDb({ databaseUrl: dbUrl.toString(), home: '/nonexistent' });
+try {
+  const keyOf = (k: string) => `c${[...contexts.keys()].indexOf(k)}`;
+  await upsertCustomers(
+    handle.db,
+    [...contexts].map(([k, c]) => ({ key: keyOf(k), name: k, jobs: c.jobs })),
+  );
+  const customerIds = await customerKeyMap(handle.db);
+  const counts = emptyCounts();
+  await storeItems(handle.db, {
+    runId: 0,
+    customers: customerIds,
+    counts,
+    items: rows.map((r, i) => ({
+      sourceType: 'survey' as const,
+      externalId: `bench-${i}`,
+      customerKey: keyOf(r.customer),
+      occurredAt: null,
+      origin: { file: 'bench', line: i + 1 },
+      meta: {},
+      units: [
+        {
+          ref: `survey:bench-${i}`,
+          ordinal: 1,
+          speaker: null,
+          text: r.unit.text,
+          occurredAt: null,
+          offsetMs: null,
+        },
+      ],
+    })),
+  });
+  const stage = await createClassifier({ embedder: spec, modelDir: process.env.GAPMAP_MODEL_DIR }, bare);
+  const config = loadConfig({ DATABASE_URL: dbUrl.toString(), GAPMAP_CLASSIFY_BATCH: String(BATCH) });
+  const rt = { db: handle.db, config, classifier: async () => stage, enqueue: async () => {} };
+  // Per-customer set-up happens once per worker process; keep it out of the rate as above.
+  for (const [key, c] of contexts) {
+    const id = customerIds.get(keyOf(key))!;
+    await stage.classify([{ id: 0, text: `set up ${key}`, sourceType: 'survey' }], {
+      customerKey: String(id),
+      jobs: c.jobs,
+      examples: [],
+    });
+  }
+  const pending = await pendingUnitIds(handle.db);
+  cpu = process.cpuUsage();
+  t = performance.now();
+  for (let i = 0; i < pending.length; i += BATCH)
+    await runJob('classify', { unitIds: pending.slice(i, i + BATCH) }, rt);
+  const stageMs = performance.now() - t;
+  const stageCpu = process.cpuUsage(cpu);
+  const left = (await pendingUnitIds(handle.db)).length;
+  console.log(
+    `  classify stage with PostgreSQL (read, embed, heads, write): ${rate(pending.length, stageMs)} units/s` +
+      ` (${(bareMs / (stageMs * (texts.length / pending.length))).toFixed(2)}x the bare embedder; CPU ${(cpuMs(stageCpu) / pending.length).toFixed(1)} ms/unit; ${left} left untagged)`,
+  );
+  await stage.close();
+} finally {
+  await handle.close();
+  const c = new pg.Client({ connectionString: admin });
+  await c.connect();
+  await c.query(`drop database if exists ${dbName} with (force)`);
+  await c.end();
+}
 console.log(`  peak memory (max RSS): ${mb(process.resourceUsage().maxRSS)}`);
 await classifier.close();
