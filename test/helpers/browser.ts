@@ -44,5 +44,7 @@ export async function screenshot(page: Page, name: string): Promise<string> {
   fs.mkdirSync(SCREENSHOTS, { recursive: true });
   const file = path.join(SCREENSHOTS, `${name}.png`);
   await page.screenshot({ path: file, fullPage: true });
+  // Named in the test log, so a CI run says where to look at what a user sees.
+  console.log(`screenshot: ${path.relative(process.cwd(), file)}`);
   return file;
 }
