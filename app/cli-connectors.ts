@@ -7,9 +7,9 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Command } from 'commander';
-import { loadConfig, type Config } from './env.ts';
+import type { Config } from './env.ts';
 import { GapmapError } from './errors.ts';
-import { openDatabase, queueMode } from './context.ts';
+import { queueMode, withDb } from './context.ts';
 import { loadClassifier } from './classifier.ts';
 import { storeItems } from './store.ts';
 import { waitForRun } from './wait.ts';
@@ -49,17 +49,6 @@ import { createQueueClient, type QueueClient } from '../workers/queues.ts';
 import { syncConnectorSchedules } from '../workers/scheduler.ts';
 
 const print = (s: string) => process.stdout.write(s + '\n');
-
-async function withDb<T>(fn: (handle: DbHandle, config: Config) => Promise<T>): Promise<T> {
-  const config = loadConfig();
-  queueMode(config);
-  const handle = await openDatabase(config);
-  try {
-    return await fn(handle, config);
-  } finally {
-    await handle.close();
-  }
-}
 
 async function withQueue<T>(config: Config, fn: (queue: QueueClient) => Promise<T>): Promise<T> {
   const queue = await createQueueClient(config);

@@ -9,9 +9,8 @@
  *   gapmap llm resume [--customer KEY]
  */
 import { Argument, Command, Option } from 'commander';
-import { loadConfig, type Config } from './env.ts';
 import { GapmapError } from './errors.ts';
-import { openDatabase, queueMode } from './context.ts';
+import { queueMode, withDb } from './context.ts';
 import type { DbHandle } from '../db/client.ts';
 import { getCustomerByKey } from '../db/queries.ts';
 import { enqueuePendingLlm, setLlmEnabled } from './llm.ts';
@@ -27,17 +26,6 @@ import { loadClassifier } from './classifier.ts';
 import type { SuggestionStatus } from '../db/schema/index.ts';
 
 const print = (s: string) => process.stdout.write(s + '\n');
-
-async function withDb<T>(fn: (handle: DbHandle, config: Config) => Promise<T>): Promise<T> {
-  const config = loadConfig();
-  queueMode(config);
-  const handle = await openDatabase(config);
-  try {
-    return await fn(handle, config);
-  } finally {
-    await handle.close();
-  }
-}
 
 async function customerOf(handle: DbHandle, key: string) {
   const c = await getCustomerByKey(handle.db, key);

@@ -3,21 +3,11 @@
  * 127.0.0.1 (where the dashboard has no local lead), and API tokens for scripts.
  */
 import type { Command } from 'commander';
-import { loadConfig } from './env.ts';
-import { openDatabase } from './context.ts';
+import { withDb } from './context.ts';
 import { GapmapError } from './errors.ts';
 import { ROLES, type Role } from '../db/schema/auth.ts';
 import { createApiToken, createUser, listUsers } from '../dashboard/auth.ts';
-import type { DbHandle } from '../db/client.ts';
 
-async function withDb<T>(fn: (handle: DbHandle) => Promise<T>): Promise<T> {
-  const handle = await openDatabase(loadConfig());
-  try {
-    return await fn(handle);
-  } finally {
-    await handle.close();
-  }
-}
 
 function role(value: string): Role {
   if (!(ROLES as readonly string[]).includes(value)) {

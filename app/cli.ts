@@ -5,9 +5,9 @@
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Command, Option } from 'commander';
-import { loadConfig, type Config } from './env.ts';
+import { loadConfig } from './env.ts';
 import { GapmapError, errorMessage } from './errors.ts';
-import { openDatabase, queueMode } from './context.ts';
+import { openDatabase, queueMode, withDb } from './context.ts';
 import type { ImportOptions } from './importer.ts';
 import { importInProcess } from './pipeline.ts';
 import { createProgress } from './progress.ts';
@@ -39,17 +39,6 @@ const program = new Command('gapmap')
     'Tag customer feedback with jobs, kinds and sentiment, and build a Value Gap Map per customer.',
   )
   .showHelpAfterError();
-
-async function withDb<T>(fn: (handle: DbHandle, config: Config) => Promise<T>): Promise<T> {
-  const config = loadConfig();
-  queueMode(config);
-  const handle = await openDatabase(config);
-  try {
-    return await fn(handle, config);
-  } finally {
-    await handle.close();
-  }
-}
 
 const print = (s: string) => process.stdout.write(s + '\n');
 
