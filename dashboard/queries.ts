@@ -2,20 +2,19 @@
  * Reads only the dashboard needs. They touch the rows a page shows, not the customer's every unit,
  * so a customer with 100,000 units still gets its pages quickly.
  */
-import { and, asc, eq, inArray, isNull, sql, type SQL } from 'drizzle-orm';
+import { and, asc, eq, sql, type SQL } from 'drizzle-orm';
 import type { Db } from '../db/client.ts';
 import {
-  classifications,
   customers,
   items,
   jobs,
   mapEntries,
   mapState,
-  reviews,
   units,
   MAP_ROWS,
 } from '../db/schema/index.ts';
 import type { MapJson } from '../app/map.ts';
+import { unitsWithTags } from '../db/queries.ts';
 
 async function rowsOf<T>(db: Db, query: SQL): Promise<T[]> {
   return ((await db.execute(query)) as unknown as { rows: T[] }).rows;
@@ -92,105 +91,13 @@ export async function customerSummaries(db: Db): Promise<CustomerSummary[]> {
 }
 
 /** The units behind some refs, with a person's decisions applied over the machine's tags. */
-export async function unitsByRefs(db: Db, customerId: number, refs: string[]) {
-  if (refs.length === 0) return [];
-  const rows = await db
-    .select({
-      id: units.id,
-      ref: units.ref,
-      ordinal: units.ordinal,
-      speaker: units.speaker,
-      text: units.text,
-      section: units.section,
-      quotes: units.quotes,
-      occurredAt: units.occurredAt,
-      offsetMs: units.offsetMs,
-      itemId: units.itemId,
-      sourceType: items.sourceType,
-      externalId: items.externalId,
-      meta: items.meta,
-      job: classifications.job,
-      jobConfidence: classifications.jobConfidence,
-      kind: classifications.kind,
-      kindConfidence: classifications.kindConfidence,
-      sentiment: classifications.sentiment,
-      sentimentConfidence: classifications.sentimentConfidence,
-    })
-    .from(units)
-    .innerJoin(items, eq(items.id, units.itemId))
-    .leftJoin(classifications, eq(classifications.unitId, units.id))
-    .where(and(eq(units.customerId, customerId), inArray(units.ref, refs), isNull(units.deletedAt)))
-    .orderBy(asc(units.id));
-  return applyDecisions(db, customerId, rows);
+export function unitsByRefs(db: Db, customerId: number, refs: string[]) {
+  return unitsWithTags(db, customerId, { refs });
 }
 
-export async function unitsOfItem(db: Db, customerId: number, itemId: number) {
-  const rows = await db
-    .select({
-      id: units.id,
-      ref: units.ref,
-      ordinal: units.ordinal,
-      speaker: units.speaker,
-      text: units.text,
-      section: units.section,
-      quotes: units.quotes,
-      occurredAt: units.occurredAt,
-      offsetMs: units.offsetMs,
-      itemId: units.itemId,
-      sourceType: items.sourceType,
-      externalId: items.externalId,
-      meta: items.meta,
-      job: classifications.job,
-      jobConfidence: classifications.jobConfidence,
-      kind: classifications.kind,
-      kindConfidence: classifications.kindConfidence,
-      sentiment: classifications.sentiment,
-      sentimentConfidence: classifications.sentimentConfidence,
-    })
-    .from(units)
-    .innerJoin(items, eq(items.id, units.itemId))
-    .leftJoin(classifications, eq(classifications.unitId, units.id))
-    .where(and(eq(units.customerId, customerId), eq(units.itemId, itemId), isNull(units.deletedAt)))
-    .orderBy(asc(units.ordinal), asc(units.id));
-  return applyDecisions(db, customerId, rows);
-}
-
-interface Tagged {
-  id: number;
-  job: string | null;
-  jobConfidence: number | null;
-  kind: string | null;
-  kindConfidence: number | null;
-  sentiment: string | null;
-  sentimentConfidence: number | null;
-}
-
-async function applyDecisions<T extends Tagged>(db: Db, customerId: number, rows: T[]) {
-  if (rows.length === 0) return [];
-  const decided = await db
-    .select()
-    .from(reviews)
-    .where(
-      and(
-        eq(reviews.customerId, customerId),
-        inArray(
-          reviews.unitId,
-          rows.map((r) => r.id),
-        ),
-      ),
-    )
-    .orderBy(asc(reviews.id));
-  return rows.map((r) => {
-    const t = { ...r, reviewedBy: null as string | null };
-    for (const d of decided) {
-      if (d.unitId !== r.id) continue;
-      if (d.action === 'set_job') [t.job, t.jobConfidence] = [(d.value as string | null) ?? null, 1];
-      if (d.action === 'set_kind') [t.kind, t.kindConfidence] = [d.value as string, 1];
-      if (d.action === 'set_sentiment') [t.sentiment, t.sentimentConfidence] = [d.value as string, 1];
-      t.reviewedBy = d.who;
-    }
-    return t;
-  });
+/** The units of one source item (a transcript's turns, a ticket), in their order. */
+export function unitsOfItem(db: Db, customerId: number, itemId: number) {
+  return unitsWithTags(db, customerId, { itemId });
 }
 
 export type EvidenceUnit = Awaited<ReturnType<typeof unitsByRefs>>[number];

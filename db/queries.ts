@@ -260,7 +260,8 @@ export async function saveClassifications(db: Db, rows: ClassificationRow[]) {
 }
 
 /** Every live unit of a customer with its source and its current tags (a person's decision over the machine's). */
-export async function unitsWithTags(db: Db, customerId: number) {
+export async function unitsWithTags(db: Db, customerId: number, only: { refs?: string[]; itemId?: number } = {}) {
+  if (only.refs && only.refs.length === 0) return [];
   const rows = await db
     .select({
       id: units.id,
@@ -272,6 +273,7 @@ export async function unitsWithTags(db: Db, customerId: number) {
       quotes: units.quotes,
       occurredAt: units.occurredAt,
       offsetMs: units.offsetMs,
+      itemId: units.itemId,
       sourceType: items.sourceType,
       externalId: items.externalId,
       meta: items.meta,
@@ -288,8 +290,16 @@ export async function unitsWithTags(db: Db, customerId: number) {
     .from(units)
     .innerJoin(items, eq(items.id, units.itemId))
     .leftJoin(classifications, eq(classifications.unitId, units.id))
-    .where(and(eq(units.customerId, customerId), isNull(units.deletedAt), isNull(items.deletedAt)))
-    .orderBy(asc(units.id));
+    .where(
+      and(
+        eq(units.customerId, customerId),
+        isNull(units.deletedAt),
+        isNull(items.deletedAt),
+        only.refs ? inArray(units.ref, only.refs) : undefined,
+        only.itemId !== undefined ? eq(units.itemId, only.itemId) : undefined,
+      ),
+    )
+    .orderBy(...(only.itemId !== undefined ? [asc(units.ordinal), asc(units.id)] : [asc(units.id)]));
   const decided = await db
     .select()
     .from(reviews)
