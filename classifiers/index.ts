@@ -60,7 +60,7 @@ const CORRECTION_WEIGHT = 5;
 const FOLDS = 5;
 
 /** The shipped sentences: generated from templates (generate.ts) and written one by one. */
-export const TRAINING_FILES = ['kind-sentiment.jsonl', 'handwritten.jsonl'];
+export const TRAINING_FILES = ['kind-sentiment.jsonl', 'handwritten.jsonl', 'handwritten-notes.jsonl'];
 
 export function loadTrainingRows(dir = TRAINING_DIR): TrainingRow[] {
   const rows: TrainingRow[] = [];
@@ -169,6 +169,12 @@ interface JobModel {
   /** The same over their TF-IDF vectors (words and character n-grams). */
   sparseHead: SparseSoftmaxHead | null;
   items: { vec: Float32Array; job: string }[];
+  /**
+   * The job texts' vectors less their mean, normalised: what tells this customer's jobs apart
+   * rather than what they share (all of them are about the same product).
+   */
+  centered: Float32Array[];
+  center: Float32Array;
   /** Index into `jobs` of each item's job. */
   jobIndex: Int32Array;
   tfidf: TfIdf;
@@ -392,7 +398,7 @@ export class EmbeddingClassifier implements Classifier {
     const vecs = await this.embedder.embed(texts.map((t) => t.text));
     const items = texts.map((t, i) => ({ vec: vecs[i]!, job: t.job }));
     const tfidf = new TfIdf([...this.training.map((r) => r.text), ...texts.map((t) => t.text)]);
-    const jobDocs = jobs.map((j) =>
+    const rawDocs = jobs.map((j) =>
       tfidf.vector(
         texts
           .filter((t) => t.job === j)
@@ -400,6 +406,8 @@ export class EmbeddingClassifier implements Classifier {
           .join('\n'),
       ),
     );
+    const discriminate = jobContrast(rawDocs);
+    const jobDocs = rawDocs.map(discriminate);
     // A regression needs a few texts per job; with a statement and an outcome only, similarity decides.
     const head =
       jobs.length >= 2 && texts.length >= 4 * jobs.length
@@ -447,7 +455,21 @@ export class EmbeddingClassifier implements Classifier {
         )
       : null;
     const jobIndex = Int32Array.from(items.map((it) => jobs.indexOf(it.job)));
-    const model: JobModel = { jobs, head, sparseHead, items, jobIndex, tfidf, jobDocs, temperature: 1, gate };
+    const center = new Float32Array(vecs[0]?.length ?? 0);
+    for (const v of vecs) for (let d = 0; d < center.length; d++) center[d]! += v[d]! / vecs.length;
+    const model: JobModel = {
+      jobs,
+      head,
+      sparseHead,
+      items,
+      centered: vecs.map((v) => centerOn(v, center)),
+      center,
+      jobIndex,
+      tfidf,
+      jobDocs,
+      temperature: 1,
+      gate,
+    };
     // Temperature from leave-one-out: a job text scored against the other texts of its job. A
     // spread-out sample of at most LOO_SAMPLE texts keeps this to a fraction of a second for 77 jobs.
     if (jobs.length >= 2) {
@@ -458,12 +480,12 @@ export class EmbeddingClassifier implements Classifier {
         if (i % stride !== 0 || texts.filter((o) => o.job === t.job).length < 2) return;
         const docs = jobs.map((j, k) =>
           j === t.job
-            ? tfidf.vector(
+            ? discriminate(tfidf.vector(
                 texts
                   .filter((o, m) => o.job === j && m !== i)
                   .map((o) => o.text)
                   .join('\n'),
-              )
+              ))
             : jobDocs[k]!,
         );
         heldOut.push({
@@ -508,7 +530,10 @@ export class EmbeddingClassifier implements Classifier {
         );
         const pNone = 1 - logisticProb(jobModel.gate, gateFeatures(nearest.sim, pk[KINDS.indexOf('other')]!));
         const j = argmax(pj);
-        if (pNone < 0.5) {
+        // "other" is the kind of a unit with no bearing on a job (BUNDLE.md): a unit the kind head
+        // reads as a touchpoint, friction, gap or high point keeps its nearest job even when the
+        // gate doubts it, so the job and kind tags never contradict each other.
+        if (pNone < 0.5 || tags.kind !== 'other') {
           tags.job = jobModel.jobs[j]!;
           tags.jobConfidence = (1 - pNone) * pj[j]!;
         } else {
@@ -531,6 +556,42 @@ export class EmbeddingClassifier implements Classifier {
   }
 }
 
+function centerOn(v: Float32Array, center: Float32Array): Float32Array {
+  const out = new Float32Array(v.length);
+  let norm = 0;
+  for (let d = 0; d < v.length; d++) {
+    out[d] = v[d]! - center[d]!;
+    norm += out[d]! * out[d]!;
+  }
+  norm = Math.sqrt(norm) || 1;
+  for (let d = 0; d < v.length; d++) out[d]! /= norm;
+  return out;
+}
+
+/**
+ * A customer's jobs often share their words ("invoice", "payment" in every job of a billing
+ * product): such a word says a unit is about the product, not which job. Each term of a job's
+ * TF-IDF vector is weighted again by how few of the customer's jobs use it (an inverse document
+ * frequency over the jobs), so the words that tell the jobs apart decide the TF-IDF similarity.
+ */
+function jobContrast(docs: SparseVec[]): (v: SparseVec) => SparseVec {
+  const jdf = new Map<string, number>();
+  for (const d of docs) for (const t of d.keys()) jdf.set(t, (jdf.get(t) ?? 0) + 1);
+  const J = docs.length;
+  return (v) => {
+    const out: SparseVec = new Map();
+    let norm = 0;
+    for (const [t, w] of v) {
+      const x = w * Math.log((1 + J) / (jdf.get(t) ?? 1));
+      out.set(t, x);
+      norm += x * x;
+    }
+    norm = Math.sqrt(norm) || 1;
+    for (const [t, x] of out) out.set(t, x / norm);
+    return out;
+  };
+}
+
 /**
  * Score of each job for one unit: nearest job text by embedding, plus TF-IDF similarity to the
  * job's texts together, plus (when trained) a little of the two regressions' log-probabilities.
@@ -547,13 +608,19 @@ function jobScores(
   const out = new Float64Array(model.jobs.length).fill(-1);
   // One pass over the job texts: the best similarity per job.
   const jobIndex = model.jobIndex;
+  const cvec = centerOn(vec, model.center);
   model.items.forEach((it, i) => {
     if (i === skip) return;
+    if (nearest) {
+      let s = 0;
+      for (let d = 0; d < vec.length; d++) s += vec[d]! * it.vec[d]!;
+      if (s > nearest.sim) nearest.sim = s;
+    }
+    const c = model.centered[i]!;
     let s = 0;
-    for (let d = 0; d < vec.length; d++) s += vec[d]! * it.vec[d]!;
+    for (let d = 0; d < cvec.length; d++) s += cvec[d]! * c[d]!;
     const k = jobIndex[i]!;
     if (s > out[k]!) out[k] = s;
-    if (nearest && s > nearest.sim) nearest.sim = s;
   });
   for (let k = 0; k < out.length; k++) {
     if (out[k] === -1) out[k] = 0;

@@ -1,5 +1,6 @@
 // Run by `npm test` before vitest: the integration tests need PostgreSQL and Redis; say plainly
 // which one is missing and how to start it, instead of a wall of connection errors.
+import fs from 'node:fs';
 import net from 'node:net';
 
 const services = [
@@ -39,5 +40,11 @@ for (const s of services) {
     console.error(`${s.name} is not reachable at ${u.hostname}:${u.port || 'default port'}: ${s.hint}`);
     missing++;
   }
+}
+// The dashboard tests drive Debian's Chromium through playwright-core (never a downloaded browser).
+const chromium = process.env.GAPMAP_CHROMIUM ?? '/usr/bin/chromium';
+if (!fs.existsSync(chromium)) {
+  console.error(`Chromium is not installed at ${chromium}: apt-get install chromium (Debian), or set GAPMAP_CHROMIUM`);
+  missing++;
 }
 if (missing) process.exit(1);

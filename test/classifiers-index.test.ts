@@ -127,6 +127,24 @@ describe('embedding classifier (bundled USE-lite)', () => {
     expect(cached.misses).toBe(misses);
   });
 
+  it('keeps job and kind consistent: only a unit of kind "other" goes without a job', async () => {
+    const texts = [
+      // A researcher's third-person note about a job, and small talk around an interview.
+      'She retypes the cafe orders from her texts into a notebook every morning before six.',
+      "He can't swap a baker's shift without redoing the whole week by hand.",
+      'Visit on Tuesday; we met in the back room after the morning rush.',
+      'Thanks so much, have a great weekend!',
+    ];
+    const tags = await classifier.classify(
+      texts.map((t, i) => unit(i, t, { sourceType: 'note' })),
+      bakery,
+    );
+    for (const t of tags) if (t.job === null) expect(t.kind).toBe('other');
+    expect(tags[0]!.job).toBe('wholesale-orders');
+    expect(tags[1]!.job).toBe('staff-rota');
+    expect(tags[3]!.job).toBeNull();
+  });
+
   it('classifies a customer without jobs: job is null', async () => {
     const [t] = await classifier.classify([unit(1, 'The delivery was late again.')], {
       customerKey: 'x',
