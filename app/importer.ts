@@ -5,6 +5,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
+import pg from 'pg';
 import type { Db } from '../db/client.ts';
 import type { ImportCounts } from '../db/schema/index.ts';
 import {
@@ -99,13 +100,17 @@ class ImportSession {
   private pendingErrors: ImportIssue[] = [];
   private customers: Map<string, number> | null = null;
   private itemsRead = 0;
-  private inflight: Promise<void> = Promise.resolve();
+  private inflight: { keys: Set<string>; done: Promise<void> }[] = [];
+  // node-postgres pools connections; PGlite is a single connection that cannot interleave transactions.
+  private readonly parallel: number;
 
   constructor(
     readonly db: Db,
     readonly runId: number,
     private onProgress?: (itemsRead: number) => void,
-  ) {}
+  ) {
+    this.parallel = (db as unknown as { $client?: unknown }).$client instanceof pg.Pool ? 2 : 1;
+  }
 
   async refreshCustomers() {
     this.customers = await customerKeyMap(this.db);
@@ -124,16 +129,23 @@ class ImportSession {
   }
 
   /**
-   * Stores the batch read so far while the parser goes on reading the next one. One batch is in
-   * the database at a time, in file order, so a ticket repeated later in a file still wins.
+   * Stores the batch read so far while the parser goes on reading the next one. On PostgreSQL two
+   * batches are stored at once, on two connections (the database is the slow side, and it has
+   * cores to spare); a batch that shares an item with one in flight waits for it, so a ticket
+   * repeated later in a file still wins. PGlite has one connection: one batch at a time.
    */
   private async startStore() {
-    await this.inflight;
     if (this.pendingItems.length === 0) return;
-    if (!this.customers) await this.refreshCustomers();
     const batch = this.pendingItems;
     this.pendingItems = [];
-    const stored = storeItems(this.db, {
+    const keys = new Set(batch.map((i) => `${i.sourceType}\u0000${i.externalId}`));
+    const overlaps = (other: Set<string>) => [...keys].some((k) => other.has(k));
+    while (this.inflight.length >= this.parallel || this.inflight.some((f) => overlaps(f.keys))) {
+      const oldest = this.inflight.shift()!;
+      await oldest.done;
+    }
+    if (!this.customers) await this.refreshCustomers();
+    const done = storeItems(this.db, {
       runId: this.runId,
       customers: this.customers!,
       items: batch,
@@ -143,9 +155,13 @@ class ImportSession {
       for (const e of res.errors) this.error(e);
       this.onProgress?.(this.itemsRead);
     });
-    // Marked as handled here; the failure still surfaces at the next await of `inflight`.
-    stored.catch(() => {});
-    this.inflight = stored;
+    // Marked as handled here; a failure still surfaces where this batch is awaited.
+    done.catch(() => {});
+    this.inflight.push({ keys, done });
+  }
+
+  private async settle() {
+    while (this.inflight.length) await this.inflight.shift()!.done;
   }
 
   async consume(events: AsyncIterable<ParseEvent> | Iterable<ParseEvent>) {
@@ -161,7 +177,7 @@ class ImportSession {
 
   async flush() {
     await this.startStore();
-    await this.inflight;
+    await this.settle();
     await this.writeErrors();
   }
 

@@ -138,6 +138,28 @@ describe('import of a bundle folder', () => {
     expect(stored).toBeDefined();
   });
 
+  it('stores batches side by side, and a ticket repeated later in a big file still wins', async () => {
+    // More tickets than one batch holds, so two batches are in flight at once; ticket 6005 comes twice.
+    const many = Array.from({ length: 4500 }, (_, i) =>
+      ticket({ id: 6000 + i, description: `First text ${i}.` }),
+    );
+    // The repeat falls in the second batch, which is stored while the first is still in flight.
+    const repeat = ticket({ id: 6005, description: 'The last word on 6005.' });
+    const lines = [...many.slice(0, 2500), repeat, ...many.slice(2500)].map((tk) => JSON.stringify(tk));
+    const res = await runImport(t.handle.db, {
+      path: writeBundle({ ticketLines: lines, surveyRows: [], transcripts: false }),
+    });
+    expect(res.errors).toEqual([]);
+    expect(res.counts).toMatchObject({ itemsNew: 4500 });
+    const [last] = await t.handle.db.select().from(units).where(eq(units.ref, 'ticket:6005'));
+    expect(last!.text).toBe('Question 6005\nThe last word on 6005.');
+    const stored = await t.handle.db.select({ ref: units.ref }).from(units);
+    const ids = stored
+      .map((u) => Number(u.ref.replace('ticket:', '')))
+      .filter((id) => id >= 6000 && id < 10500);
+    expect(new Set(ids).size).toBe(4500);
+  });
+
   it('counts a retried import run once', async () => {
     const dir = writeBundle({
       tickets: [ticket({ id: 401 }), ticket({ id: 402 })],
