@@ -42,9 +42,12 @@ export const units = pgTable(
     itemId: integer('item_id')
       .notNull()
       .references(() => items.id, { onDelete: 'cascade' }),
-    customerId: integer('customer_id')
-      .notNull()
-      .references(() => customers.id, { onDelete: 'cascade' }),
+    /**
+     * The item's customer, copied here so a customer's units are found without a join. No foreign
+     * key: the item's already holds it (and deletes cascade through the item), and a second check
+     * per unit costs about 5% of an import.
+     */
+    customerId: integer('customer_id').notNull(),
     ref: text('ref').notNull(),
     ordinal: integer('ordinal').notNull(),
     speaker: text('speaker'),
