@@ -336,11 +336,17 @@ function acceptedOpportunities(
 }
 
 /** The stable JSON shape of `gapmap map --json` and the API (documented in the README). */
-export async function mapJson(db: Db, customerId: number) {
-  const [customer] = await db.select().from(customers).where(eq(customers.id, customerId));
-  const jobs = await jobsOf(db, customerId);
-  const entries = await mapEntriesOf(db, customerId);
-  const state = await getMapState(db, customerId);
+/**
+ * `refs: false` leaves every entry's refs empty and does not read them: the dashboard's map page
+ * needs only labels and counts, and a big customer's refs run to megabytes.
+ */
+export async function mapJson(db: Db, customerId: number, opts: { refs?: boolean } = {}) {
+  const [[customer], jobs, entries, state] = await Promise.all([
+    db.select().from(customers).where(eq(customers.id, customerId)),
+    jobsOf(db, customerId),
+    mapEntriesOf(db, customerId, { refs: opts.refs !== false }),
+    getMapState(db, customerId),
+  ]);
   const column = (job: string | null) => {
     const def = jobs.find((j) => j.key === job);
     const cells = Object.fromEntries(

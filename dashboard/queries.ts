@@ -9,11 +9,9 @@ import {
   items,
   jobs,
   mapEntries,
-  mapState,
   units,
-  MAP_ROWS,
 } from '../db/schema/index.ts';
-import type { MapJson } from '../app/map.ts';
+import { mapJson, type MapJson } from '../app/map.ts';
 import { unitsWithTags } from '../db/queries.ts';
 
 async function rowsOf<T>(db: Db, query: SQL): Promise<T[]> {
@@ -127,54 +125,7 @@ export async function mapEntryCount(db: Db, customerId: number): Promise<number>
  * The map as `mapJson` shapes it, without each entry's evidence refs: the page needs labels,
  * counts and mixes, and a big customer's refs are megabytes (evidence pages read them per entry).
  */
-export async function mapForPage(db: Db, customerId: number): Promise<MapJson> {
-  const [[customer], jobRows, entries, [state]] = await Promise.all([
-    db.select().from(customers).where(eq(customers.id, customerId)),
-    db.select().from(jobs).where(eq(jobs.customerId, customerId)).orderBy(asc(jobs.id)),
-    db
-      .select({
-        entryKey: mapEntries.entryKey,
-        job: mapEntries.job,
-        row: mapEntries.row,
-        rank: mapEntries.rank,
-        label: mapEntries.label,
-        count: mapEntries.count,
-        sentiment: mapEntries.sentiment,
-        quote: mapEntries.quote,
-        quoteRef: mapEntries.quoteRef,
-        origin: mapEntries.origin,
-      })
-      .from(mapEntries)
-      .where(eq(mapEntries.customerId, customerId))
-      .orderBy(asc(mapEntries.rank)),
-    db.select().from(mapState).where(eq(mapState.customerId, customerId)),
-  ]);
-  const column = (job: string | null) => {
-    const def = jobRows.find((j) => j.key === job);
-    const cells = Object.fromEntries(
-      MAP_ROWS.map((row) => [
-        row,
-        entries
-          .filter((e) => e.job === job && e.row === row)
-          .map((e) => ({
-            key: e.entryKey,
-            label: e.label,
-            count: e.count,
-            sentiment: e.sentiment,
-            quote: e.quote,
-            quote_ref: e.quoteRef,
-            refs: [] as string[],
-            origin: e.origin,
-          })),
-      ]),
-    ) as MapJson['columns'][number]['cells'];
-    return { job, statement: def?.statement ?? null, desired_outcome: def?.desiredOutcome ?? null, cells };
-  };
-  return {
-    customer: { key: customer!.key, name: customer!.name },
-    built_at: state?.builtAt.toISOString() ?? null,
-    units: state?.units ?? 0,
-    rows: [...MAP_ROWS],
-    columns: [...jobRows.map((j) => column(j.key)), column(null)],
-  };
+/** The map for the page: labels and counts, no refs (see mapJson). */
+export function mapForPage(db: Db, customerId: number): Promise<MapJson> {
+  return mapJson(db, customerId, { refs: false });
 }

@@ -1,7 +1,7 @@
 /**
  * Queries as plain functions of (db, params), so a test or a caller can pass a transaction.
  */
-import { and, asc, desc, eq, inArray, isNull, sql } from 'drizzle-orm';
+import { and, asc, desc, eq, getTableColumns, inArray, isNull, sql } from 'drizzle-orm';
 import type { Db } from './client.ts';
 import {
   classifications,
@@ -347,12 +347,14 @@ export async function getMapState(db: Db, customerId: number) {
   return row;
 }
 
-export async function mapEntriesOf(db: Db, customerId: number) {
-  return db
-    .select()
+export async function mapEntriesOf(db: Db, customerId: number, opts: { refs?: boolean } = {}) {
+  const { refs, ...withoutRefs } = getTableColumns(mapEntries);
+  const rows = await db
+    .select(opts.refs === false ? withoutRefs : { ...withoutRefs, refs })
     .from(mapEntries)
     .where(eq(mapEntries.customerId, customerId))
     .orderBy(asc(mapEntries.job), asc(mapEntries.row), asc(mapEntries.rank));
+  return rows.map((r) => ({ refs: [] as string[], ...r }));
 }
 
 export async function getMapEntry(db: Db, customerId: number, entryKey: string) {
