@@ -18,7 +18,7 @@ import { openDb } from '../db/client.ts';
 import { customerKeyMap, emptyCounts, pendingUnitIds, upsertCustomers } from '../db/queries.ts';
 import { storeItems } from '../app/store.ts';
 import { loadConfig } from '../app/env.ts';
-import { runJob } from '../workers/processors.ts';
+import { enqueueClassification, runJob } from '../workers/processors.ts';
 
 const args = process.argv.slice(2);
 const arg = (name: string) => {
@@ -206,7 +206,8 @@ try {
     })),
   });
   const stage = await createClassifier({ embedder: spec, modelDir: process.env.GAPMAP_MODEL_DIR }, bare);
-  const config = loadConfig({ DATABASE_URL: dbUrl.toString(), GAPMAP_CLASSIFY_BATCH: String(BATCH) });
+  // The shipped batch size (GAPMAP_CLASSIFY_BATCH, default 64) unless the environment says otherwise.
+  const config = loadConfig({ ...process.env, DATABASE_URL: dbUrl.toString() });
   const rt = { db: handle.db, config, classifier: async () => stage, enqueue: async () => {} };
   // Per-customer set-up happens once per worker process; keep it out of the rate as above.
   for (const [key, c] of contexts) {
@@ -217,11 +218,21 @@ try {
       examples: [],
     });
   }
-  const pending = await pendingUnitIds(handle.db);
+  // The batches the pipeline makes: per customer, GAPMAP_CLASSIFY_BATCH units each.
+  const batches: number[][] = [];
+  await enqueueClassification(
+    {
+      ...rt,
+      enqueue: async (name, payload) => {
+        if (name === 'classify') batches.push((payload as { unitIds: number[] }).unitIds);
+      },
+    },
+    [...customerIds.values()],
+  );
+  const pending = batches.flat();
   cpu = process.cpuUsage();
   t = performance.now();
-  for (let i = 0; i < pending.length; i += BATCH)
-    await runJob('classify', { unitIds: pending.slice(i, i + BATCH) }, rt);
+  for (const unitIds of batches) await runJob('classify', { unitIds }, rt);
   const stageMs = performance.now() - t;
   const stageCpu = process.cpuUsage(cpu);
   const left = (await pendingUnitIds(handle.db)).length;
