@@ -506,20 +506,7 @@ export function createDashboard(p: AppOptions): { app: Hono<Env>; background: Ba
       quote_ref: entry.quoteRef,
       refs: entry.refs,
       origin: entry.origin,
-      evidence: evidence.map((u) => ({
-        ref: u.ref,
-        source_type: u.sourceType,
-        source_id: u.externalId,
-        speaker: u.speaker,
-        occurred_at: u.occurredAt?.toISOString() ?? null,
-        offset_ms: u.offsetMs,
-        section: u.section,
-        text: u.text,
-        tags:
-          u.kind === null
-            ? null
-            : { job: u.job, kind: u.kind, sentiment: u.sentiment, reviewed_by: u.reviewedBy },
-      })),
+      evidence: evidence.map((u) => ({ ...unitJson(u), source_id: u.externalId })),
     });
   });
 
