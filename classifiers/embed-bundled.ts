@@ -16,6 +16,7 @@ import path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
 import { loadGraphModel, type GraphModel } from '@tensorflow/tfjs-converter';
+import { sparseInput } from './use-lite-input.mjs';
 import { GapmapError, errorMessage } from '../app/errors.ts';
 import { normalize, type Embedder } from './embedders.ts';
 
@@ -263,19 +264,7 @@ async function createInProcessEmbedder(): Promise<Embedder> {
   let queue: Promise<unknown> = Promise.resolve();
 
   async function runBatch(rows: number[][]): Promise<Float32Array[]> {
-    let n = 0;
-    for (const r of rows) n += r.length;
-    const idx = new Int32Array(n * 2);
-    const vals = new Int32Array(n);
-    let k = 0;
-    rows.forEach((r, row) => {
-      r.forEach((id, pos) => {
-        idx[k * 2] = row;
-        idx[k * 2 + 1] = pos;
-        vals[k] = id;
-        k++;
-      });
-    });
+    const { n, indices: idx, values: vals } = sparseInput(rows);
     const indices = tf.tensor2d(idx, [n, 2], 'int32');
     const values = tf.tensor1d(vals, 'int32');
     try {

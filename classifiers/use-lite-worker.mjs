@@ -5,6 +5,7 @@ import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { parentPort } from 'node:worker_threads';
+import { sparseInput } from './use-lite-input.mjs';
 
 const require = createRequire(import.meta.url);
 const tf = require('@tensorflow/tfjs-core');
@@ -43,19 +44,7 @@ const ready = load();
 parentPort.on('message', async ({ id, rows }) => {
   try {
     const model = await ready;
-    let n = 0;
-    for (const r of rows) n += r.length;
-    const idx = new Int32Array(n * 2);
-    const vals = new Int32Array(n);
-    let k = 0;
-    rows.forEach((r, row) => {
-      r.forEach((piece, pos) => {
-        idx[k * 2] = row;
-        idx[k * 2 + 1] = pos;
-        vals[k] = piece;
-        k++;
-      });
-    });
+    const { n, indices: idx, values: vals } = sparseInput(rows);
     const indices = tf.tensor2d(idx, [n, 2], 'int32');
     const values = tf.tensor1d(vals, 'int32');
     const out = await model.executeAsync({ indices, values });

@@ -9,6 +9,7 @@ import { basename } from 'node:path';
 import { readDocx } from './docx.ts';
 import { conversation, customerTurns, normalizeSpeaker, type Cue } from './turns.ts';
 import type { ImportIssue, ParsedItem } from './types.ts';
+import { refused } from './types.ts';
 
 export interface DocxTranscriptEntry {
   customer: string;
@@ -52,7 +53,7 @@ export async function parseDocxTranscript(
   file: string,
   entry: DocxTranscriptEntry,
 ): Promise<{ item: ParsedItem | null; errors: ImportIssue[] }> {
-  const fail = (message: string) => ({ item: null, errors: [{ file, line: null, field: null, message }] });
+  const fail = (message: string) => refused(file, message);
   if (entry.customerSpeakers.length === 0) {
     return fail(
       "no customer speakers given: expected the names of the customer's speakers (customer_speakers in the index, or --speakers)",

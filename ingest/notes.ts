@@ -12,6 +12,7 @@ import { errorMessage } from '../app/errors.ts';
 import { readDocx } from './docx.ts';
 import { decodeText, parseTimestamp, readTextFile, TIMESTAMP_EXPECTED } from './text.ts';
 import type { ImportIssue, ParsedItem, ParsedUnit } from './types.ts';
+import { refused } from './types.ts';
 
 export interface NotesEntry {
   /** File name inside the bundle's notes/ folder. */
@@ -211,17 +212,7 @@ export async function parseNotes(
       format = 'markdown';
     }
   } else {
-    return {
-      item: null,
-      errors: [
-        {
-          file,
-          line: null,
-          field: null,
-          message: `not a notes file: expected ${NOTES_EXTENSIONS.join(', ')}`,
-        },
-      ],
-    };
+    return refused(file, `not a notes file: expected ${NOTES_EXTENSIONS.join(', ')}`);
   }
 
   const name = basename(file);
@@ -249,17 +240,7 @@ export async function parseNotes(
     });
   }
   if (units.length === 0) {
-    return {
-      item: null,
-      errors: [
-        {
-          file,
-          line: null,
-          field: null,
-          message: 'no paragraphs or list items: expected interview notes with text',
-        },
-      ],
-    };
+    return refused(file, 'no paragraphs or list items: expected interview notes with text');
   }
   return {
     item: {

@@ -9,6 +9,7 @@ import { zodIssues } from './customers.ts';
 import { parseJson, parseTimestamp, readTextFile, TIMESTAMP_EXPECTED } from './text.ts';
 import { conversation, customerTurns, normalizeSpeaker, type Cue } from './turns.ts';
 import type { ImportIssue, ParsedItem } from './types.ts';
+import { refused } from './types.ts';
 
 export interface TranscriptEntry {
   /** File name inside the transcripts folder. */
@@ -296,33 +297,16 @@ export function transcriptItem(
     }
   }
   if (cues.length === 0) {
-    return {
-      item: null,
-      errors: [
-        {
-          file,
-          line: null,
-          field: null,
-          message: 'no cues or turns found: expected a transcript with speakers and their words',
-        },
-      ],
-    };
+    return refused(file, 'no cues or turns found: expected a transcript with speakers and their words');
   }
   const units = customerTurns(name, cues, entry.customerSpeakers, entry.interviewedAt);
   if (units.length === 0) {
-    return {
-      item: null,
-      errors: [
-        {
-          file,
-          line: null,
-          field: 'customer_speakers',
-          message:
-            `none of the customer speakers speaks: expected ${entry.customerSpeakers.map((s) => `"${s}"`).join(', ')} ` +
-            `(from the index), found ${speakers.length ? speakers.map((s) => `"${s}"`).join(', ') : 'no named speakers'}`,
-        },
-      ],
-    };
+    return refused(
+      file,
+      `none of the customer speakers speaks: expected ${entry.customerSpeakers.map((s) => `"${s}"`).join(', ')} ` +
+        `(from the index), found ${speakers.length ? speakers.map((s) => `"${s}"`).join(', ') : 'no named speakers'}`,
+      'customer_speakers',
+    );
   }
   return {
     item: {

@@ -65,3 +65,12 @@ export type ParseEvent = { type: 'item'; item: ParsedItem } | { type: 'error'; e
 export function issue(file: string, line: number | null, message: string, field?: string | null): ParseEvent {
   return { type: 'error', error: { file, line, field: field ?? null, message } };
 }
+
+/** What a parser of a whole file returns when it refuses that file: no item, one error naming it. */
+export function refused(
+  file: string,
+  message: string,
+  field: string | null = null,
+): { item: null; errors: ImportIssue[] } {
+  return { item: null, errors: [{ file, line: null, field, message }] };
+}

@@ -1,0 +1,1 @@
+export function sparseInput(rows: number[][]): { n: number; indices: Int32Array; values: Int32Array };
