@@ -22,7 +22,7 @@ import { normalize, type Embedder } from './embedders.ts';
 
 const require = createRequire(import.meta.url);
 /** The graph keeps the first 128 pieces of a text (its ClipToMaxLength step); sending more buys nothing. */
-const MAX_PIECES = 128;
+export const MAX_PIECES = 128;
 /** Rows x padded length per model call: large enough to amortise per-op overhead. */
 const TOKEN_BUDGET = 4096;
 const MAX_ROWS = 256;
@@ -198,30 +198,45 @@ async function loadTokenizer(): Promise<PieceTokenizer> {
   return new PieceTokenizer(vocab);
 }
 
-/** Tokenized texts, sorted by length and cut into batches under the padded-token budget. */
-function plan(tokenizer: PieceTokenizer, texts: string[]): { tokens: number[][]; batches: number[][] } {
-  const tokens = texts.map((t) => {
+/** Piece ids of each text, cut to what the graph keeps (an empty text is one unknown piece). */
+export function tokenize(tokenizer: PieceTokenizer, texts: string[]): number[][] {
+  return texts.map((t) => {
     // A piece is rarely under two characters: 16 per piece is ample room before the cut.
     const ids = tokenizer.encode(t.slice(0, MAX_PIECES * 16)).slice(0, MAX_PIECES);
     return ids.length > 0 ? ids : [0];
   });
-  const order = texts.map((_, i) => i).sort((a, b) => tokens[a]!.length - tokens[b]!.length);
+}
+
+/**
+ * Text indices sorted by piece count and cut into batches of at most `maxRows` rows and `budget`
+ * padded pieces (rows x the longest row): attention cost grows with padding.
+ */
+export function batchByLength(tokens: number[][], budget = TOKEN_BUDGET, maxRows = MAX_ROWS): number[][] {
+  const order = tokens.map((_, i) => i).sort((a, b) => tokens[a]!.length - tokens[b]!.length);
   const batches: number[][] = [];
   let start = 0;
   while (start < order.length) {
     // Sorted ascending, so the last row of a batch sets its padded length.
     let end = start + 1;
-    while (
-      end < order.length &&
-      end - start < MAX_ROWS &&
-      tokens[order[end]!]!.length * (end - start + 1) <= TOKEN_BUDGET
-    )
+    while (end < order.length && end - start < maxRows && tokens[order[end]!]!.length * (end - start + 1) <= budget)
       end++;
     batches.push(order.slice(start, end));
     start = end;
   }
-  return { tokens, batches };
+  return batches;
 }
+
+function plan(tokenizer: PieceTokenizer, texts: string[]): { tokens: number[][]; batches: number[][] } {
+  const tokens = tokenize(tokenizer, texts);
+  return { tokens, batches: batchByLength(tokens) };
+}
+
+/**
+ * The model's version, whichever runtime runs it: TF.js wasm here, onnxruntime in
+ * embed-use-onnx.ts. Their vectors agree to a cosine of 1 - 1e-7 (test/classifiers-onnx.test.ts),
+ * so the shipped heads and past classifications hold for both.
+ */
+export const USE_LITE_VERSION = 'use-lite-1';
 
 async function createPooledEmbedder(threads: number): Promise<Embedder> {
   const tokenizer = await loadTokenizer();
@@ -230,7 +245,7 @@ async function createPooledEmbedder(threads: number): Promise<Embedder> {
   await Promise.all(Array.from({ length: threads }, () => pool.run([[0]])));
   return {
     name: 'bundled:use-lite',
-    version: 'use-lite-1+tfjs-wasm-4.22',
+    version: USE_LITE_VERSION,
     dim: 512,
     async embed(texts) {
       const { tokens, batches } = plan(tokenizer, texts);
@@ -291,7 +306,7 @@ async function createInProcessEmbedder(): Promise<Embedder> {
 
   return {
     name: 'bundled:use-lite',
-    version: 'use-lite-1+tfjs-wasm-4.22',
+    version: USE_LITE_VERSION,
     dim: 512,
     embed(texts) {
       const run = queue.then(() => embed(texts));

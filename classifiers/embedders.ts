@@ -102,10 +102,17 @@ export class CachedEmbedder implements Embedder {
   }
 }
 
-/** `bundled` (default) | `hf:<model id>` | `openai:<model>`. */
+/**
+ * `bundled` (default: USE-lite on onnxruntime) | `bundled-tfjs` (the same model on TensorFlow.js
+ * wasm, same vectors, about a quarter of the speed) | `hf:<model id>` | `openai:<model>`.
+ */
 export async function createEmbedder(config: EmbedderConfig = {}): Promise<Embedder> {
   const spec = (config.embedder ?? '').trim() || 'bundled';
   if (spec === 'bundled') {
+    const { UseOnnxEmbedder } = await import('./embed-use-onnx.ts');
+    return UseOnnxEmbedder.create();
+  }
+  if (spec === 'bundled-tfjs') {
     const { createBundledEmbedder } = await import('./embed-bundled.ts');
     return createBundledEmbedder();
   }
@@ -120,6 +127,6 @@ export async function createEmbedder(config: EmbedderConfig = {}): Promise<Embed
   }
   throw new GapmapError(
     'config',
-    `unknown embedder "${spec}": expected "bundled", "hf:<model id>" or "openai:<model>"`,
+    `unknown embedder "${spec}": expected "bundled", "bundled-tfjs", "hf:<model id>" or "openai:<model>"`,
   );
 }

@@ -129,9 +129,13 @@ export class TfIdf {
     this.docs = corpus.length;
   }
   vector(text: string): SparseVec {
+    return this.vectorOf(terms(text));
+  }
+  /** The same from a text's `terms`, when several TF-IDF models read one text. */
+  vectorOf(textTerms: string[]): SparseVec {
     const tf = new Map<string, number>();
     // Terms no job text or background sentence has cannot match anything; they would only dilute.
-    for (const t of terms(text)) if (this.df.has(t)) tf.set(t, (tf.get(t) ?? 0) + 1);
+    for (const t of textTerms) if (this.df.has(t)) tf.set(t, (tf.get(t) ?? 0) + 1);
     let norm = 0;
     for (const [t, c] of tf) {
       const w = (1 + Math.log(c)) * Math.log(1 + this.docs / this.df.get(t)!);

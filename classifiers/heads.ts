@@ -108,6 +108,47 @@ export async function trainSoftmax(
   return { classes, dim, W: Float32Array.from(W), b: Float32Array.from(b), temperature: 1 };
 }
 
+/**
+ * Row-major [a.length, cols] dot products of every vector of `a` with every column of `bT`, a
+ * [dim, cols] row-major matrix (see `columns`): one matrix product on the wasm backend instead of
+ * a JavaScript loop per pair (a batch of units against a customer's job texts).
+ */
+export async function dotMatrix(a: Float32Array[], bT: Float32Array, dim: number): Promise<Float32Array> {
+  const cols = bT.length / dim;
+  if (a.length === 0 || cols === 0) return new Float32Array(a.length * cols);
+  await ensureTfBackend();
+  const flat = new Float32Array(a.length * dim);
+  a.forEach((v, i) => flat.set(v, i * dim));
+  const out = tf.tidy(() => tf.matMul(tf.tensor2d(flat, [a.length, dim]), tf.tensor2d(bT, [dim, cols])));
+  const data = (await out.data()) as Float32Array;
+  out.dispose();
+  return data;
+}
+
+/** Vectors as the columns of a [dim, vectors.length] row-major matrix, for `dotMatrix`. */
+export function columns(vectors: Float32Array[], dim: number): Float32Array {
+  const n = vectors.length;
+  const out = new Float32Array(dim * n);
+  vectors.forEach((v, j) => {
+    for (let d = 0; d < dim; d++) out[d * n + j] = v[d]!;
+  });
+  return out;
+}
+
+/**
+ * Probabilities of a head for a batch of inputs: the head's W is already [dim, classes] row-major,
+ * so one `dotMatrix` gives every input's logits.
+ */
+export async function predictBatch(head: SoftmaxHead, xs: Float32Array[]): Promise<Float64Array[]> {
+  const C = head.classes.length;
+  const z = await dotMatrix(xs, head.W, head.dim);
+  return xs.map((_, i) => {
+    const row = new Float64Array(C);
+    for (let c = 0; c < C; c++) row[c] = z[i * C + c]! + head.b[c]!;
+    return softmax(row, head.temperature);
+  });
+}
+
 export function logits(head: SoftmaxHead, x: Float32Array): Float64Array {
   const C = head.classes.length;
   const out = new Float64Array(C);

@@ -22,10 +22,13 @@ import { fileURLToPath } from 'node:url';
 import { GapmapError } from '../app/errors.ts';
 import { fitLogistic, fitTemperature, logisticProb, type Logistic } from './calibration.ts';
 import { CachedEmbedder, createEmbedder, Lru, type Embedder, type EmbedderConfig } from './embedders.ts';
-import { concat, sparseDot, TfIdf, unitFeatures, type SparseVec } from './features.ts';
+import { concat, sparseDot, terms, TfIdf, unitFeatures, type SparseVec } from './features.ts';
 import {
   argmax,
+  columns,
+  dotMatrix,
   logits,
+  predictBatch,
   predict,
   softmax,
   sparseLogits,
@@ -173,9 +176,8 @@ function trainWordHeads(
   return { tfidf, kind: fit(kinds, KINDS), sentiment: fit(sentiments, SENTIMENTS) };
 }
 
-/** Embedding head's log-probabilities plus WORD_WEIGHT times the word head's. */
-function combinedLogits(p: Float64Array, head: SparseSoftmaxHead, words: SparseVec): Float64Array {
-  const q = softmax(sparseLogits(head, words));
+/** Embedding head's log-probabilities plus WORD_WEIGHT times the word head's (`q`). */
+function combinedLogits(p: Float64Array, q: Float64Array): Float64Array {
   return p.map((v, c) => Math.log(Math.max(v, 1e-12)) + WORD_WEIGHT * Math.log(Math.max(q[c]!, 1e-12)));
 }
 
@@ -230,6 +232,10 @@ interface JobModel {
   /** The same over their TF-IDF vectors (words and character n-grams). */
   sparseHead: SparseSoftmaxHead | null;
   items: { vec: Float32Array; job: string }[];
+  /** The items' vectors as columns, for one matrix product per batch of units. */
+  itemMatrix: Float32Array;
+  /** Per term of the job documents, the jobs that have it and its weight there. */
+  postings: Map<string, { job: number; weight: number }[]>;
   /** Index into `jobs` of each item's job. */
   jobIndex: Int32Array;
   tfidf: TfIdf;
@@ -305,6 +311,10 @@ function pOtherOf(heads: KindSentimentHeads, vec: Float32Array, text: string): n
 
 function signature(value: unknown): string {
   return createHash('sha1').update(JSON.stringify(value)).digest('hex');
+}
+
+function rowOf(matrix: Float32Array, row: number, cols: number): Float32Array {
+  return matrix.subarray(row * cols, (row + 1) * cols);
 }
 
 function maxSim(v: Float32Array, items: { vec: Float32Array }[], skip = -1): number {
@@ -455,12 +465,15 @@ export class EmbeddingClassifier implements Classifier {
         const zs = sentiment.heldOut.get(i);
         if (zk)
           kindOut.push({
-            logits: combinedLogits(softmax(zk, kind.temperature), words.kind, x),
+            logits: combinedLogits(softmax(zk, kind.temperature), softmax(sparseLogits(words.kind, x))),
             label: KINDS.indexOf(r.kind),
           });
         if (zs)
           sentOut.push({
-            logits: combinedLogits(softmax(zs, sentiment.temperature), words.sentiment, x),
+            logits: combinedLogits(
+              softmax(zs, sentiment.temperature),
+              softmax(sparseLogits(words.sentiment, x)),
+            ),
             label: SENTIMENTS.indexOf(r.sentiment),
           });
       });
@@ -572,12 +585,37 @@ export class EmbeddingClassifier implements Classifier {
         )
       : null;
     const jobIndex = Int32Array.from(items.map((it) => jobs.indexOf(it.job)));
-    const model: JobModel = { jobs, head, sparseHead, items, jobIndex, tfidf, jobDocs, temperature: 1, gate };
+    // The vectors' own length: a remote embedder's declared dimension may not match what it returns.
+    const dim = vecs[0]?.length ?? this.embedder.dim;
+    const itemMatrix = columns(vecs, dim);
+    const postings: JobModel['postings'] = new Map();
+    jobDocs.forEach((doc, job) => {
+      for (const [term, weight] of doc) {
+        const list = postings.get(term);
+        if (list) list.push({ job, weight });
+        else postings.set(term, [{ job, weight }]);
+      }
+    });
+    const model: JobModel = {
+      jobs,
+      head,
+      sparseHead,
+      items,
+      itemMatrix,
+      postings,
+      jobIndex,
+      tfidf,
+      jobDocs,
+      temperature: 1,
+      gate,
+    };
     // Temperature from leave-one-out: a job text scored against the other texts of its job. A
     // spread-out sample of at most LOO_SAMPLE texts keeps this to a fraction of a second for 77 jobs.
     if (jobs.length >= 2) {
       const heldOut: { logits: Float64Array; label: number }[] = [];
       const stride = Math.max(1, Math.ceil(texts.length / LOO_SAMPLE));
+      const sims = await dotMatrix(vecs, itemMatrix, dim);
+      const headPs = head ? await predictBatch(head, vecs) : null;
       texts.forEach((t, i) => {
         const label = jobs.indexOf(t.job);
         if (i % stride !== 0 || texts.filter((o) => o.job === t.job).length < 2) return;
@@ -595,7 +633,15 @@ export class EmbeddingClassifier implements Classifier {
         );
         heldOut.push({
           // The regressions stay in (trained on this text too): the scores are calibrated as they are used.
-          logits: jobScores({ ...model, jobDocs: docs }, vecs[i]!, tfidf.vector(t.text), i),
+          logits: jobScores(
+            model,
+            rowOf(sims, i, items.length),
+            headPs?.[i] ?? null,
+            tfidf.vector(t.text),
+            i,
+            undefined,
+            docs,
+          ),
           label,
         });
       });
@@ -606,20 +652,41 @@ export class EmbeddingClassifier implements Classifier {
 
   async classify(units: UnitInput[], context: CustomerContext): Promise<Tags[]> {
     if (units.length === 0) return [];
-    const [vecs, heads, jobModel] = await Promise.all([
-      this.embedder.embed(units.map((u) => u.text)),
+    const embedding = this.embedder.embed(units.map((u) => u.text));
+    const [heads, jobModel] = await Promise.all([
       this.kindSentimentHeads(context),
       context.jobs.length > 0 ? this.jobModel(context) : Promise.resolve(null),
     ]);
+    // While the model threads embed, the parts that need no embedding: words, character n-grams,
+    // cue features. A slice at a time, so the event loop keeps handing the threads their batches.
+    const wordParts: { kind: Float64Array; sentiment: Float64Array; jobTf: SparseVec | null }[] = [];
+    const features: Float32Array[] = [];
+    for (let i = 0; i < units.length; i++) {
+      if (i % 32 === 31) await new Promise((resolve) => setImmediate(resolve));
+      const textTerms = terms(units[i]!.text);
+      const words = heads.words.tfidf.vectorOf(textTerms);
+      wordParts.push({
+        kind: softmax(sparseLogits(heads.words.kind, words)),
+        sentiment: softmax(sparseLogits(heads.words.sentiment, words)),
+        jobTf: jobModel ? jobModel.tfidf.vectorOf(textTerms) : null,
+      });
+      features.push(unitFeatures(units[i]!));
+    }
+    const vecs = await embedding;
     const exact = new Map((context.examples ?? []).map((e) => [e.text, e]));
+    // The dense parts as matrix products over the whole batch.
+    const xs = units.map((_, i) => concat(vecs[i]!, features[i]!));
+    const [sims, kindDense, sentimentDense, jobDense] = await Promise.all([
+      jobModel ? dotMatrix(vecs, jobModel.itemMatrix, jobModel.itemMatrix.length / jobModel.items.length) : null,
+      predictBatch(heads.kind, xs),
+      predictBatch(heads.sentiment, xs),
+      jobModel?.head ? predictBatch(jobModel.head, vecs) : null,
+    ]);
     return units.map((u, i) => {
-      const v = vecs[i]!;
-      const x = concat(v, unitFeatures(u));
-      const words = heads.words.tfidf.vector(u.text);
-      const pkDense = predict(heads.kind, x);
-      const pk = softmax(combinedLogits(pkDense, heads.words.kind, words), heads.combined.kind);
+      const pkDense = kindDense[i]!;
+      const pk = softmax(combinedLogits(pkDense, wordParts[i]!.kind), heads.combined.kind);
       const ps = softmax(
-        combinedLogits(predict(heads.sentiment, x), heads.words.sentiment, words),
+        combinedLogits(sentimentDense[i]!, wordParts[i]!.sentiment),
         heads.combined.sentiment,
       );
       const k = argmax(pk);
@@ -635,7 +702,14 @@ export class EmbeddingClassifier implements Classifier {
       if (jobModel) {
         const nearest = { sim: -1 };
         const pj = softmax(
-          jobScores(jobModel, v, jobModel.tfidf.vector(u.text), -1, nearest),
+          jobScores(
+            jobModel,
+            rowOf(sims!, i, jobModel.items.length),
+            jobDense?.[i] ?? null,
+            wordParts[i]!.jobTf!,
+            -1,
+            nearest,
+          ),
           jobModel.temperature,
         );
         const pNone =
@@ -702,33 +776,39 @@ function jobContrast(docs: SparseVec[]): (v: SparseVec) => SparseVec {
  */
 function jobScores(
   model: JobModel,
-  vec: Float32Array,
+  /** The unit's similarity to each job text (a row of dotMatrix). */
+  sims: Float32Array,
+  /** The embedding regression's probabilities for the unit (when the model has one). */
+  headP: Float64Array | null,
   tf: SparseVec,
   skip = -1,
   /** Receives the similarity of the nearest job text (the gate's cue), saving a second pass. */
   nearest?: { sim: number },
+  /** Job documents other than the model's (leave-one-out calibration). */
+  docs?: SparseVec[],
 ): Float64Array {
-  // One pass over the job texts: the mean similarity per job (its prototype; a job's nearest text
-  // alone lets one loosely worded example pull in units of other jobs) and the nearest text overall.
+  // The mean similarity per job (its prototype; a job's nearest text alone lets one loosely worded
+  // example pull in units of other jobs) and the nearest text overall.
   const out = new Float64Array(model.jobs.length);
   const count = new Float64Array(model.jobs.length);
   const jobIndex = model.jobIndex;
-  model.items.forEach((it, i) => {
-    if (i === skip) return;
-    let s = 0;
-    for (let d = 0; d < vec.length; d++) s += vec[d]! * it.vec[d]!;
+  for (let i = 0; i < sims.length; i++) {
+    if (i === skip) continue;
+    const s = sims[i]!;
     const k = jobIndex[i]!;
     out[k]! += s;
     count[k]! += 1;
     if (nearest && s > nearest.sim) nearest.sim = s;
-  });
-  for (let k = 0; k < out.length; k++) {
-    if (count[k]) out[k]! /= count[k]!;
-    out[k]! += sparseDot(tf, model.jobDocs[k]!);
   }
-  if (model.head) {
-    const p = predict(model.head, vec);
-    for (let k = 0; k < out.length; k++) out[k]! += LR_WEIGHT * Math.log(Math.max(p[k]!, 1e-9));
+  for (let k = 0; k < out.length; k++) if (count[k]) out[k]! /= count[k]!;
+  if (docs) {
+    for (let k = 0; k < out.length; k++) out[k]! += sparseDot(tf, docs[k]!);
+  } else {
+    // One pass over the unit's terms and the jobs that have each.
+    for (const [term, w] of tf) for (const p of model.postings.get(term) ?? []) out[p.job]! += w * p.weight;
+  }
+  if (headP) {
+    for (let k = 0; k < out.length; k++) out[k]! += LR_WEIGHT * Math.log(Math.max(headP[k]!, 1e-9));
   }
   if (model.sparseHead) {
     const p = softmax(sparseLogits(model.sparseHead, tf));

@@ -1,6 +1,6 @@
 /**
  * The transformers.js path for real, on a BERT-shaped model this test writes: ONNX protobuf bytes
- * by hand (a tiny encoder below), random weights, a WordPiece tokenizer with a tiny vocabulary.
+ * by hand (with classifiers/onnx-proto.ts), random weights, a WordPiece tokenizer with a tiny vocabulary.
  * It checks loading from a local folder, batching with padding, mean pooling over the attention
  * mask and normalisation, and `downloadModel` against a hub-like HTTP server on 127.0.0.1.
  */
@@ -12,72 +12,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createHfEmbedder, downloadModel } from '../classifiers/embed-hf.ts';
 import { createEmbedder, type Embedder } from '../classifiers/embedders.ts';
-
-// --- a minimal protobuf writer: varints, length-delimited fields ---
-type Field = [number, 'varint', number] | [number, 'bytes', Uint8Array | string] | [number, 'msg', Field[]];
-function varint(n: number): number[] {
-  const out: number[] = [];
-  let v = BigInt(n);
-  if (v < 0n) v += 1n << 64n;
-  do {
-    let b = Number(v & 0x7fn);
-    v >>= 7n;
-    if (v > 0n) b |= 0x80;
-    out.push(b);
-  } while (v > 0n);
-  return out;
-}
-function encode(fields: Field[]): Uint8Array {
-  const parts: number[] = [];
-  for (const [num, kind, value] of fields) {
-    if (kind === 'varint') {
-      parts.push(...varint(num << 3), ...varint(value));
-    } else {
-      const bytes =
-        kind === 'msg' ? encode(value) : typeof value === 'string' ? new TextEncoder().encode(value) : value;
-      parts.push(...varint((num << 3) | 2), ...varint(bytes.length), ...bytes);
-    }
-  }
-  return Uint8Array.from(parts);
-}
-
-// --- ONNX messages (field numbers from onnx.proto) ---
-const FLOAT = 1;
-const INT64 = 7;
-const tensor = (name: string, dims: number[], values: Float32Array): Field[] => [
-  ...dims.map((d): Field => [1, 'varint', d]),
-  [2, 'varint', FLOAT],
-  [8, 'bytes', name],
-  [9, 'bytes', new Uint8Array(values.buffer)],
-];
-const valueInfo = (name: string, elemType: number, dims: (string | number)[]): Field[] => [
-  [1, 'bytes', name],
-  [
-    2,
-    'msg',
-    [
-      [
-        1,
-        'msg',
-        [
-          [1, 'varint', elemType],
-          [
-            2,
-            'msg',
-            dims.map((d): Field => [1, 'msg', [typeof d === 'number' ? [1, 'varint', d] : [2, 'bytes', d]]]),
-          ],
-        ],
-      ],
-    ],
-  ],
-];
-const node = (op: string, inputs: string[], outputs: string[], attrs: Field[][] = []): Field[] => [
-  ...inputs.map((i): Field => [1, 'bytes', i]),
-  ...outputs.map((o): Field => [2, 'bytes', o]),
-  [3, 'bytes', `${op}_${outputs[0]}`],
-  [4, 'bytes', op],
-  ...attrs.map((a): Field => [5, 'msg', a]),
-];
+import { DataType, graph, model, node, tensor, valueInfo } from '../classifiers/onnx-proto.ts';
 
 function random(seed: number) {
   let s = seed;
@@ -107,37 +42,34 @@ const HIDDEN = 16;
 function tinyBertOnnx(): Uint8Array {
   const rnd = random(7);
   const fill = (n: number) => Float32Array.from({ length: n }, rnd);
-  const graph: Field[] = [
-    [1, 'msg', node('Gather', ['word_embeddings', 'input_ids'], ['words'])],
-    [1, 'msg', node('Gather', ['type_embeddings', 'token_type_ids'], ['types'])],
-    [1, 'msg', node('Add', ['words', 'types'], ['embedded'])],
-    [1, 'msg', node('MatMul', ['embedded', 'dense'], ['projected'])],
-    [1, 'msg', node('Tanh', ['projected'], ['activated'])],
-    // Padding positions get real, non-zero outputs (no masking inside the model), so only pooling
-    // that honours attention_mask makes a padded text embed like the same text alone.
-    [1, 'msg', node('Tanh', ['activated'], ['last_hidden_state'])],
-    [2, 'bytes', 'tiny-bert'],
-    [5, 'msg', tensor('word_embeddings', [VOCAB.length, HIDDEN], fill(VOCAB.length * HIDDEN))],
-    [5, 'msg', tensor('type_embeddings', [2, HIDDEN], fill(2 * HIDDEN))],
-    [5, 'msg', tensor('dense', [HIDDEN, HIDDEN], fill(HIDDEN * HIDDEN))],
-    [11, 'msg', valueInfo('input_ids', INT64, ['batch', 'sequence'])],
-    [11, 'msg', valueInfo('attention_mask', INT64, ['batch', 'sequence'])],
-    [11, 'msg', valueInfo('token_type_ids', INT64, ['batch', 'sequence'])],
-    [12, 'msg', valueInfo('last_hidden_state', FLOAT, ['batch', 'sequence', HIDDEN])],
-  ];
-  return encode([
-    [1, 'varint', 8],
-    [2, 'bytes', 'gapmap-test'],
-    [7, 'msg', graph],
-    [
-      8,
-      'msg',
-      [
-        [1, 'bytes', ''],
-        [2, 'varint', 13],
+  const { FLOAT, INT64 } = DataType;
+  return model(
+    graph({
+      name: 'tiny-bert',
+      nodes: [
+        node('Gather', ['word_embeddings', 'input_ids'], ['words']),
+        node('Gather', ['type_embeddings', 'token_type_ids'], ['types']),
+        node('Add', ['words', 'types'], ['embedded']),
+        node('MatMul', ['embedded', 'dense'], ['projected']),
+        node('Tanh', ['projected'], ['activated']),
+        // Padding positions get real, non-zero outputs (no masking inside the model), so only pooling
+        // that honours attention_mask makes a padded text embed like the same text alone.
+        node('Tanh', ['activated'], ['last_hidden_state']),
       ],
-    ],
-  ]);
+      initializers: [
+        tensor('word_embeddings', [VOCAB.length, HIDDEN], fill(VOCAB.length * HIDDEN)),
+        tensor('type_embeddings', [2, HIDDEN], fill(2 * HIDDEN)),
+        tensor('dense', [HIDDEN, HIDDEN], fill(HIDDEN * HIDDEN)),
+      ],
+      inputs: [
+        valueInfo('input_ids', INT64, ['batch', 'sequence']),
+        valueInfo('attention_mask', INT64, ['batch', 'sequence']),
+        valueInfo('token_type_ids', INT64, ['batch', 'sequence']),
+      ],
+      outputs: [valueInfo('last_hidden_state', FLOAT, ['batch', 'sequence', HIDDEN])],
+    }),
+    { opset: 13, producer: 'gapmap-test' },
+  );
 }
 
 function writeTinyBert(folder: string): void {
