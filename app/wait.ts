@@ -5,6 +5,7 @@
  */
 import type { Db } from '../db/client.ts';
 import {
+  countTaggedUnits,
   countUnits,
   getCustomerByKey,
   getImportRun,
@@ -40,6 +41,9 @@ export async function isRunSettled(
     if (!state || state.builtAt < run.finishedAt!) return { settled: false, pending, total };
     if (latest && (!state.classifiedThrough || state.classifiedThrough < latest))
       return { settled: false, pending, total };
+    // A classification's time is its transaction's start: one that committed after the map read
+    // the tags can be older than the newest tag the map saw. The map's unit count catches that.
+    if (state.units !== (await countTaggedUnits(db, id))) return { settled: false, pending, total };
   }
   return { settled: true, pending, total };
 }

@@ -342,6 +342,17 @@ export async function latestClassificationAt(db: Db, customerId: number): Promis
   return row?.at ? new Date(row.at) : null;
 }
 
+/** Units of a customer with tags that a map is built from (neither the unit nor its item deleted). */
+export async function countTaggedUnits(db: Db, customerId: number): Promise<number> {
+  const [row] = await db
+    .select({ n: sql<number>`count(*)::int` })
+    .from(units)
+    .innerJoin(items, eq(items.id, units.itemId))
+    .innerJoin(classifications, eq(classifications.unitId, units.id))
+    .where(and(eq(units.customerId, customerId), isNull(units.deletedAt), isNull(items.deletedAt)));
+  return row!.n;
+}
+
 export async function getMapState(db: Db, customerId: number) {
   const [row] = await db.select().from(mapState).where(eq(mapState.customerId, customerId));
   return row;
