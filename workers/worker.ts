@@ -17,6 +17,9 @@ import { connectRedis, createQueueClient } from './queues.ts';
 import { runJob, type Runtime } from './processors.ts';
 import { startScheduler } from './scheduler.ts';
 
+/** Classify batches a worker process works on at once. */
+export const CLASSIFY_CONCURRENCY = 2;
+
 function workerOptions(name: JobName, config: Config): Omit<WorkerOptions, 'connection'> {
   const common = {
     prefix: config.queuePrefix,
@@ -31,8 +34,9 @@ function workerOptions(name: JobName, config: Config): Omit<WorkerOptions, 'conn
       // An import streams one file after another; parallel imports come from more workers.
       return { ...common, concurrency: 1 };
     case 'classify':
-      // The model is CPU-bound and single-threaded per process: one batch at a time per worker process.
-      return { ...common, concurrency: 1 };
+      // Two batches in hand: while one batch's heads and database writes run on the main thread, the
+      // other's texts keep the model threads busy (CLASSIFY_CONCURRENCY, measured by bench:classify).
+      return { ...common, concurrency: CLASSIFY_CONCURRENCY };
     case 'llm':
       return {
         ...common,
