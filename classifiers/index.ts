@@ -1,18 +1,20 @@
 /**
  * The embedding classifier: one embedder (bundled USE-lite by default) and three heads.
  * - kind and sentiment: softmax regression over embedding + hand-made features, trained on the
- *   sentences we ship in classifiers/training/ plus a customer's corrections, calibrated by
- *   temperature on held-out templates, combined with a word/character TF-IDF regression (WordHeads);
+ *   sentences we ship in classifiers/training/ plus a customer's corrections, combined with a
+ *   word/character TF-IDF regression (WordHeads); the combination is temperature-calibrated on
+ *   held-out folds of the shipped sentences;
  * - job: per customer, from the job statements, desired outcomes, examples and confirmed units:
- *   score = mean similarity to the job's texts (embedding) + TF-IDF similarity to the job's texts (terms weighted by
- *   how few of the customer's jobs use them, jobContrast) + a little of two
- *   softmax regressions (embedding, TF-IDF) when there are at least four texts per job; softmax with
+ *   score = mean embedding similarity to the job's texts + TF-IDF similarity to the job's texts
+ *   (terms weighted by how few of the customer's jobs use them, jobContrast) + a little of two
+ *   softmax regressions (embedding, TF-IDF) once jobs average MIN_TEXTS_PER_JOB texts; softmax with
  *   a temperature fit by leave-one-out over the job texts. "No job" comes from a gate fit per
  *   customer on two cues (nearest-job-text similarity and the kind head's P(other)): the
  *   customer's job texts against the shipped no-job sentences and the units people marked as no job.
  *   A unit goes without a job only when its kind is "other" too, so job and kind never disagree.
- * Heads are cached by what they were trained on, so a correction retrains one customer's heads
- * (seconds) and embeddings come from the per-process cache.
+ * A batch is scored with matrix products (job-text similarities, the dense heads); the word-level
+ * parts run while the embedder's threads work. Heads are cached by what they were trained on, so a
+ * correction retrains one customer's heads (seconds) and embeddings come from the per-process cache.
  */
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -677,7 +679,9 @@ export class EmbeddingClassifier implements Classifier {
     // The dense parts as matrix products over the whole batch.
     const xs = units.map((_, i) => concat(vecs[i]!, features[i]!));
     const [sims, kindDense, sentimentDense, jobDense] = await Promise.all([
-      jobModel ? dotMatrix(vecs, jobModel.itemMatrix, jobModel.itemMatrix.length / jobModel.items.length) : null,
+      jobModel
+        ? dotMatrix(vecs, jobModel.itemMatrix, jobModel.itemMatrix.length / jobModel.items.length)
+        : null,
       predictBatch(heads.kind, xs),
       predictBatch(heads.sentiment, xs),
       jobModel?.head ? predictBatch(jobModel.head, vecs) : null,
