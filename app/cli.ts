@@ -317,7 +317,18 @@ program
   .argument('<folder>', 'bundle folder with customers.json and labels.jsonl')
   .option('--json', 'the scores as JSON')
   .option('--job-names-only', 'ignore the jobs’ example sentences')
-  .action(async (folder: string, flags: { json?: boolean; jobNamesOnly?: boolean }) => {
+  .option(
+    '--confirm <n>',
+    'treat the first n labelled units of each job as confirmed by a person and score the rest',
+  )
+  .action(async (folder: string, flags: { json?: boolean; jobNamesOnly?: boolean; confirm?: string }) => {
+    const confirm = flags.confirm === undefined ? 0 : Number(flags.confirm);
+    if (!Number.isInteger(confirm) || confirm < 0) {
+      throw new GapmapError(
+        'bad_input',
+        `--confirm: expected a whole number of units, got "${flags.confirm}"`,
+      );
+    }
     const config = loadConfig();
     const { evaluateBundle, formatEvalReport } = await import('../classifiers/eval.ts');
     const classifier = await loadClassifier(config);
@@ -325,6 +336,7 @@ program
       const bar = flags.json ? null : createProgress('classifying', 0);
       const report = await evaluateBundle(path.resolve(folder), classifier, {
         jobNamesOnly: flags.jobNamesOnly,
+        confirm,
         onProgress: (done: number, total: number) => bar?.set(done, total),
       });
       bar?.done();

@@ -13,6 +13,8 @@ import {
   SENTIMENTS,
   type Classifier,
   type CustomerContext,
+  type Kind,
+  type Sentiment,
   type Tags,
   type UnitInput,
 } from './types.ts';
@@ -37,7 +39,10 @@ export interface FieldReport {
 }
 
 export interface EvalReport {
+  /** Units scored (with `confirm`, the units left after the confirmed ones). */
   units: number;
+  /** With `confirm`: how many labelled units were handed to the classifier as people's decisions. */
+  confirmed?: number;
   classifier: { name: string; version: string };
   job: FieldReport | null;
   kind: FieldReport | null;
@@ -162,6 +167,24 @@ function readScores(dir: string): Map<string, number> {
   return out;
 }
 
+/** The first `n` labelled units per customer and job (null included) as confirmed; the rest scored. */
+function splitConfirmed(all: LabelLine[], n: number): { confirmed: LabelLine[]; labels: LabelLine[] } {
+  if (n <= 0) return { confirmed: [], labels: all };
+  const taken = new Map<string, number>();
+  const confirmed: LabelLine[] = [];
+  const labels: LabelLine[] = [];
+  for (const l of all) {
+    // Only units with a job label can be confirmed for a job.
+    const key = l.job === undefined ? null : `${l.customer}\u0000${l.job ?? ''}`;
+    const count = key === null ? n : (taken.get(key) ?? 0);
+    if (key !== null && count < n) {
+      taken.set(key, count + 1);
+      confirmed.push(l);
+    } else labels.push(l);
+  }
+  return { confirmed, labels };
+}
+
 export function scoreField(
   truth: string[],
   predicted: string[],
@@ -206,19 +229,31 @@ export function scoreField(
 export async function evaluateBundle(
   dir: string,
   classifier: Classifier,
-  opts: { jobNamesOnly?: boolean; onProgress?: (done: number, total: number) => void } = {},
+  opts: {
+    jobNamesOnly?: boolean;
+    /**
+     * The learning loop: per customer, the first `confirm` labelled units of each job (and of "no
+     * job") are given to the classifier as units a person reviewed (their labels as the decision),
+     * and only the other units are scored.
+     */
+    confirm?: number;
+    onProgress?: (done: number, total: number) => void;
+  } = {},
 ): Promise<EvalReport> {
   const customers = readCustomers(dir, opts.jobNamesOnly ?? false);
-  const labels = readLabels(dir);
+  const all = readLabels(dir);
+  const { confirmed, labels } = splitConfirmed(all, opts.confirm ?? 0);
   const scores = readScores(dir);
-  const byCustomer = new Map<string, number[]>();
-  labels.forEach((l, i) => {
+  all.forEach((l, i) => {
     if (!customers.has(l.customer)) {
       throw new GapmapError(
         'bad_input',
         `${path.join(dir, 'labels.jsonl')}:${i + 1}: customer "${l.customer}" is not in customers.json`,
       );
     }
+  });
+  const byCustomer = new Map<string, number[]>();
+  labels.forEach((l, i) => {
     const list = byCustomer.get(l.customer) ?? [];
     list.push(i);
     byCustomer.set(l.customer, list);
@@ -228,7 +263,19 @@ export async function evaluateBundle(
   opts.onProgress?.(0, labels.length);
   const BATCH = 256;
   for (const [customerKey, indices] of byCustomer) {
-    const context: CustomerContext = { customerKey, jobs: customers.get(customerKey)! };
+    const examples = confirmed
+      .filter((l) => l.customer === customerKey)
+      .map((l) => ({
+        text: l.text,
+        ...(l.job !== undefined ? { job: l.job } : {}),
+        ...(l.kind ? { kind: l.kind as Kind } : {}),
+        ...(l.sentiment ? { sentiment: l.sentiment as Sentiment } : {}),
+      }));
+    const context: CustomerContext = {
+      customerKey,
+      jobs: customers.get(customerKey)!,
+      ...(examples.length > 0 ? { examples } : {}),
+    };
     for (let start = 0; start < indices.length; start += BATCH) {
       const batch = indices.slice(start, start + BATCH);
       const units: UnitInput[] = batch.map((i) => {
@@ -263,6 +310,7 @@ export async function evaluateBundle(
   };
   return {
     units: labels.length,
+    ...(opts.confirm ? { confirmed: confirmed.length } : {}),
     classifier: { name: classifier.name, version: classifier.version },
     job: field(
       (l) => l.job !== undefined,
@@ -321,7 +369,7 @@ function formatField(name: string, f: FieldReport): string {
 
 export function formatEvalReport(report: EvalReport): string {
   const parts = [
-    `${report.units} labelled units, classifier ${report.classifier.name} ${report.classifier.version}`,
+    `${report.units} labelled units${report.confirmed ? ` scored, ${report.confirmed} more given as confirmed by a person` : ''}, classifier ${report.classifier.name} ${report.classifier.version}`,
   ];
   for (const name of ['job', 'kind', 'sentiment'] as const) {
     const f = report[name];

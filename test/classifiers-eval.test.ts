@@ -143,6 +143,41 @@ describe('evaluateBundle', () => {
     expect(formatEvalReport(report)).toContain('job: not labelled');
   });
 
+  it('--confirm hands the first units of each job to the classifier as reviewed, and scores the rest', async () => {
+    const dir = bundle([
+      { ref: 'survey:1', customer: 'acme', text: 'invoice one', job: 'billing', kind: 'touchpoint' },
+      { ref: 'survey:2', customer: 'acme', text: 'invoice two', job: 'billing' },
+      { ref: 'survey:3', customer: 'acme', text: 'hello', job: null, sentiment: 'positive' },
+      { ref: 'survey:4', customer: 'acme', text: 'invoice three', job: 'billing' },
+      { ref: 'survey:5', customer: 'acme', text: 'bye', job: null },
+      { ref: 'survey:6', customer: 'acme', text: 'fine', sentiment: 'neutral' },
+    ]);
+    const examples: unknown[] = [];
+    const scored: string[] = [];
+    const classifier: Classifier = {
+      name: 'rules',
+      version: '1',
+      async classify(units, ctx) {
+        examples.push(...(ctx.examples ?? []));
+        scored.push(...units.map((u) => u.text));
+        return ruleClassifier({ texts: [], jobs: [], scores: [] }).classify(units, ctx);
+      },
+    };
+    const report = await evaluateBundle(dir, classifier, { confirm: 1 });
+    expect(examples).toEqual([
+      { text: 'invoice one', job: 'billing', kind: 'touchpoint' },
+      { text: 'hello', job: null, sentiment: 'positive' },
+    ]);
+    expect(scored.sort()).toEqual(['bye', 'fine', 'invoice three', 'invoice two']);
+    expect(report).toMatchObject({ units: 4, confirmed: 2, job: { n: 3 } });
+    expect(formatEvalReport(report)).toContain(
+      '4 labelled units scored, 2 more given as confirmed by a person',
+    );
+    // Without it nothing is confirmed and every unit is scored.
+    expect(await evaluateBundle(dir, classifier)).toMatchObject({ units: 6, job: { n: 5 } });
+    expect((await evaluateBundle(dir, classifier)).confirmed).toBeUndefined();
+  });
+
   it('passes survey scores from surveys.csv', async () => {
     const dir = bundle([{ ref: 'survey:R-1', customer: 'acme', text: 'fine', sentiment: 'neutral' }]);
     writeFileSync(
