@@ -7,7 +7,8 @@
  * - job: per customer, from the job statements, desired outcomes, examples and confirmed units:
  *   score = mean embedding similarity to the job's texts + TF-IDF similarity to the job's texts
  *   (terms weighted by how few of the customer's jobs use them, jobContrast) + a little of two
- *   softmax regressions (embedding, TF-IDF) once jobs average MIN_TEXTS_PER_JOB texts; softmax with
+ *   softmax regressions (embedding, TF-IDF) once jobs average MIN_TEXTS_PER_JOB texts and
+ *   cross-validation on the customer's texts says they help; softmax with
  *   a temperature fit by leave-one-out over the job texts. "No job" comes from a gate fit per
  *   customer on two cues (nearest-job-text similarity and the kind head's P(other)): the
  *   customer's job texts against the shipped no-job sentences and the units people marked as no job.
@@ -257,7 +258,8 @@ const LR_WEIGHT = 0.1;
  * statement, an outcome and two examples per job (four texts), a regression fits them perfectly and
  * speaks with a confidence it has not earned: on our dev bundle job accuracy rose from 0.667 to 0.686
  * and the calibration error fell from 0.22 to 0.12 without them, while 77 jobs with twelve texts each
- * (banking) keep them.
+ * (banking) keep them. Above it, cross-validation over the customer's own texts decides
+ * (regressionsHelp).
  */
 const MIN_TEXTS_PER_JOB = 8;
 
@@ -336,6 +338,7 @@ export class EmbeddingClassifier implements Classifier {
   private readonly globalHeads: Promise<KindSentimentHeads>;
   private readonly customerHeads = new Lru<string, Promise<KindSentimentHeads>>(64);
   private readonly jobModels = new Lru<string, Promise<JobModel>>(256);
+  private readonly regressionChoices = new Lru<string, { texts: number; help: boolean }>(256);
 
   constructor(
     readonly embedder: CachedEmbedder,
@@ -516,6 +519,25 @@ export class EmbeddingClassifier implements Classifier {
     return model;
   }
 
+  /**
+   * regressionsHelp for a customer, kept while its job texts grow by less than a quarter: the
+   * cross-validation costs seconds for many jobs, and one more confirmed unit rarely changes it.
+   */
+  private async regressionsDecision(
+    customerKey: string,
+    texts: { text: string; job: string; weight: number }[],
+    vecs: Float32Array[],
+    jobs: string[],
+    tfidf: TfIdf,
+  ): Promise<boolean> {
+    const key = signature([customerKey, jobs]);
+    const known = this.regressionChoices.get(key);
+    if (known && texts.length >= known.texts && texts.length < known.texts * 1.25) return known.help;
+    const help = await regressionsHelp(texts, vecs, jobs, tfidf);
+    this.regressionChoices.set(key, { texts: texts.length, help });
+    return help;
+  }
+
   private async trainJobModel(ctx: CustomerContext, confirmed: LabelledExample[]): Promise<JobModel> {
     const jobs = ctx.jobs.map((j) => j.key);
     const known = new Set(jobs);
@@ -528,28 +550,16 @@ export class EmbeddingClassifier implements Classifier {
     for (const e of confirmed)
       if (e.job && known.has(e.job)) texts.push({ text: e.text, job: e.job, weight: 2 });
     const vecs = await this.embedder.embed(texts.map((t) => t.text));
-    const items = texts.map((t, i) => ({ vec: vecs[i]!, job: t.job }));
     const tfidf = new TfIdf([...this.training.map((r) => r.text), ...texts.map((t) => t.text)]);
-    const rawDocs = jobs.map((j) =>
-      tfidf.vector(
-        texts
-          .filter((t) => t.job === j)
-          .map((t) => t.text)
-          .join('\n'),
-      ),
-    );
-    const discriminate = jobContrast(rawDocs);
-    const jobDocs = rawDocs.map(discriminate);
-    // A regression needs several texts per job; with a statement, an outcome and a couple of examples, similarity decides.
-    const head =
-      jobs.length >= 2 && texts.length >= MIN_TEXTS_PER_JOB * jobs.length
-        ? await trainSoftmax(
-            vecs,
-            texts.map((t) => t.job),
-            jobs,
-            { l2: 1e-4, weights: texts.map((t) => t.weight), balance: true },
-          )
-        : null;
+    // A regression needs several texts per job (with a statement, an outcome and a couple of
+    // examples, similarity decides), and then joins only where it helps this customer's own texts.
+    const regressions =
+      jobs.length >= 2 &&
+      texts.length >= MIN_TEXTS_PER_JOB * jobs.length &&
+      (await this.regressionsDecision(ctx.customerKey, texts, vecs, jobs, tfidf));
+    const scoring = await fitScoring(texts, vecs, jobs, tfidf, regressions);
+    const { items, head, itemMatrix, jobDocs, discriminate } = scoring;
+    const dim = itemMatrix.length / items.length;
     // Gate on two cues, fit per customer: how near the unit comes to a job text, and the kind head's
     // P(other). Positives: each job text against the other texts of its job. Negatives: the shipped
     // no-job sentences (held-out P(other)) and units people marked as bearing on no job. Where a
@@ -579,35 +589,16 @@ export class EmbeddingClassifier implements Classifier {
     }
     // Too few job texts to learn from: P(has a job) is just 1 - P(other).
     const gate = positives >= 2 ? fitLogistic(gateX, gateY) : { w: [0, -1], b: 0 };
-    const sparseHead = head
-      ? trainSparseSoftmax(
-          texts.map((t) => tfidf.vector(t.text)),
-          texts.map((t) => jobs.indexOf(t.job)),
-          jobs.length,
-        )
-      : null;
-    const jobIndex = Int32Array.from(items.map((it) => jobs.indexOf(it.job)));
-    // The vectors' own length: a remote embedder's declared dimension may not match what it returns.
-    const dim = vecs[0]?.length ?? this.embedder.dim;
-    const itemMatrix = columns(vecs, dim);
-    const postings: JobModel['postings'] = new Map();
-    jobDocs.forEach((doc, job) => {
-      for (const [term, weight] of doc) {
-        const list = postings.get(term);
-        if (list) list.push({ job, weight });
-        else postings.set(term, [{ job, weight }]);
-      }
-    });
     const model: JobModel = {
-      jobs,
-      head,
-      sparseHead,
       items,
       itemMatrix,
-      postings,
-      jobIndex,
-      tfidf,
+      jobIndex: scoring.jobIndex,
       jobDocs,
+      postings: scoring.postings,
+      head,
+      sparseHead: scoring.sparseHead,
+      jobs,
+      tfidf,
       temperature: 1,
       gate,
     };
@@ -749,6 +740,114 @@ export class EmbeddingClassifier implements Classifier {
   }
 }
 
+type JobScoring = Pick<
+  JobModel,
+  'head' | 'sparseHead' | 'items' | 'itemMatrix' | 'postings' | 'jobIndex' | 'jobDocs'
+>;
+
+/** What jobScores reads, from a set of job texts: prototypes, job documents, the regressions. */
+async function fitScoring(
+  texts: { text: string; job: string; weight: number }[],
+  vecs: Float32Array[],
+  jobs: string[],
+  tfidf: TfIdf,
+  regressions: boolean,
+): Promise<JobScoring & { discriminate: (v: SparseVec) => SparseVec }> {
+  const items = texts.map((t, i) => ({ vec: vecs[i]!, job: t.job }));
+  const rawDocs = jobs.map((j) =>
+    tfidf.vector(
+      texts
+        .filter((t) => t.job === j)
+        .map((t) => t.text)
+        .join('\n'),
+    ),
+  );
+  const discriminate = jobContrast(rawDocs);
+  const jobDocs = rawDocs.map(discriminate);
+  const postings: JobModel['postings'] = new Map();
+  jobDocs.forEach((doc, job) => {
+    for (const [term, weight] of doc) {
+      const list = postings.get(term);
+      if (list) list.push({ job, weight });
+      else postings.set(term, [{ job, weight }]);
+    }
+  });
+  const head = regressions
+    ? await trainSoftmax(
+        vecs,
+        texts.map((t) => t.job),
+        jobs,
+        { l2: 1e-4, weights: texts.map((t) => t.weight), balance: true },
+      )
+    : null;
+  const sparseHead = regressions
+    ? trainSparseSoftmax(
+        texts.map((t) => tfidf.vector(t.text)),
+        texts.map((t) => jobs.indexOf(t.job)),
+        jobs.length,
+      )
+    : null;
+  // The vectors' own length: a remote embedder's declared dimension may not match what it returns.
+  const dim = vecs[0]?.length ?? 0;
+  return {
+    items,
+    itemMatrix: columns(vecs, dim),
+    jobIndex: Int32Array.from(items.map((it) => jobs.indexOf(it.job))),
+    jobDocs,
+    postings,
+    head,
+    sparseHead,
+    discriminate,
+  };
+}
+
+/**
+ * Whether the two regressions improve on similarity alone for this customer: 4-fold
+ * cross-validation over its own job texts (a job's texts spread over the folds), counting the
+ * held-out texts each way puts under their job. Broad jobs with varied texts often do better on
+ * prototypes alone; many narrow jobs (a bank's 77 intents) gain from the regressions.
+ */
+async function regressionsHelp(
+  texts: { text: string; job: string; weight: number }[],
+  vecs: Float32Array[],
+  jobs: string[],
+  tfidf: TfIdf,
+): Promise<boolean> {
+  const K = 4;
+  const seen = new Map<string, number>();
+  const fold = texts.map((t) => {
+    const k = seen.get(t.job) ?? 0;
+    seen.set(t.job, k + 1);
+    return k % K;
+  });
+  let withRegressions = 0;
+  let without = 0;
+  for (let f = 0; f < K; f++) {
+    const train = texts.map((_, i) => i).filter((i) => fold[i] !== f);
+    const test = texts.map((_, i) => i).filter((i) => fold[i] === f);
+    if (test.length === 0) continue;
+    const fit = await fitScoring(
+      train.map((i) => texts[i]!),
+      train.map((i) => vecs[i]!),
+      jobs,
+      tfidf,
+      true,
+    );
+    const testVecs = test.map((i) => vecs[i]!);
+    const sims = await dotMatrix(testVecs, fit.itemMatrix, fit.itemMatrix.length / fit.items.length);
+    const headPs = await predictBatch(fit.head!, testVecs);
+    const model = { ...fit, jobs };
+    test.forEach((i, r) => {
+      const tf = tfidf.vector(texts[i]!.text);
+      const row = rowOf(sims, r, fit.items.length);
+      const label = jobs.indexOf(texts[i]!.job);
+      if (argmax(jobScores(model, row, headPs[r]!, tf)) === label) withRegressions++;
+      if (argmax(jobScores({ ...model, sparseHead: null }, row, null, tf)) === label) without++;
+    });
+  }
+  return withRegressions > without;
+}
+
 /**
  * A customer's jobs often share their words ("invoice", "payment" in every job of a billing
  * product): such a word says a unit is about the product, not which job. Each term of a job's
@@ -779,7 +878,7 @@ function jobContrast(docs: SparseVec[]): (v: SparseVec) => SparseVec {
  * `skip` leaves one job text out (for calibration).
  */
 function jobScores(
-  model: JobModel,
+  model: Pick<JobModel, 'jobs' | 'jobIndex' | 'postings' | 'sparseHead'>,
   /** The unit's similarity to each job text (a row of dotMatrix). */
   sims: Float32Array,
   /** The embedding regression's probabilities for the unit (when the model has one). */
