@@ -20,16 +20,7 @@ import { storeItems } from '../app/store.ts';
 import { loadConfig } from '../app/env.ts';
 import { enqueueClassification, runJob } from '../workers/processors.ts';
 import { CLASSIFY_CONCURRENCY } from '../workers/worker.ts';
-
-/** Runs `work` over `items` with at most `limit` in flight. */
-async function inFlight<T>(items: T[], limit: number, work: (item: T) => Promise<unknown>): Promise<void> {
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: limit }, async () => {
-      while (next < items.length) await work(items[next++]!);
-    }),
-  );
-}
+import { mapLimit } from '../ingest/connectors/http.ts';
 
 const args = process.argv.slice(2);
 const arg = (name: string) => {
@@ -125,14 +116,15 @@ const setupMs = performance.now() - t;
 // The classify stage as the worker runs it: per customer, batches of 256, two in hand at once.
 let cpu = process.cpuUsage();
 t = performance.now();
-let classified = 0;
 const jobs: [string, UnitInput[]][] = [];
 for (const [key, units] of byCustomer)
   for (let i = 0; i < units.length; i += BATCH) jobs.push([key, units.slice(i, i + BATCH)]);
-await inFlight(jobs, CLASSIFY_CONCURRENCY, async ([key, batch]) => {
-  const tags = await classifier.classify(batch, contexts.get(key)!);
-  classified += tags.length;
-});
+const classifiedPerJob = await mapLimit(
+  jobs,
+  CLASSIFY_CONCURRENCY,
+  async ([key, batch]) => (await classifier.classify(batch, contexts.get(key)!)).length,
+);
+const classified = classifiedPerJob.reduce((a, b) => a + b, 0);
 const classifyMs = performance.now() - t;
 const classifyCpu = process.cpuUsage(cpu);
 
@@ -246,7 +238,7 @@ try {
   cpu = process.cpuUsage();
   t = performance.now();
   // As a worker process runs them: CLASSIFY_CONCURRENCY batches in hand at once.
-  await inFlight(batches, CLASSIFY_CONCURRENCY, (unitIds) => runJob('classify', { unitIds }, rt));
+  await mapLimit(batches, CLASSIFY_CONCURRENCY, (unitIds) => runJob('classify', { unitIds }, rt));
   const stageMs = performance.now() - t;
   const stageCpu = process.cpuUsage(cpu);
   const left = (await pendingUnitIds(handle.db)).length;
