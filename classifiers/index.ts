@@ -321,14 +321,10 @@ function rowOf(matrix: Float32Array, row: number, cols: number): Float32Array {
   return matrix.subarray(row * cols, (row + 1) * cols);
 }
 
-function maxSim(v: Float32Array, items: { vec: Float32Array }[], skip = -1): number {
+/** Largest entry of a row of similarities (among the columns `keep` allows), -1 when none is. */
+function rowMax(row: Float32Array, keep?: (column: number) => boolean): number {
   let best = -1;
-  items.forEach((it, i) => {
-    if (i === skip) return;
-    let s = 0;
-    for (let d = 0; d < v.length; d++) s += v[d]! * it.vec[d]!;
-    if (s > best) best = s;
-  });
+  for (let k = 0; k < row.length; k++) if ((!keep || keep(k)) && row[k]! > best) best = row[k]!;
   return best;
 }
 
@@ -527,13 +523,14 @@ export class EmbeddingClassifier implements Classifier {
     customerKey: string,
     texts: { text: string; job: string; weight: number }[],
     vecs: Float32Array[],
+    tfs: SparseVec[],
     jobs: string[],
     tfidf: TfIdf,
   ): Promise<boolean> {
     const key = signature([customerKey, jobs]);
     const known = this.regressionChoices.get(key);
     if (known && texts.length >= known.texts && texts.length < known.texts * 1.25) return known.help;
-    const help = await regressionsHelp(texts, vecs, jobs, tfidf);
+    const help = await regressionsHelp(texts, vecs, tfs, jobs, tfidf);
     this.regressionChoices.set(key, { texts: texts.length, help });
     return help;
   }
@@ -551,15 +548,22 @@ export class EmbeddingClassifier implements Classifier {
       if (e.job && known.has(e.job)) texts.push({ text: e.text, job: e.job, weight: 2 });
     const vecs = await this.embedder.embed(texts.map((t) => t.text));
     const tfidf = new TfIdf([...this.training.map((r) => r.text), ...texts.map((t) => t.text)]);
+    const tfs = texts.map((t) => tfidf.vector(t.text));
     // A regression needs several texts per job (with a statement, an outcome and a couple of
     // examples, similarity decides), and then joins only where it helps this customer's own texts.
     const regressions =
       jobs.length >= 2 &&
       texts.length >= MIN_TEXTS_PER_JOB * jobs.length &&
-      (await this.regressionsDecision(ctx.customerKey, texts, vecs, jobs, tfidf));
-    const scoring = await fitScoring(texts, vecs, jobs, tfidf, regressions);
+      (await this.regressionsDecision(ctx.customerKey, texts, vecs, tfs, jobs, tfidf));
+    const scoring = await fitScoring(texts, vecs, tfs, jobs, tfidf, regressions);
     const { items, head, itemMatrix, jobDocs, discriminate } = scoring;
     const dim = itemMatrix.length / items.length;
+    // Every job text against every job text: the gate's positives and the temperature's held-out scores.
+    const sims = await dotMatrix(vecs, itemMatrix, dim);
+    const nearestTo = async (vs: Float32Array[]) => {
+      const m = await dotMatrix(vs, itemMatrix, dim);
+      return vs.map((_, r) => rowMax(rowOf(m, r, items.length)));
+    };
     // Gate on two cues, fit per customer: how near the unit comes to a job text, and the kind head's
     // P(other). Positives: each job text against the other texts of its job. Negatives: the shipped
     // no-job sentences (held-out P(other)) and units people marked as bearing on no job. Where a
@@ -569,21 +573,23 @@ export class EmbeddingClassifier implements Classifier {
     const gateX: number[][] = [];
     const gateY: boolean[] = [];
     items.forEach((it, i) => {
-      const same = items.filter((o, k) => o.job === it.job && k !== i);
-      if (same.length === 0) return;
-      gateX.push(gateFeatures(maxSim(it.vec, same), pOtherOf(heads, it.vec, texts[i]!.text)));
+      const nearest = rowMax(rowOf(sims, i, items.length), (k) => k !== i && items[k]!.job === it.job);
+      if (nearest === -1) return;
+      gateX.push(gateFeatures(nearest, pOtherOf(heads, it.vec, texts[i]!.text)));
       gateY.push(true);
     });
     const positives = gateX.length;
-    const noJobVecs = await this.embedder.embed(heads.noJob.map((r) => r.text));
+    const noJobNearest = await nearestTo(await this.embedder.embed(heads.noJob.map((r) => r.text)));
     heads.noJob.forEach((r, i) => {
-      gateX.push(gateFeatures(maxSim(noJobVecs[i]!, items), r.pOther));
+      gateX.push(gateFeatures(noJobNearest[i]!, r.pOther));
       gateY.push(false);
     });
     const rejected = confirmed.filter((e) => e.job === null).map((e) => e.text);
     if (rejected.length > 0) {
-      (await this.embedder.embed(rejected)).forEach((v, i) => {
-        gateX.push(gateFeatures(maxSim(v, items), pOtherOf(heads, v, rejected[i]!)));
+      const rejectedVecs = await this.embedder.embed(rejected);
+      const nearest = await nearestTo(rejectedVecs);
+      rejectedVecs.forEach((v, i) => {
+        gateX.push(gateFeatures(nearest[i]!, pOtherOf(heads, v, rejected[i]!)));
         gateY.push(false);
       });
     }
@@ -607,7 +613,6 @@ export class EmbeddingClassifier implements Classifier {
     if (jobs.length >= 2) {
       const heldOut: { logits: Float64Array; label: number }[] = [];
       const stride = Math.max(1, Math.ceil(texts.length / LOO_SAMPLE));
-      const sims = await dotMatrix(vecs, itemMatrix, dim);
       const headPs = head ? await predictBatch(head, vecs) : null;
       texts.forEach((t, i) => {
         const label = jobs.indexOf(t.job);
@@ -630,7 +635,7 @@ export class EmbeddingClassifier implements Classifier {
             model,
             rowOf(sims, i, items.length),
             headPs?.[i] ?? null,
-            tfidf.vector(t.text),
+            tfs[i]!,
             i,
             undefined,
             docs,
@@ -749,6 +754,8 @@ type JobScoring = Pick<
 async function fitScoring(
   texts: { text: string; job: string; weight: number }[],
   vecs: Float32Array[],
+  /** Each text's TF-IDF vector. */
+  tfs: SparseVec[],
   jobs: string[],
   tfidf: TfIdf,
   regressions: boolean,
@@ -782,7 +789,7 @@ async function fitScoring(
     : null;
   const sparseHead = regressions
     ? trainSparseSoftmax(
-        texts.map((t) => tfidf.vector(t.text)),
+        tfs,
         texts.map((t) => jobs.indexOf(t.job)),
         jobs.length,
       )
@@ -810,6 +817,7 @@ async function fitScoring(
 async function regressionsHelp(
   texts: { text: string; job: string; weight: number }[],
   vecs: Float32Array[],
+  tfs: SparseVec[],
   jobs: string[],
   tfidf: TfIdf,
 ): Promise<boolean> {
@@ -829,6 +837,7 @@ async function regressionsHelp(
     const fit = await fitScoring(
       train.map((i) => texts[i]!),
       train.map((i) => vecs[i]!),
+      train.map((i) => tfs[i]!),
       jobs,
       tfidf,
       true,
@@ -838,7 +847,7 @@ async function regressionsHelp(
     const headPs = await predictBatch(fit.head!, testVecs);
     const model = { ...fit, jobs };
     test.forEach((i, r) => {
-      const tf = tfidf.vector(texts[i]!.text);
+      const tf = tfs[i]!;
       const row = rowOf(sims, r, fit.items.length);
       const label = jobs.indexOf(texts[i]!.job);
       if (argmax(jobScores(model, row, headPs[r]!, tf)) === label) withRegressions++;
