@@ -13,12 +13,12 @@
 import { createRequire } from 'node:module';
 import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
-import { Worker } from 'node:worker_threads';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
 import { loadGraphModel, type GraphModel } from '@tensorflow/tfjs-converter';
 import { sparseInput } from './use-lite-input.mjs';
+import { IdlePool, workerChannel } from './thread-pool.ts';
 import { readUseLiteGraph, readUseLiteVocab } from './use-lite-files.mjs';
 import { GapmapError, errorMessage } from '../app/errors.ts';
 import { normalize, type Embedder } from './embedders.ts';
@@ -119,58 +119,6 @@ function defaultThreads(): number {
   return Math.max(1, Math.min(2, availableParallelism()));
 }
 
-class WorkerPool {
-  private readonly workers: Worker[];
-  private readonly idle: Worker[];
-  private readonly waiting: (() => void)[] = [];
-  private readonly pending = new Map<
-    number,
-    { resolve: (d: Float32Array) => void; reject: (e: Error) => void }
-  >();
-  private nextId = 0;
-  constructor(size: number) {
-    const file = fileURLToPath(new URL('./use-lite-worker.mjs', import.meta.url));
-    this.workers = Array.from({ length: size }, () => {
-      const w = new Worker(file);
-      w.on('message', (m: { id: number; data?: Float32Array; error?: string }) => {
-        const p = this.pending.get(m.id);
-        this.pending.delete(m.id);
-        if (m.error !== undefined)
-          p?.reject(new GapmapError('internal', `bundled embedder worker: ${m.error}`));
-        else p?.resolve(m.data!);
-      });
-      w.on('error', (err) => {
-        for (const p of this.pending.values())
-          p.reject(new GapmapError('internal', `bundled embedder worker: ${errorMessage(err)}`));
-        this.pending.clear();
-      });
-      w.unref();
-      return w;
-    });
-    this.idle = [...this.workers];
-  }
-  async run(rows: number[][]): Promise<Float32Array> {
-    while (this.idle.length === 0) await new Promise<void>((resolve) => this.waiting.push(resolve));
-    const w = this.idle.pop()!;
-    try {
-      const id = this.nextId++;
-      // Referenced only while it works: an idle pool must not keep the process alive.
-      w.ref();
-      return await new Promise<Float32Array>((resolve, reject) => {
-        this.pending.set(id, { resolve, reject });
-        w.postMessage({ id, rows });
-      });
-    } finally {
-      w.unref();
-      this.idle.push(w);
-      this.waiting.shift()?.();
-    }
-  }
-  async close(): Promise<void> {
-    await Promise.all(this.workers.map((w) => w.terminate()));
-  }
-}
-
 export async function createBundledEmbedder(opts: { threads?: number } = {}): Promise<Embedder> {
   const threads = opts.threads ?? defaultThreads();
   if (threads > 1) return createPooledEmbedder(threads);
@@ -227,9 +175,13 @@ export const USE_LITE_VERSION = 'use-lite-1';
 
 async function createPooledEmbedder(threads: number): Promise<Embedder> {
   const tokenizer = await loadTokenizer();
-  const pool = new WorkerPool(threads);
+  const file = fileURLToPath(new URL('./use-lite-worker.mjs', import.meta.url));
+  const pool = new IdlePool(
+    Array.from({ length: threads }, () => workerChannel(file, 'bundled embedder worker')),
+  );
+  const run = (rows: number[][]) => pool.use((w) => w.call({ rows }));
   // Fail at start-up, not at the first batch, when the model cannot load.
-  await Promise.all(Array.from({ length: threads }, () => pool.run([[0]])));
+  await Promise.all(pool.runners.map((w) => w.call({ rows: [[0]] })));
   return {
     name: 'bundled:use-lite',
     version: USE_LITE_VERSION,
@@ -239,13 +191,15 @@ async function createPooledEmbedder(threads: number): Promise<Embedder> {
       const out: Float32Array[] = new Array(texts.length);
       await Promise.all(
         batches.map(async (batch) => {
-          const data = await pool.run(batch.map((i) => tokens[i]!));
+          const data = await run(batch.map((i) => tokens[i]!));
           batch.forEach((i, j) => (out[i] = normalize(data.slice(j * 512, (j + 1) * 512))));
         }),
       );
       return out;
     },
-    close: () => pool.close(),
+    close: async () => {
+      await Promise.all(pool.runners.map((w) => w.close()));
+    },
   };
 }
 

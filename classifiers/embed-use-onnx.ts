@@ -7,12 +7,12 @@
  */
 import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
-import { Worker } from 'node:worker_threads';
 import * as ort from 'onnxruntime-node';
 import { GapmapError, errorMessage } from '../app/errors.ts';
 import { batchByLength, MAX_PIECES, PieceTokenizer, tokenize, USE_LITE_VERSION } from './embed-bundled.ts';
 import { normalize, type Embedder } from './embedders.ts';
 import { convertTfGraph, tfGraphFromModelJson } from './tfjs-onnx.ts';
+import { IdlePool, workerChannel } from './thread-pool.ts';
 import { readUseLiteGraph, readUseLiteVocab } from './use-lite-files.mjs';
 
 const DIM = 512;
@@ -128,39 +128,15 @@ async function inProcessRunner(
 
 function workerRunner(m: ConvertedUseLite, options: ort.InferenceSession.SessionOptions): Runner {
   const file = fileURLToPath(new URL('./use-onnx-worker.mjs', import.meta.url));
-  const worker = new Worker(file);
   // A copy per worker, handed over (not cloned again) and dropped there once the session has it.
   const bytes = m.bytes.slice();
-  worker.postMessage({ init: { bytes, input: m.input, output: m.output, options } }, [bytes.buffer]);
-  const pending = new Map<number, { resolve: (d: Float32Array) => void; reject: (e: Error) => void }>();
-  let nextId = 0;
-  worker.on('message', (msg: { id: number; data?: Float32Array; error?: string }) => {
-    const p = pending.get(msg.id);
-    pending.delete(msg.id);
-    if (pending.size === 0) worker.unref();
-    if (msg.error !== undefined) p?.reject(new GapmapError('internal', `ONNX embedder worker: ${msg.error}`));
-    else p?.resolve(msg.data!);
+  const channel = workerChannel(file, 'ONNX embedder worker', {
+    message: { init: { bytes, input: m.input, output: m.output, options } },
+    transfer: [bytes.buffer as ArrayBuffer],
   });
-  const failAll = (why: string) => {
-    for (const p of pending.values()) p.reject(new GapmapError('internal', `ONNX embedder worker: ${why}`));
-    pending.clear();
-  };
-  worker.on('error', (err) => failAll(errorMessage(err)));
-  worker.on('exit', (code) => failAll(`exited with code ${code}`));
-  // Referenced only while it works: an idle embedder must not keep the process alive.
-  worker.unref();
   return {
-    run(ids, rows, length) {
-      const id = nextId++;
-      worker.ref();
-      return new Promise<Float32Array>((resolve, reject) => {
-        pending.set(id, { resolve, reject });
-        worker.postMessage({ id, ids, rows, length }, [ids.buffer as ArrayBuffer]);
-      });
-    },
-    async close() {
-      await worker.terminate();
-    },
+    run: (ids, rows, length) => channel.call({ ids, rows, length }, [ids.buffer as ArrayBuffer]),
+    close: () => channel.close(),
   };
 }
 
@@ -173,6 +149,7 @@ export class UseOnnxEmbedder implements Embedder {
   readonly version = USE_LITE_VERSION;
   readonly dim = DIM;
 
+  private readonly pool: IdlePool<Runner>;
   private constructor(
     private readonly runners: Runner[],
     private readonly tokenizer: PieceTokenizer,
@@ -180,10 +157,8 @@ export class UseOnnxEmbedder implements Embedder {
     private readonly tokenBudget: number,
     private readonly maxRows: number,
   ) {
-    this.idle = [...runners];
+    this.pool = new IdlePool(runners);
   }
-  private readonly idle: Runner[];
-  private readonly waiting: (() => void)[] = [];
   /** How the sessions run, for reports. */
   settings = '';
 
@@ -218,15 +193,8 @@ export class UseOnnxEmbedder implements Embedder {
 
   /** Embeds rows of piece ids as one padded batch on the next free session; raw model output. */
   async runRows(rows: number[][]): Promise<Float32Array> {
-    while (this.idle.length === 0) await new Promise<void>((resolve) => this.waiting.push(resolve));
-    const runner = this.idle.pop()!;
-    try {
-      const { data, length } = denseIds(rows, this.pad);
-      return await runner.run(data, rows.length, length);
-    } finally {
-      this.idle.push(runner);
-      this.waiting.shift()?.();
-    }
+    const { data, length } = denseIds(rows, this.pad);
+    return this.pool.use((runner) => runner.run(data, rows.length, length));
   }
 
   async embed(texts: string[]): Promise<Float32Array[]> {
