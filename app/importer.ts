@@ -22,8 +22,9 @@ import type { ImportIssue, ParseEvent, ParsedItem } from '../ingest/types.ts';
 import { parseCustomers } from '../ingest/customers.ts';
 import { parseSurveys, type SurveyColumns } from '../ingest/surveys.ts';
 import { parseTickets } from '../ingest/tickets.ts';
-import { parseTranscript, parseTranscriptIndex, type TranscriptEntry } from '../ingest/transcripts.ts';
-import { parseNotes, parseNotesIndex, type NotesEntry } from '../ingest/notes.ts';
+import { NOTES, TRANSCRIPTS, type FolderReader } from '../ingest/folders.ts';
+import { parseTranscript } from '../ingest/transcripts.ts';
+import { parseNotes } from '../ingest/notes.ts';
 import { parseDocxTranscript } from '../ingest/docx-transcript.ts';
 import { detectFormat } from '../ingest/detect.ts';
 
@@ -236,37 +237,10 @@ async function importCustomers(s: ImportSession, file: string) {
   await s.refreshCustomers();
 }
 
-type Parsed = { item: ParsedItem | null; errors: ImportIssue[] };
-
-/** How an indexed folder of a bundle is read: its index.json, then each file it lists. */
-interface IndexedFolder<E extends { file: string }> {
-  name: 'transcripts' | 'notes';
-  index(
-    file: string,
-  ): Promise<{ entries: E[]; errors: ImportIssue[] }> | { entries: E[]; errors: ImportIssue[] };
-  parse(file: string, entry: E): Promise<Parsed>;
-  expected: string;
-}
-
-const TRANSCRIPTS: IndexedFolder<TranscriptEntry> = {
-  name: 'transcripts',
-  index: parseTranscriptIndex,
-  parse: (file, entry) =>
-    /\.docx$/i.test(file) ? parseDocxTranscript(file, entry) : parseTranscript(file, entry),
-  expected: 'an entry naming its customer and customer speakers',
-};
-
-const NOTES: IndexedFolder<NotesEntry> = {
-  name: 'notes',
-  index: parseNotesIndex,
-  parse: parseNotes,
-  expected: 'an entry naming its customer',
-};
-
 async function importIndexedFolder<E extends { file: string }>(
   s: ImportSession,
   dir: string,
-  reader: IndexedFolder<E>,
+  reader: FolderReader<E>,
 ) {
   const indexFile = path.join(dir, 'index.json');
   const what = reader.name;

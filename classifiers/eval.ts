@@ -7,6 +7,8 @@ import path from 'node:path';
 import { parse as parseCsv } from 'csv-parse/sync';
 import { GapmapError, errorMessage } from '../app/errors.ts';
 import type { JobDef, SourceType } from '../ingest/types.ts';
+import { NOTES, TRANSCRIPTS, type FolderReader } from '../ingest/folders.ts';
+import { unitContext } from '../ingest/context.ts';
 import { expectedCalibrationError } from './calibration.ts';
 import {
   KINDS,
@@ -167,6 +169,31 @@ function readScores(dir: string): Map<string, number> {
   return out;
 }
 
+/**
+ * Each transcript turn's and note unit's context (ingest/context.ts), by ref, from the bundle's
+ * transcripts/ and notes/ folders: the pipeline classifies units with it, so eval does too. A file
+ * that does not parse gives its units no context (`gapmap import` reports it).
+ */
+async function readContexts(dir: string): Promise<Map<string, string>> {
+  const out = new Map<string, string>();
+  const read = async <E extends { file: string }>(reader: FolderReader<E>) => {
+    const index = path.join(dir, reader.name, 'index.json');
+    if (!existsSync(index)) return;
+    for (const entry of (await reader.index(index)).entries) {
+      const file = path.join(dir, reader.name, entry.file);
+      if (!existsSync(file)) continue;
+      const { item } = await reader.parse(file, entry);
+      for (const u of item?.units ?? []) {
+        const context = unitContext(item!.sourceType, item!.meta, u);
+        if (context) out.set(u.ref, context);
+      }
+    }
+  };
+  await read(TRANSCRIPTS);
+  await read(NOTES);
+  return out;
+}
+
 /** The first `n` labelled units per customer and job (null included) as confirmed; the rest scored. */
 function splitConfirmed(all: LabelLine[], n: number): { confirmed: LabelLine[]; labels: LabelLine[] } {
   if (n <= 0) return { confirmed: [], labels: all };
@@ -244,6 +271,7 @@ export async function evaluateBundle(
   const all = readLabels(dir);
   const { confirmed, labels } = splitConfirmed(all, opts.confirm ?? 0);
   const scores = readScores(dir);
+  const contexts = await readContexts(dir);
   all.forEach((l, i) => {
     if (!customers.has(l.customer)) {
       throw new GapmapError(
@@ -283,7 +311,13 @@ export async function evaluateBundle(
         const [prefix, rest = ''] = l.ref.split(':', 2) as [string, string?];
         const sourceType = (SOURCE_TYPES as string[]).includes(prefix) ? (prefix as SourceType) : 'survey';
         const score = sourceType === 'survey' ? scores.get(rest) : undefined;
-        return { id: i, text: l.text, sourceType, score: score ?? null };
+        return {
+          id: i,
+          text: l.text,
+          sourceType,
+          score: score ?? null,
+          context: contexts.get(l.ref) ?? null,
+        };
       });
       const out = await classifier.classify(units, context);
       batch.forEach((i, k) => (tags[i] = out[k]!));

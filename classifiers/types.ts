@@ -17,6 +17,12 @@ export interface UnitInput {
   sourceType: SourceType;
   /** Survey score 0-10, when the unit is a survey answer with a score. */
   score?: number | null;
+  /**
+   * Words from the unit's source that say what it is about without being part of it: a ticket's
+   * help-desk group and tags, the heading a note sits under, the interviewer's question a
+   * transcript turn answers, a survey's question.
+   */
+  context?: string | null;
 }
 
 /** A person's decision about one unit, used as a training example for that customer. */

@@ -226,6 +226,8 @@ export async function unitsForClassification(db: Db, unitIds: number[]) {
       id: units.id,
       customerId: units.customerId,
       text: units.text,
+      ordinal: units.ordinal,
+      section: units.section,
       contentHash: units.contentHash,
       sourceType: items.sourceType,
       meta: items.meta,

@@ -145,6 +145,22 @@ describe('embedding classifier (bundled USE-lite)', () => {
     expect(tags[3]!.job).toBeNull();
   });
 
+  it("reads a transcript turn's job from the question it answers", async () => {
+    const text = 'Honestly, a mess most weeks. I do it on a Sunday night.';
+    const [orders, rota] = await classifier.classify(
+      [
+        unit(1, text, {
+          sourceType: 'transcript',
+          context: 'How do the cafes and restaurants send their bread orders?',
+        }),
+        unit(2, text, { sourceType: 'transcript', context: 'And the weekly shifts for the bakers?' }),
+      ],
+      bakery,
+    );
+    expect(orders!.job).toBe('wholesale-orders');
+    expect(rota!.job).toBe('staff-rota');
+  });
+
   it('classifies a customer without jobs: job is null', async () => {
     const [t] = await classifier.classify([unit(1, 'The delivery was late again.')], {
       customerKey: 'x',

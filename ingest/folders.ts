@@ -1,0 +1,35 @@
+/**
+ * The two indexed folders of a bundle (BUNDLE.md): transcripts/ and notes/, each an index.json
+ * listing its files, and the parser of each file. Read by the importer and by `gapmap eval`.
+ */
+import type { ImportIssue, ParsedItem } from './types.ts';
+import { parseTranscript, parseTranscriptIndex, type TranscriptEntry } from './transcripts.ts';
+import { parseNotes, parseNotesIndex, type NotesEntry } from './notes.ts';
+import { parseDocxTranscript } from './docx-transcript.ts';
+
+type Parsed = { item: ParsedItem | null; errors: ImportIssue[] };
+
+/** How an indexed folder of a bundle is read: its index.json, then each file it lists. */
+export interface FolderReader<E extends { file: string }> {
+  name: 'transcripts' | 'notes';
+  index(
+    file: string,
+  ): Promise<{ entries: E[]; errors: ImportIssue[] }> | { entries: E[]; errors: ImportIssue[] };
+  parse(file: string, entry: E): Promise<Parsed>;
+  expected: string;
+}
+
+export const TRANSCRIPTS: FolderReader<TranscriptEntry> = {
+  name: 'transcripts',
+  index: parseTranscriptIndex,
+  parse: (file, entry) =>
+    /\.docx$/i.test(file) ? parseDocxTranscript(file, entry) : parseTranscript(file, entry),
+  expected: 'an entry naming its customer and customer speakers',
+};
+
+export const NOTES: FolderReader<NotesEntry> = {
+  name: 'notes',
+  index: parseNotesIndex,
+  parse: parseNotes,
+  expected: 'an entry naming its customer',
+};
