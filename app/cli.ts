@@ -321,30 +321,37 @@ program
     '--confirm <n>',
     'treat the first n labelled units of each job as confirmed by a person and score the rest',
   )
-  .action(async (folder: string, flags: { json?: boolean; jobNamesOnly?: boolean; confirm?: string }) => {
-    const confirm = flags.confirm === undefined ? 0 : Number(flags.confirm);
-    if (!Number.isInteger(confirm) || confirm < 0) {
-      throw new GapmapError(
-        'bad_input',
-        `--confirm: expected a whole number of units, got "${flags.confirm}"`,
-      );
-    }
-    const config = loadConfig();
-    const { evaluateBundle, formatEvalReport } = await import('../classifiers/eval.ts');
-    const classifier = await loadClassifier(config);
-    try {
-      const bar = flags.json ? null : createProgress('classifying', 0);
-      const report = await evaluateBundle(path.resolve(folder), classifier, {
-        jobNamesOnly: flags.jobNamesOnly,
-        confirm,
-        onProgress: (done: number, total: number) => bar?.set(done, total),
-      });
-      bar?.done();
-      print(flags.json ? JSON.stringify(report) : formatEvalReport(report));
-    } finally {
-      await classifier.close?.();
-    }
-  });
+  .option('--misses', 'also list every unit whose tag differs from its label, with its text and context')
+  .action(
+    async (
+      folder: string,
+      flags: { json?: boolean; jobNamesOnly?: boolean; confirm?: string; misses?: boolean },
+    ) => {
+      const confirm = flags.confirm === undefined ? 0 : Number(flags.confirm);
+      if (!Number.isInteger(confirm) || confirm < 0) {
+        throw new GapmapError(
+          'bad_input',
+          `--confirm: expected a whole number of units, got "${flags.confirm}"`,
+        );
+      }
+      const config = loadConfig();
+      const { evaluateBundle, formatEvalReport } = await import('../classifiers/eval.ts');
+      const classifier = await loadClassifier(config);
+      try {
+        const bar = flags.json ? null : createProgress('classifying', 0);
+        const report = await evaluateBundle(path.resolve(folder), classifier, {
+          jobNamesOnly: flags.jobNamesOnly,
+          confirm,
+          misses: flags.misses,
+          onProgress: (done: number, total: number) => bar?.set(done, total),
+        });
+        bar?.done();
+        print(flags.json ? JSON.stringify(report) : formatEvalReport(report));
+      } finally {
+        await classifier.close?.();
+      }
+    },
+  );
 
 const models = program.command('models').description('local models for air-gapped machines');
 models

@@ -49,6 +49,19 @@ export interface EvalReport {
   job: FieldReport | null;
   kind: FieldReport | null;
   sentiment: FieldReport | null;
+  /** With `misses`: every scored field of a unit whose tag differs from its label. */
+  misses?: Miss[];
+}
+
+export interface Miss {
+  ref: string;
+  field: 'job' | 'kind' | 'sentiment';
+  label: string;
+  predicted: string;
+  confidence: number;
+  text: string;
+  /** What the classifier was given besides the text (the interviewer's question, the note's heading). */
+  context: string | null;
 }
 
 interface LabelLine {
@@ -264,6 +277,8 @@ export async function evaluateBundle(
      * and only the other units are scored.
      */
     confirm?: number;
+    /** List every unit whose tag differs from its label (EvalReport.misses). */
+    misses?: boolean;
     onProgress?: (done: number, total: number) => void;
   } = {},
 ): Promise<EvalReport> {
@@ -326,7 +341,9 @@ export async function evaluateBundle(
     }
   }
 
+  const misses: Miss[] = [];
   const field = (
+    name: Miss['field'],
     has: (l: LabelLine) => boolean,
     truthOf: (l: LabelLine) => string,
     predOf: (t: Tags) => [string, number],
@@ -335,6 +352,22 @@ export async function evaluateBundle(
     const idx = labels.map((_, i) => i).filter((i) => has(labels[i]!));
     if (idx.length === 0) return null;
     const preds = idx.map((i) => predOf(tags[i]!));
+    idx.forEach((i, k) => {
+      const l = labels[i]!;
+      const [predicted, confidence] = preds[k]!;
+      if (opts.misses && predicted !== truthOf(l)) {
+        const context = contexts.get(l.ref) ?? null;
+        misses.push({
+          ref: l.ref,
+          field: name,
+          label: truthOf(l),
+          predicted,
+          confidence,
+          text: l.text,
+          context,
+        });
+      }
+    });
     return scoreField(
       idx.map((i) => truthOf(labels[i]!)),
       preds.map((p) => p[0]),
@@ -347,22 +380,26 @@ export async function evaluateBundle(
     ...(opts.confirm ? { confirmed: confirmed.length } : {}),
     classifier: { name: classifier.name, version: classifier.version },
     job: field(
+      'job',
       (l) => l.job !== undefined,
       (l) => l.job ?? NO_JOB,
       (t) => [t.job ?? NO_JOB, t.jobConfidence],
     ),
     kind: field(
+      'kind',
       (l) => l.kind !== undefined,
       (l) => l.kind!,
       (t) => [t.kind, t.kindConfidence],
       KINDS,
     ),
     sentiment: field(
+      'sentiment',
       (l) => l.sentiment !== undefined,
       (l) => l.sentiment!,
       (t) => [t.sentiment, t.sentimentConfidence],
       SENTIMENTS,
     ),
+    ...(opts.misses ? { misses } : {}),
   };
 }
 
@@ -408,6 +445,19 @@ export function formatEvalReport(report: EvalReport): string {
   for (const name of ['job', 'kind', 'sentiment'] as const) {
     const f = report[name];
     parts.push(f ? formatField(name, f) : `${name}: not labelled`);
+  }
+  if (report.misses) {
+    const one = (s: string) => s.replace(/\s+/g, ' ').trim();
+    parts.push(
+      [
+        `misses (${report.misses.length}): field, labelled -> predicted (confidence), ref, text [context]`,
+        ...report.misses.map(
+          (m) =>
+            `  ${m.field}  ${m.label} -> ${m.predicted} (${m.confidence.toFixed(2)})  ${m.ref}  ${one(m.text).slice(0, 160)}` +
+            (m.context ? `  [${one(m.context).slice(0, 80)}]` : ''),
+        ),
+      ].join('\n'),
+    );
   }
   return parts.join('\n\n');
 }
