@@ -178,6 +178,38 @@ describe('evaluateBundle', () => {
     expect((await evaluateBundle(dir, classifier)).confirmed).toBeUndefined();
   });
 
+  it('--misses lists every field whose tag differs from its label, and only those', async () => {
+    const dir = bundle([
+      { ref: 'survey:1', customer: 'acme', text: 'invoice was late', job: 'billing', kind: 'friction' },
+      { ref: 'survey:2', customer: 'acme', text: 'nice invoice', job: null, sentiment: 'positive' },
+    ]);
+    const classifier = ruleClassifier({ texts: [], jobs: [], scores: [] });
+    const report = await evaluateBundle(dir, classifier, { misses: true });
+    // survey:1 is right on both fields; survey:2 gets a job and a neutral sentiment.
+    expect(report.misses).toEqual([
+      {
+        ref: 'survey:2',
+        field: 'job',
+        label: '(none)',
+        predicted: 'billing',
+        confidence: 0.9,
+        text: 'nice invoice',
+        context: null,
+      },
+      {
+        ref: 'survey:2',
+        field: 'sentiment',
+        label: 'positive',
+        predicted: 'neutral',
+        confidence: 0.8,
+        text: 'nice invoice',
+        context: null,
+      },
+    ]);
+    expect(formatEvalReport(report)).toContain('  job  (none) -> billing (0.90)  survey:2  nice invoice');
+    expect((await evaluateBundle(dir, classifier)).misses).toBeUndefined();
+  });
+
   it('passes survey scores from surveys.csv', async () => {
     const dir = bundle([{ ref: 'survey:R-1', customer: 'acme', text: 'fine', sentiment: 'neutral' }]);
     writeFileSync(
