@@ -30,7 +30,7 @@ import {
   type LlmUsage,
 } from '../classifiers/llm.ts';
 import { createCascade, lowestConfidence, type Cascade } from '../classifiers/cascade.ts';
-import type { SourceType } from '../ingest/types.ts';
+import { classifierInput } from '../ingest/context.ts';
 import type { Runtime } from '../workers/processors.ts';
 
 export interface LlmStages {
@@ -277,6 +277,8 @@ export async function runLlmJob(payload: { unitIds: number[] }, rt: Runtime): Pr
       id: units.id,
       customerId: units.customerId,
       text: units.text,
+      ordinal: units.ordinal,
+      section: units.section,
       contentHash: units.contentHash,
       speaker: units.speaker,
       sourceType: items.sourceType,
@@ -319,10 +321,7 @@ export async function runLlmJob(payload: { unitIds: number[] }, rt: Runtime): Pr
     const jobs = await jobsOf(rt.db, customerId);
     const examples = await reviewedExamples(rt.db, customerId);
     const inputs: LlmUnitInput[] = group.map((u) => ({
-      id: u.id,
-      text: u.text,
-      sourceType: u.sourceType as SourceType,
-      score: typeof u.meta.score === 'number' ? u.meta.score : null,
+      ...classifierInput(u),
       speakerNames: speakerNamesOf(u.speaker, u.meta),
     }));
     const before = stages.llm.usage();

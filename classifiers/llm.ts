@@ -373,6 +373,8 @@ interface Prepared {
   original: string;
   sent: string;
   map: Record<string, string>;
+  /** The unit's context as sent (redacted), when it has one. */
+  context: string | null;
   unit: LlmUnitInput;
 }
 
@@ -406,6 +408,7 @@ export function createLlmClassifier(config: LlmConfig): LlmClassifier {
         id: p.id,
         source: unit.sourceType,
         ...(typeof unit.score === 'number' ? { score: unit.score } : {}),
+        ...(p.context ? { context: p.context } : {}),
         text: p.sent,
       };
     });
@@ -472,6 +475,9 @@ export function createLlmClassifier(config: LlmConfig): LlmClassifier {
           original: unit.text,
           sent: r.text,
           map: r.map,
+          context: unit.context?.trim()
+            ? redact(unit.context, { speakerNames: unit.speakerNames }).text
+            : null,
           unit,
         });
       });

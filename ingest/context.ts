@@ -10,6 +10,7 @@
  * survey's question is the same for every answer.
  */
 import type { SourceType } from './types.ts';
+import type { UnitInput } from '../classifiers/types.ts';
 
 /** How far back a customer turn looks for the question it answers (two customer speakers in a row). */
 const TURNS_BACK = 3;
@@ -36,4 +37,22 @@ export function unitContext(
       return typeof t.text === 'string' ? t.text.trim() || null : null;
   }
   return null;
+}
+
+/** A stored unit (with its item's source type and meta) as the classifiers take it. */
+export function classifierInput(u: {
+  id: number;
+  text: string;
+  sourceType: string;
+  meta: Record<string, unknown>;
+  ordinal: number;
+  section: string | null;
+}): UnitInput {
+  return {
+    id: u.id,
+    text: u.text,
+    sourceType: u.sourceType as SourceType,
+    score: typeof u.meta.score === 'number' ? u.meta.score : null,
+    context: unitContext(u.sourceType, u.meta, u),
+  };
 }

@@ -185,6 +185,29 @@ describe('LLM classifier', () => {
     expect(tags[1]!.span).toBe('Thanks dana, speak soon.');
   });
 
+  it("sends a unit's context (the interviewer's question) next to its text, redacted like it", async () => {
+    fake = await startFakeOpenAI({ chat: onMerits });
+    await classifier().classify(
+      [
+        unit('t1', "It's a mess most weeks.", {
+          sourceType: 'transcript',
+          context: 'Thanks Dana Whitfield. How do you send invoices today?',
+          speakerNames: ['Dana Whitfield'],
+        }),
+        unit('s1', 'Love the app.'),
+      ],
+      context,
+    );
+    const body = fake.requests[0]!.body as ChatRequestBody;
+    const sent = unitsSent(body);
+    expect(sent[0]).toMatchObject({
+      context: 'Thanks [NAME_1]. How do you send invoices today?',
+      text: "It's a mess most weeks.",
+    });
+    expect(sent[1]).not.toHaveProperty('context');
+    expect(body.messages[0]!.content).toContain('"context", when a unit has one');
+  });
+
   it('retries once with the validation problems and asks again only for the units at fault', async () => {
     fake = await startFakeOpenAI({
       chat: (body) => {

@@ -22,8 +22,7 @@ import { GapmapError } from '../app/errors.ts';
 import { hashOf } from '../app/store.ts';
 import { classifications } from '../db/schema/index.ts';
 import { inArray } from 'drizzle-orm';
-import type { SourceType } from '../ingest/types.ts';
-import { unitContext } from '../ingest/context.ts';
+import { classifierInput } from '../ingest/context.ts';
 import { enqueuePendingLlm, pendingLlmOf, routeToLlm, runLlmJob, stagesOf } from '../app/llm.ts';
 import type { DbHandle } from '../db/client.ts';
 import { syncConnector, waitUntilSettled } from '../ingest/connectors/sync.ts';
@@ -101,13 +100,7 @@ export const processors: Processors = {
         );
       });
       if (us.length === 0) continue;
-      const inputs: UnitInput[] = us.map((u) => ({
-        id: u.id,
-        text: u.text,
-        sourceType: u.sourceType as SourceType,
-        score: typeof u.meta.score === 'number' ? u.meta.score : null,
-        context: unitContext(u.sourceType, u.meta, u),
-      }));
+      const inputs: UnitInput[] = us.map(classifierInput);
       const tags = await classifier.classify(inputs, { customerKey: String(customerId), jobs, examples });
       if (stages) await routeToLlm(rt.db, stages, customerId, us, tags);
       const now = new Date();
