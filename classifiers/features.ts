@@ -128,6 +128,15 @@ export class TfIdf {
     for (const d of corpus) for (const t of new Set(terms(d))) this.df.set(t, (this.df.get(t) ?? 0) + 1);
     this.docs = corpus.length;
   }
+  /** The weight of one occurrence of a term (undefined: the term is not in the corpus). */
+  idf(term: string): number | undefined {
+    const df = this.df.get(term);
+    return df === undefined ? undefined : Math.log(1 + this.docs / df);
+  }
+  /** Every term of the corpus. */
+  vocabulary(): IterableIterator<string> {
+    return this.df.keys();
+  }
   vector(text: string): SparseVec {
     return this.vectorOf(terms(text));
   }

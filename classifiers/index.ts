@@ -151,6 +151,35 @@ interface WordHeads {
   tfidf: TfIdf;
   kind: SparseSoftmaxHead;
   sentiment: SparseSoftmaxHead;
+  /** Per term: its IDF and both heads' weights, so a unit is scored with one lookup per term. */
+  lookup: Map<string, { idf: number; kind: Float64Array | undefined; sentiment: Float64Array | undefined }>;
+}
+
+/**
+ * The word heads' kind and sentiment probabilities for one text: the same numbers as
+ * softmax(sparseLogits(head, tfidf.vectorOf(terms))) for each head, in one pass over the terms
+ * (the classify stage runs this for every unit, on the thread the embedder shares the cores with).
+ */
+export function wordProbabilities(
+  words: WordHeads,
+  textTerms: string[],
+): { kind: Float64Array; sentiment: Float64Array } {
+  const counts = new Map<string, number>();
+  for (const t of textTerms) if (words.lookup.has(t)) counts.set(t, (counts.get(t) ?? 0) + 1);
+  const zk = new Float64Array(words.kind.classes);
+  const zs = new Float64Array(words.sentiment.classes);
+  let norm = 0;
+  for (const [t, c] of counts) {
+    const e = words.lookup.get(t)!;
+    const w = (1 + Math.log(c)) * e.idf;
+    norm += w * w;
+    if (e.kind) for (let k = 0; k < zk.length; k++) zk[k]! += w * e.kind[k]!;
+    if (e.sentiment) for (let k = 0; k < zs.length; k++) zs[k]! += w * e.sentiment[k]!;
+  }
+  norm = Math.sqrt(norm) || 1;
+  for (let k = 0; k < zk.length; k++) zk[k] = zk[k]! / norm + words.kind.b[k]!;
+  for (let k = 0; k < zs.length; k++) zs[k] = zs[k]! / norm + words.sentiment.b[k]!;
+  return { kind: softmax(zk), sentiment: softmax(zs) };
 }
 
 /**
@@ -161,7 +190,7 @@ interface WordHeads {
  */
 const WORD_WEIGHT = 0.5;
 
-function trainWordHeads(
+export function trainWordHeads(
   texts: string[],
   kinds: (Kind | undefined)[],
   sentiments: (Sentiment | undefined)[],
@@ -176,7 +205,12 @@ function trainWordHeads(
       classes.length,
     );
   };
-  return { tfidf, kind: fit(kinds, KINDS), sentiment: fit(sentiments, SENTIMENTS) };
+  const kind = fit(kinds, KINDS);
+  const sentiment = fit(sentiments, SENTIMENTS);
+  const lookup: WordHeads['lookup'] = new Map();
+  for (const t of tfidf.vocabulary())
+    lookup.set(t, { idf: tfidf.idf(t)!, kind: kind.W.get(t), sentiment: sentiment.W.get(t) });
+  return { tfidf, kind, sentiment, lookup };
 }
 
 /** Embedding head's log-probabilities plus WORD_WEIGHT times the word head's (`q`). */
@@ -677,10 +711,8 @@ export class EmbeddingClassifier implements Classifier {
     for (let i = 0; i < units.length; i++) {
       if (i % 32 === 31) await new Promise((resolve) => setImmediate(resolve));
       const textTerms = terms(units[i]!.text);
-      const words = heads.words.tfidf.vectorOf(textTerms);
       wordParts.push({
-        kind: softmax(sparseLogits(heads.words.kind, words)),
-        sentiment: softmax(sparseLogits(heads.words.sentiment, words)),
+        ...wordProbabilities(heads.words, textTerms),
         jobTf: jobModel ? jobModel.tfidf.vectorOf(textTerms) : null,
         contextTf: jobModel && units[i]!.context ? jobModel.tfidf.vector(units[i]!.context!) : null,
       });

@@ -1,5 +1,13 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createClassifier, type EmbeddingClassifier } from '../classifiers/index.ts';
+import {
+  createClassifier,
+  loadTrainingRows,
+  trainWordHeads,
+  wordProbabilities,
+  type EmbeddingClassifier,
+} from '../classifiers/index.ts';
+import { terms } from '../classifiers/features.ts';
+import { softmax, sparseLogits } from '../classifiers/heads.ts';
 import { CachedEmbedder, Lru, type Embedder } from '../classifiers/embedders.ts';
 import { createBundledEmbedder, PieceTokenizer } from '../classifiers/embed-bundled.ts';
 import type { CustomerContext, UnitInput } from '../classifiers/types.ts';
@@ -192,6 +200,30 @@ describe('bundled embedder threads', () => {
     } finally {
       await single.close?.();
       await pooled.close?.();
+    }
+  });
+});
+
+describe('word heads', () => {
+  it('score a text in one pass exactly as the TF-IDF vector and the two regressions do', () => {
+    const rows = loadTrainingRows();
+    const words = trainWordHeads(
+      rows.map((r) => r.text),
+      rows.map((r) => r.kind),
+      rows.map((r) => r.sentiment),
+    );
+    for (const text of [
+      "Can't export the invoices again!! Third time this week.",
+      'Thanks, the new rota page is lovely',
+      'zzqx unknownword',
+      '',
+    ]) {
+      const v = words.tfidf.vector(text);
+      const fused = wordProbabilities(words, terms(text));
+      const kind = softmax(sparseLogits(words.kind, v));
+      const sentiment = softmax(sparseLogits(words.sentiment, v));
+      kind.forEach((p, k) => expect(fused.kind[k]).toBeCloseTo(p, 12));
+      sentiment.forEach((p, k) => expect(fused.sentiment[k]).toBeCloseTo(p, 12));
     }
   });
 });
