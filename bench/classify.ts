@@ -1,10 +1,14 @@
 /**
- * npm run bench:classify [-- --units N] [-- --bundle <folder>]... [-- --embedder bundled|hf:<id>|openai:<model>]
+ * npm run bench:classify [-- --units N] [-- --rounds R] [-- --bundle <folder>]... [-- --embedder bundled|hf:<id>|openai:<model>]
  * Units per second of the classify stage (embed + job, kind and sentiment heads, in batches per
- * customer as the worker runs it) next to the bare embedder on the same texts, in the same run,
- * both starting with a cold embedding cache; plus start-up time and peak memory (max RSS).
- * Texts come from the labels.jsonl of the given bundle folders (by default the three sets in
- * ../shared/data), taken round-robin so short and long units mix as they do in a real import.
+ * customer as the worker runs it), in memory and as the pipeline runs it on PostgreSQL (read
+ * units, classify, write tags), next to the bare embedder on the same texts; plus start-up time
+ * and peak memory (max RSS).
+ * The machine is shared: R rounds (default 3), each on N texts of its own (so every cache starts
+ * cold), run the three measurements one after the other in an order that rotates from round to
+ * round; each round's ratios compare runs made within seconds of each other, and their median is
+ * the figure. Texts come from the labels.jsonl of the given bundle folders (by default the three
+ * sets in ../shared/data), taken round-robin so short and long units mix as in a real import.
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { availableParallelism, loadavg } from 'node:os';
@@ -16,9 +20,10 @@ import type { JobDef } from '../ingest/types.ts';
 import pg from 'pg';
 import { openDb } from '../db/client.ts';
 import { customerKeyMap, emptyCounts, pendingUnitIds, upsertCustomers } from '../db/queries.ts';
+import { units } from '../db/schema/index.ts';
 import { storeItems } from '../app/store.ts';
 import { loadConfig } from '../app/env.ts';
-import { enqueueClassification, runJob } from '../workers/processors.ts';
+import { runJob } from '../workers/processors.ts';
 import { CLASSIFY_CONCURRENCY } from '../workers/worker.ts';
 import { mapLimit } from '../ingest/connectors/http.ts';
 
@@ -28,6 +33,7 @@ const arg = (name: string) => {
   return i >= 0 ? args[i + 1] : undefined;
 };
 const limit = Number(arg('--units') ?? 0) || 2000;
+const roundsWanted = Math.max(1, Number(arg('--rounds') ?? 0) || 3);
 const spec = arg('--embedder') ?? process.env.GAPMAP_EMBEDDER ?? 'bundled';
 const bundles = args.flatMap((a, i) => (a === '--bundle' && args[i + 1] ? [args[i + 1]!] : []));
 if (bundles.length === 0) {
@@ -75,23 +81,36 @@ const perBundle: Row[][] = bundles.map((dir) => {
 });
 const rows: Row[] = [];
 const seen = new Set<string>();
-for (let i = 0; rows.length < limit && perBundle.some((b) => i < b.length); i++) {
+for (let i = 0; rows.length < limit * roundsWanted && perBundle.some((b) => i < b.length); i++) {
   for (const b of perBundle) {
     const r = b[i];
-    if (r && !seen.has(r.unit.text) && rows.length < limit) {
+    if (r && !seen.has(r.unit.text) && rows.length < limit * roundsWanted) {
       seen.add(r.unit.text);
       rows.push(r);
     }
   }
 }
-const texts = rows.map((r) => r.unit.text);
-const chars = texts.reduce((s, t) => s + t.length, 0);
+// Rounds of `per` texts each; fewer rounds when the bundles hold fewer distinct texts.
+const rounds = Math.max(1, Math.min(roundsWanted, Math.floor(rows.length / Math.min(limit, rows.length))));
+const per = Math.floor(rows.length / rounds);
+const slices = Array.from({ length: rounds }, (_, r) =>
+  rows.filter((_, i) => i % rounds === r).slice(0, per),
+);
+const chars = rows.reduce((s, r) => s + r.unit.text.length, 0);
 
 const mb = (kb: number) => `${(kb / 1024).toFixed(0)} MB`;
-const rate = (n: number, ms: number) => ((n * 1000) / ms).toFixed(1);
+const rate = (n: number, ms: number) => (n * 1000) / ms;
+const fmt = (x: number) => x.toFixed(1);
+const cpuMs = (u: NodeJS.CpuUsage) => (u.user + u.system) / 1000;
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
+};
+const config = loadConfig({ ...process.env });
+const BATCH = config.classifyBatch;
 
 let t = performance.now();
-// One model for both: the classifier wraps it in its own (cold) cache, the bare runs use it directly.
+// One model for all: each classifier wraps it in its own (cold) cache, the bare runs use it directly.
 const bare = await createEmbedder({ embedder: spec, modelDir: process.env.GAPMAP_MODEL_DIR });
 const classifier = await createClassifier({ embedder: spec, modelDir: process.env.GAPMAP_MODEL_DIR }, bare);
 const startup = performance.now() - t;
@@ -101,75 +120,35 @@ await classifier.classify([{ id: 0, text: 'warm up the heads once', sourceType: 
   jobs: [],
 });
 
-const BATCH = 256;
-const byCustomer = new Map<string, UnitInput[]>();
-for (const r of rows) byCustomer.set(r.customer, [...(byCustomer.get(r.customer) ?? []), r.unit]);
-
 // Once per customer and process: embed the job texts, fit the job head. Timed on its own, since it
 // does not grow with the number of units.
 t = performance.now();
-for (const key of byCustomer.keys()) {
-  await classifier.classify([{ id: 0, text: `set up ${key}`, sourceType: 'survey' }], contexts.get(key)!);
+for (const [key, c] of contexts) {
+  await classifier.classify([{ id: 0, text: `set up ${key}`, sourceType: 'survey' }], c);
 }
 const setupMs = performance.now() - t;
 
-// The classify stage as the worker runs it: per customer, batches of 256, two in hand at once.
-let cpu = process.cpuUsage();
-t = performance.now();
-const jobs: [string, UnitInput[]][] = [];
-for (const [key, units] of byCustomer)
-  for (let i = 0; i < units.length; i += BATCH) jobs.push([key, units.slice(i, i + BATCH)]);
-const classifiedPerJob = await mapLimit(
-  jobs,
-  CLASSIFY_CONCURRENCY,
-  async ([key, batch]) => (await classifier.classify(batch, contexts.get(key)!)).length,
-);
-const classified = classifiedPerJob.reduce((a, b) => a + b, 0);
-const classifyMs = performance.now() - t;
-const classifyCpu = process.cpuUsage(cpu);
-
-// Same batches, same order, as the classify stage saw them.
-cpu = process.cpuUsage();
-t = performance.now();
-for (const units of byCustomer.values()) {
-  for (let i = 0; i < units.length; i += BATCH)
-    await bare.embed(units.slice(i, i + BATCH).map((u) => u.text));
+/** A slice's units per customer in batches of BATCH, as the pipeline makes them. */
+function batchesOf(slice: Row[]): [string, Row[]][] {
+  const byCustomer = new Map<string, Row[]>();
+  for (const r of slice) byCustomer.set(r.customer, [...(byCustomer.get(r.customer) ?? []), r]);
+  const out: [string, Row[]][] = [];
+  for (const [key, list] of byCustomer)
+    for (let i = 0; i < list.length; i += BATCH) out.push([key, list.slice(i, i + BATCH)]);
+  return out;
 }
-const bareMs = performance.now() - t;
-const bareCpu = process.cpuUsage(cpu);
 
-// Re-classifying the same units (after a correction elsewhere): embeddings come from the cache.
-const someKey = [...byCustomer.keys()][0]!;
-t = performance.now();
-await classifier.classify(byCustomer.get(someKey)!.slice(0, BATCH), contexts.get(someKey)!);
-const again = performance.now() - t;
-const againN = Math.min(BATCH, byCustomer.get(someKey)!.length);
+interface Timing {
+  ms: number;
+  cpu: number;
+}
+async function timed(run: () => Promise<unknown>): Promise<Timing> {
+  const cpu = process.cpuUsage();
+  const t0 = performance.now();
+  await run();
+  return { ms: performance.now() - t0, cpu: cpuMs(process.cpuUsage(cpu)) };
+}
 
-console.log(`classify bench: ${classifier.name} ${classifier.version}`);
-console.log(
-  `  units: ${classified} (${(chars / texts.length).toFixed(0)} characters on average) from ${bundles.join(', ')}`,
-);
-console.log(`  start-up (load model, heads): ${(startup / 1000).toFixed(1)} s`);
-console.log(
-  `  per-customer set-up (job texts, job head), once per process: ${(setupMs / 1000).toFixed(1)} s for ${byCustomer.size} customers`,
-);
-console.log(`  bare embedder:   ${rate(texts.length, bareMs)} units/s`);
-console.log(
-  `  classify stage:  ${rate(classified, classifyMs)} units/s (${(bareMs / classifyMs).toFixed(2)}x the bare embedder)`,
-);
-// Wall-clock rates depend on what else runs on the machine; CPU time per unit (all threads of this
-// process) does much less, and gives the rate on idle cores.
-const cpuMs = (u: NodeJS.CpuUsage) => (u.user + u.system) / 1000;
-const cores = availableParallelism();
-console.log(
-  `  CPU time per unit: bare ${(cpuMs(bareCpu) / texts.length).toFixed(1)} ms, classify ${(cpuMs(classifyCpu) / classified).toFixed(1)} ms` +
-    ` -> on ${cores} idle cores about ${rate(classified * cores, cpuMs(classifyCpu))} units/s classify` +
-    ` (load average now ${loadavg()[0]!.toFixed(1)})`,
-);
-console.log(`  re-classify (cached embeddings): ${rate(againN, again)} units/s`);
-
-// The whole classify stage as the pipeline runs it: read the units from PostgreSQL, embed, heads,
-// write the tags back (workers/processors.ts), with a second classifier whose cache is cold.
 const admin = process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 const dbName = `gapmap_bench_classify_${process.pid}`;
 const adminClient = new pg.Client({ connectionString: admin });
@@ -179,6 +158,8 @@ await adminClient.end();
 const dbUrl = new URL(admin);
 dbUrl.pathname = `/${dbName}`;
 const handle = await openDb({ databaseUrl: dbUrl.toString(), home: '/nonexistent' });
+const results: { bare: Timing; memory: Timing; db: Timing; left: number }[] = [];
+let againRate = 0;
 try {
   const keyOf = (k: string) => `c${[...contexts.keys()].indexOf(k)}`;
   await upsertCustomers(
@@ -187,11 +168,12 @@ try {
   );
   const customerIds = await customerKeyMap(handle.db);
   const counts = emptyCounts();
+  const all = slices.flat();
   await storeItems(handle.db, {
     runId: 0,
     customers: customerIds,
     counts,
-    items: rows.map((r, i) => ({
+    items: all.map((r, i) => ({
       sourceType: 'survey' as const,
       externalId: `bench-${i}`,
       customerKey: keyOf(r.customer),
@@ -210,42 +192,69 @@ try {
       ],
     })),
   });
+  const unitIdOf = new Map(
+    (await handle.db.select({ id: units.id, ref: units.ref }).from(units)).map((u) => [u.ref, u.id]),
+  );
+  const refOf = new Map(all.map((r, i) => [r, `survey:bench-${i}`]));
+  // The pipeline's classifier: a second one, with a cache and job models of its own.
   const stage = await createClassifier({ embedder: spec, modelDir: process.env.GAPMAP_MODEL_DIR }, bare);
-  // The shipped batch size (GAPMAP_CLASSIFY_BATCH, default 64) unless the environment says otherwise.
-  const config = loadConfig({ ...process.env, DATABASE_URL: dbUrl.toString() });
-  const rt = { db: handle.db, config, classifier: async () => stage, enqueue: async () => {} };
-  // Per-customer set-up happens once per worker process; keep it out of the rate as above.
+  const rt = {
+    db: handle.db,
+    config: loadConfig({ ...process.env, DATABASE_URL: dbUrl.toString() }),
+    classifier: async () => stage,
+    enqueue: async () => {},
+  };
+  // Per-customer set-up happens once per worker process; keep it out of the rates as above.
   for (const [key, c] of contexts) {
-    const id = customerIds.get(keyOf(key))!;
     await stage.classify([{ id: 0, text: `set up ${key}`, sourceType: 'survey' }], {
-      customerKey: String(id),
+      customerKey: String(customerIds.get(keyOf(key))!),
       jobs: c.jobs,
       examples: [],
     });
   }
-  // The batches the pipeline makes: per customer, GAPMAP_CLASSIFY_BATCH units each.
-  const batches: number[][] = [];
-  await enqueueClassification(
-    {
-      ...rt,
-      enqueue: async (name, payload) => {
-        if (name === 'classify') batches.push((payload as { unitIds: number[] }).unitIds);
-      },
-    },
-    [...customerIds.values()],
+
+  for (let round = 0; round < rounds; round++) {
+    const batches = batchesOf(slices[round]!);
+    const runs = {
+      // The bare embedder on the same batches, one call at a time.
+      bare: () =>
+        timed(async () => {
+          for (const [, batch] of batches) await bare.embed(batch.map((r) => r.unit.text));
+        }),
+      // The classify stage in memory, as a worker runs it: CLASSIFY_CONCURRENCY batches in hand.
+      memory: () =>
+        timed(() =>
+          mapLimit(batches, CLASSIFY_CONCURRENCY, ([key, batch]) =>
+            classifier.classify(
+              batch.map((r) => r.unit),
+              contexts.get(key)!,
+            ),
+          ),
+        ),
+      // The whole stage on PostgreSQL: read the units, classify, write the tags (workers/processors.ts).
+      db: () =>
+        timed(() =>
+          mapLimit(batches, CLASSIFY_CONCURRENCY, ([, batch]) =>
+            runJob('classify', { unitIds: batch.map((r) => unitIdOf.get(refOf.get(r)!)!) }, rt),
+          ),
+        ),
+    };
+    const order = (['bare', 'memory', 'db'] as const).map((_, i, a) => a[(i + round) % a.length]!);
+    const got: Partial<Record<keyof typeof runs, Timing>> = {};
+    for (const name of order) got[name] = await runs[name]();
+    const left = (await pendingUnitIds(handle.db)).length - (rounds - round - 1) * per;
+    results.push({ bare: got.bare!, memory: got.memory!, db: got.db!, left });
+  }
+
+  // Re-classifying units (after a correction elsewhere): embeddings come from the cache.
+  const [key, batch] = batchesOf(slices[0]!)[0]!;
+  const again = await timed(() =>
+    classifier.classify(
+      batch.map((r) => r.unit),
+      contexts.get(key)!,
+    ),
   );
-  const pending = batches.flat();
-  cpu = process.cpuUsage();
-  t = performance.now();
-  // As a worker process runs them: CLASSIFY_CONCURRENCY batches in hand at once.
-  await mapLimit(batches, CLASSIFY_CONCURRENCY, (unitIds) => runJob('classify', { unitIds }, rt));
-  const stageMs = performance.now() - t;
-  const stageCpu = process.cpuUsage(cpu);
-  const left = (await pendingUnitIds(handle.db)).length;
-  console.log(
-    `  classify stage with PostgreSQL (read, embed, heads, write): ${rate(pending.length, stageMs)} units/s` +
-      ` (${(bareMs / (stageMs * (texts.length / pending.length))).toFixed(2)}x the bare embedder; CPU ${(cpuMs(stageCpu) / pending.length).toFixed(1)} ms/unit; ${left} left untagged)`,
-  );
+  againRate = rate(batch.length, again.ms);
   await stage.close();
 } finally {
   await handle.close();
@@ -254,5 +263,38 @@ try {
   await c.query(`drop database if exists ${dbName} with (force)`);
   await c.end();
 }
+
+console.log(`classify bench: ${classifier.name} ${classifier.version}`);
+console.log(
+  `  ${rounds} rounds of ${per} units (${(chars / rows.length).toFixed(0)} characters on average) from ${bundles.join(', ')}; batches of ${BATCH}, ${CLASSIFY_CONCURRENCY} in hand`,
+);
+console.log(`  start-up (load model, heads): ${(startup / 1000).toFixed(1)} s`);
+console.log(
+  `  per-customer set-up (job texts, job head), once per process: ${(setupMs / 1000).toFixed(1)} s for ${contexts.size} customers`,
+);
+results.forEach((r, i) => {
+  console.log(
+    `  round ${i + 1}: bare embedder ${fmt(rate(per, r.bare.ms))} units/s; classify in memory ${fmt(rate(per, r.memory.ms))} (${(r.bare.ms / r.memory.ms).toFixed(2)}x); ` +
+      `with PostgreSQL (read, embed, heads, write) ${fmt(rate(per, r.db.ms))} (${(r.bare.ms / r.db.ms).toFixed(2)}x)` +
+      (r.left > 0 ? `; ${r.left} left untagged` : ''),
+  );
+});
+const m = (f: (r: (typeof results)[number]) => number) => median(results.map(f));
+console.log(`  bare embedder:   ${fmt(m((r) => rate(per, r.bare.ms)))} units/s (median of the rounds)`);
+console.log(
+  `  classify stage in memory:        ${fmt(m((r) => rate(per, r.memory.ms)))} units/s, ${m((r) => r.bare.ms / r.memory.ms).toFixed(2)}x the bare embedder (median of the rounds' ratios)`,
+);
+console.log(
+  `  classify stage with PostgreSQL:  ${fmt(m((r) => rate(per, r.db.ms)))} units/s, ${m((r) => r.bare.ms / r.db.ms).toFixed(2)}x the bare embedder (median of the rounds' ratios)`,
+);
+// Wall-clock rates depend on what else runs on the machine; CPU time per unit (all threads of this
+// process; PostgreSQL's own work is not in it) does much less, and gives the rate on idle cores.
+const cores = availableParallelism();
+const memCpu = m((r) => r.memory.cpu / per);
+console.log(
+  `  CPU time per unit: bare ${m((r) => r.bare.cpu / per).toFixed(2)} ms, in memory ${memCpu.toFixed(2)} ms, with PostgreSQL ${m((r) => r.db.cpu / per).toFixed(2)} ms` +
+    ` -> on ${cores} idle cores about ${fmt(cores * (1000 / memCpu))} units/s in memory (load average now ${loadavg()[0]!.toFixed(1)})`,
+);
+console.log(`  re-classify (cached embeddings): ${fmt(againRate)} units/s`);
 console.log(`  peak memory (max RSS): ${mb(process.resourceUsage().maxRSS)}`);
 await classifier.close();
