@@ -8,7 +8,8 @@
  *   score = mean embedding similarity to the job's texts + TF-IDF similarity to the job's texts
  *   (terms weighted by how few of the customer's jobs use them, jobContrast) + a little of two
  *   softmax regressions (embedding, TF-IDF) once jobs average MIN_TEXTS_PER_JOB texts and
- *   cross-validation on the customer's texts says they help; softmax with
+ *   cross-validation on the customer's texts says they help, + half the TF-IDF similarity of the
+ *   unit's context (the interviewer's question, the note's heading) to the job's texts; softmax with
  *   a temperature fit by leave-one-out over the job texts. "No job" comes from a gate fit per
  *   customer on two cues (nearest-job-text similarity and the kind head's P(other)): the
  *   customer's job texts against the shipped no-job sentences and the units people marked as no job.
