@@ -151,13 +151,7 @@ export function registerLlmCommands(program: Command): void {
           const queue = await createQueueClient(config);
           try {
             const n = await enqueuePendingLlm(
-              {
-                db: handle.db,
-                config,
-                classifier: () => loadClassifier(config),
-                enqueue: queue.enqueue,
-                queued: true,
-              },
+              { db: handle.db, config, enqueue: queue.enqueue },
               only,
             );
             print(`${n} units queued for the LLM`);

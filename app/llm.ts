@@ -195,7 +195,10 @@ export async function pendingLlmOf(db: Db, unitIds: number[]): Promise<number[]>
 }
 
 /** Enqueues the customers' units still owed to the LLM, e.g. left pending by an outage. */
-export async function enqueuePendingLlm(rt: Runtime, customerIds?: number[]): Promise<number> {
+export async function enqueuePendingLlm(
+  rt: Pick<Runtime, 'db' | 'config' | 'enqueue'>,
+  customerIds?: number[],
+): Promise<number> {
   const rows = await rt.db
     .select({ id: unitLlm.unitId })
     .from(unitLlm)

@@ -1,8 +1,10 @@
 /**
  * After people correct tags (or edit jobs), the customer's heads learn from it on their next use
- * (workers/processors.ts gives each customer's tags a version that includes its corrections).
- * This picks the units the new heads could tag differently, so only those are classified again:
- * units whose tags were unsure, and units that say something close to a corrected one.
+ * (workers/processors.ts gives each customer's tags a version that includes its corrections and
+ * jobs). After a correction this picks the units the new heads could tag differently, so only
+ * those are classified again: units whose tags were unsure, and units that say something close to
+ * a corrected one. A job added or reworded can move any unit: then all of them are
+ * (customers.retagPending, read by enqueueClassification).
  */
 import { and, eq, isNull } from 'drizzle-orm';
 import type { Db } from '../db/client.ts';

@@ -38,6 +38,8 @@ export interface ImportProgress {
 export interface Background {
   /** A decision changed a customer's tags or entries: rebuild its map soon (coalesced). */
   mapChanged(customerId: number): void;
+  /** A person added or edited a job: every unit of the customer is classified again, then the map rebuilt. */
+  jobsChanged(customerId: number): void;
   startImport(job: ImportJob): Promise<void>;
   /** Progress of imports this process runs (embedded mode); queue mode reports through import runs. */
   progress(runId: number): ImportProgress | undefined;
@@ -94,6 +96,18 @@ function embeddedBackground({ config, handle }: { config: Config; handle: DbHand
         rebuildQueued = true;
         run(rebuild);
       }
+    },
+    jobsChanged(customerId) {
+      run(async () => {
+        const rt = createInProcessRuntime({
+          db,
+          config,
+          classifier: () => (classifier ??= loadClassifier(config)),
+        });
+        await enqueueClassification(rt, [customerId]);
+        await rt.drain();
+        await refreshPersonEntries(db, customerId);
+      });
     },
     async startImport(job) {
       const state: ImportProgress = {
@@ -164,6 +178,13 @@ function queueBackground({ config, handle }: { config: Config; handle: DbHandle 
           await q.enqueue('aggregate', { customerId });
           await enqueueRetrain({ enqueue: q.enqueue, config, db: handle.db }, customerId);
         }),
+      );
+    },
+    jobsChanged(customerId) {
+      track(
+        queue().then((q) =>
+          enqueueClassification({ enqueue: q.enqueue, config, db: handle.db, queued: true }, [customerId]),
+        ),
       );
     },
     async startImport(job) {

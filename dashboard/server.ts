@@ -656,6 +656,7 @@ export function createDashboard(p: AppOptions): { app: Hono<Env>; background: Ba
       who: who(actorOf(c)),
       create: true,
     });
+    background.jobsChanged(customer.id);
     return c.json({ ok: true, key: body.key }, 201);
   });
 
@@ -670,6 +671,7 @@ export function createDashboard(p: AppOptions): { app: Hono<Env>; background: Ba
       who: who(actorOf(c)),
       create: false,
     });
+    background.jobsChanged(customer.id);
     return c.json({ ok: true });
   });
 

@@ -90,8 +90,20 @@ export async function listImportRuns(db: Db, p: { limit?: number } = {}) {
 }
 
 /** Customers from customers.json: new ones are added, names and imported jobs refreshed; jobs a person edited stay as they are. */
+/** The jobs as the job head reads them, for telling whether an upsert changed them. */
+async function jobsDigest(db: Db, customerId: number): Promise<string> {
+  const rows = await db
+    .select({ key: jobs.key, s: jobs.statement, o: jobs.desiredOutcome, e: jobs.examples })
+    .from(jobs)
+    .where(eq(jobs.customerId, customerId))
+    .orderBy(asc(jobs.key));
+  return JSON.stringify(rows);
+}
+
 export async function upsertCustomers(db: Db, defs: CustomerDef[]) {
   for (const c of defs) {
+    const [known] = await db.select({ id: customers.id }).from(customers).where(eq(customers.key, c.key));
+    const before = known ? await jobsDigest(db, known.id) : null;
     const [row] = await db
       .insert(customers)
       .values({ key: c.key, name: c.name })
@@ -118,7 +130,39 @@ export async function upsertCustomers(db: Db, defs: CustomerDef[]) {
           setWhere: eq(jobs.origin, 'import'),
         });
     }
+    if (before !== null && (await jobsDigest(db, row!.id)) !== before)
+      await db.update(customers).set({ retagPending: true }).where(eq(customers.id, row!.id));
   }
+}
+
+/**
+ * Clears a customer's retagPending and says whether it was set: the caller then sends every unit
+ * to be classified again. A job change after this sets it anew, for the next caller.
+ */
+export async function takeRetagPending(db: Db, customerId: number): Promise<boolean> {
+  const rows = await db
+    .update(customers)
+    .set({ retagPending: false })
+    .where(and(eq(customers.id, customerId), eq(customers.retagPending, true)))
+    .returning({ id: customers.id });
+  return rows.length > 0;
+}
+
+export async function customersToRetag(db: Db): Promise<number[]> {
+  return (await db.select({ id: customers.id }).from(customers).where(eq(customers.retagPending, true))).map(
+    (r) => r.id,
+  );
+}
+
+/** Every live unit of a customer, in id order. */
+export async function liveUnitIds(db: Db, customerId: number): Promise<number[]> {
+  return (
+    await db
+      .select({ id: units.id })
+      .from(units)
+      .where(and(eq(units.customerId, customerId), isNull(units.deletedAt)))
+      .orderBy(asc(units.id))
+  ).map((r) => r.id);
 }
 
 export async function listCustomers(db: Db) {
@@ -262,7 +306,11 @@ export async function saveClassifications(db: Db, rows: ClassificationRow[]) {
 }
 
 /** Every live unit of a customer with its source and its current tags (a person's decision over the machine's). */
-export async function unitsWithTags(db: Db, customerId: number, only: { refs?: string[]; itemId?: number } = {}) {
+export async function unitsWithTags(
+  db: Db,
+  customerId: number,
+  only: { refs?: string[]; itemId?: number } = {},
+) {
   if (only.refs && only.refs.length === 0) return [];
   const rows = await db
     .select({

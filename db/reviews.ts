@@ -8,7 +8,7 @@
  */
 import { and, asc, desc, eq, inArray, isNull, sql, type SQL } from 'drizzle-orm';
 import type { Db } from './client.ts';
-import { classifications, items, jobs, mapEntries, reviews, units } from './schema/index.ts';
+import { classifications, customers, items, jobs, mapEntries, reviews, units } from './schema/index.ts';
 import type { MapRow, SentimentMix } from './schema/index.ts';
 import { GapmapError } from '../app/errors.ts';
 import { unitsWithTags } from './queries.ts';
@@ -99,18 +99,16 @@ export async function decideUnit(
       );
   }
   const at = new Date();
-  await db
-    .insert(reviews)
-    .values(
-      rows.map((r) => ({
-        customerId: p.customerId,
-        unitId: unit.id,
-        action: r.action,
-        value: r.value,
-        who: p.who,
-        at,
-      })),
-    );
+  await db.insert(reviews).values(
+    rows.map((r) => ({
+      customerId: p.customerId,
+      unitId: unit.id,
+      action: r.action,
+      value: r.value,
+      who: p.who,
+      at,
+    })),
+  );
   return { unitId: unit.id, rows: rows.length };
 }
 
@@ -204,19 +202,17 @@ export async function mergeEntries(
   const label = p.label?.trim() || first.label;
   await db.transaction(async (tx) => {
     const at = new Date();
-    await tx
-      .insert(reviews)
-      .values([
-        { customerId: p.customerId, entryKey, action: 'merge', value: { from: keys, label }, who: p.who, at },
-        ...keys.map((k) => ({
-          customerId: p.customerId,
-          entryKey: k,
-          action: 'reject',
-          value: { mergedInto: entryKey },
-          who: p.who,
-          at,
-        })),
-      ]);
+    await tx.insert(reviews).values([
+      { customerId: p.customerId, entryKey, action: 'merge', value: { from: keys, label }, who: p.who, at },
+      ...keys.map((k) => ({
+        customerId: p.customerId,
+        entryKey: k,
+        action: 'reject',
+        value: { mergedInto: entryKey },
+        who: p.who,
+        at,
+      })),
+    ]);
     await tx
       .delete(mapEntries)
       .where(and(eq(mapEntries.customerId, p.customerId), inArray(mapEntries.entryKey, keys)));
@@ -506,6 +502,7 @@ export async function saveJob(
   await db.transaction(async (tx) => {
     if (existing) await tx.update(jobs).set(values).where(eq(jobs.id, existing.id));
     else await tx.insert(jobs).values({ customerId: p.customerId, key, examples: [], ...values });
+    await tx.update(customers).set({ retagPending: true }).where(eq(customers.id, p.customerId));
     await tx.insert(reviews).values({
       customerId: p.customerId,
       action: p.create ? 'add_job' : 'edit_job',

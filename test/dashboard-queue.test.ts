@@ -11,6 +11,9 @@ import { createApiToken, createUser } from '../dashboard/auth.ts';
 import { startWorkers, type RunningWorkers } from '../workers/worker.ts';
 import { waitForRun } from '../app/wait.ts';
 import type { Config } from '../app/env.ts';
+import { eq } from 'drizzle-orm';
+import { classifications, units } from '../db/schema/index.ts';
+import { getCustomerByKey } from '../db/queries.ts';
 
 let t: TestDb;
 let config: Config;
@@ -39,7 +42,7 @@ afterAll(async () => {
 const mapOf = async () =>
   (await (await dash.app.request('/api/customers/kiln-cafe/map', { headers: auth })).json()) as {
     built_at: string;
-    columns: { cells: Record<string, { refs: string[] }[]> }[];
+    columns: { job: string | null; cells: Record<string, { refs: string[] }[]> }[];
   };
 const inMap = (m: Awaited<ReturnType<typeof mapOf>>, ref: string) =>
   m.columns.some((c) => Object.values(c.cells).some((es) => es.some((e) => e.refs.includes(ref))));
@@ -78,5 +81,35 @@ describe('dashboard with queues', () => {
       .poll(async () => inMap(await mapOf(), 'ticket:103'), { timeout: 30_000, interval: 100 })
       .toBe(false);
     expect((await mapOf()).built_at).not.toBe(before.built_at);
+  });
+
+  it('a new job makes the workers tag every unit again and rebuild the map with its column', async () => {
+    const before = new Date();
+    const res = await dash.app.request('/api/customers/kiln-cafe/jobs', {
+      method: 'POST',
+      headers: { ...auth, 'Content-Type': 'application/json' },
+      body: JSON.stringify({
+        key: 'gift-vouchers',
+        statement: 'Sell gift vouchers at the counter',
+        desired_outcome: 'Minimize the time a voucher sale takes',
+      }),
+    });
+    expect(res.status).toBe(201);
+    const customerId = (await getCustomerByKey(t.handle.db, 'kiln-cafe'))!.id;
+    const stale = async () =>
+      (
+        await t.handle.db
+          .select({ at: classifications.classifiedAt })
+          .from(classifications)
+          .innerJoin(units, eq(units.id, classifications.unitId))
+          .where(eq(units.customerId, customerId))
+      ).filter((c) => c.at < before).length;
+    await expect.poll(stale, { timeout: 30_000, interval: 200 }).toBe(0);
+    await expect
+      .poll(async () => (await mapOf()).columns.map((c) => c.job), {
+        timeout: 30_000,
+        interval: 200,
+      })
+      .toContain('gift-vouchers');
   });
 });

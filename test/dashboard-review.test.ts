@@ -10,7 +10,7 @@ import { TICKETS, ticket, writeBundle } from './helpers/bundle.ts';
 import { importInProcessForTest } from './helpers/pipeline.ts';
 import { createDashboard } from '../dashboard/server.ts';
 import { createApiToken, createUser } from '../dashboard/auth.ts';
-import { jobs, reviews } from '../db/schema/index.ts';
+import { classifications, jobs, reviews, units } from '../db/schema/index.ts';
 import { getCustomerByKey, unitsWithTags, reviewedExamples } from '../db/queries.ts';
 import type { Config } from '../app/env.ts';
 
@@ -206,6 +206,7 @@ describe('review queue', () => {
 
 describe('jobs', () => {
   it('adds and edits jobs as a person; an import does not overwrite them', async () => {
+    const before = new Date();
     expect(
       (
         await api('POST', '/api/customers/kiln-cafe/jobs', {
@@ -226,6 +227,17 @@ describe('jobs', () => {
     expect(
       (await api('POST', '/api/customers/kiln-cafe/jobs', { key: 'Bad Key!', statement: 'x' })).status,
     ).toBe(400);
+    // A new or reworded job can move any unit: every unit is tagged again and the map rebuilt.
+    await dash.background.idle();
+    const tagged = await t.handle.db
+      .select({ at: classifications.classifiedAt })
+      .from(classifications)
+      .innerJoin(units, eq(units.id, classifications.unitId))
+      .where(eq(units.customerId, customerId));
+    expect(tagged.length).toBeGreaterThan(0);
+    expect(tagged.filter((c) => c.at < before)).toEqual([]);
+    const rebuilt = (await api('GET', '/api/customers/kiln-cafe/map')).json as MapShape;
+    expect(rebuilt.columns.map((c) => c.job)).toContain('supplier-orders');
     await importInProcessForTest(t.handle, config, { path: writeBundle() });
     const rows = await t.handle.db.select().from(jobs).where(eq(jobs.customerId, customerId));
     expect(rows.find((j) => j.key === 'staff-rota')).toMatchObject({

@@ -2,6 +2,8 @@
  * People's corrections teach the customer's heads: the units they could change are classified
  * again with the corrected examples, the rest keep their tags, and a person's own decision stands.
  */
+import fs from 'node:fs';
+import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eq, inArray } from 'drizzle-orm';
 import { createTestDb, testConfig, type TestDb } from './helpers/db.ts';
@@ -102,5 +104,36 @@ describe('retraining on corrections', () => {
       .from(classifications)
       .where(inArray(classifications.unitId, [v2]));
     expect(versions[0]!.v).toMatch(/\+c[\w-]{8}$/);
+  });
+
+  it('re-tags every unit when an import changes the jobs, and only then', async () => {
+    const stamps = async () =>
+      new Map(
+        (await t.handle.db.select().from(classifications)).map((c) => [c.unitId, c.classifiedAt.getTime()]),
+      );
+    const dir = writeBundle({ tickets, surveyRows: [], transcripts: false });
+    // The same customers.json again: nothing to re-tag.
+    const before = await stamps();
+    await importInProcessForTest(t.handle, config, { path: dir });
+    expect(await stamps()).toEqual(before);
+
+    const customers = JSON.parse(fs.readFileSync(path.join(dir, 'customers.json'), 'utf8')) as {
+      key: string;
+      jobs: { key: string; statement: string; desired_outcome: string }[];
+    }[];
+    customers
+      .find((c) => c.key === 'kiln-cafe')!
+      .jobs.push({
+        key: 'gift-vouchers',
+        statement: 'Sell gift vouchers for a dinner at the counter',
+        desired_outcome: 'Minimize the time a voucher sale takes',
+      });
+    fs.writeFileSync(path.join(dir, 'customers.json'), JSON.stringify(customers));
+    await importInProcessForTest(t.handle, config, { path: dir });
+    const after = await stamps();
+    expect([...before.keys()].filter((id) => after.get(id) === before.get(id))).toEqual([]);
+    const tagged = await unitsWithTags(t.handle.db, customerId);
+    // The lexical heads put the voucher ticket nobody decided on under the new job.
+    expect(tagged.find((u) => u.ref === 'ticket:702')!.job).toBe('gift-vouchers');
   });
 });

@@ -10,11 +10,14 @@ import { catalog, type JobName, type Payload } from './catalog.ts';
 import { runImport } from '../app/importer.ts';
 import { buildMap } from '../app/map.ts';
 import {
+  customersToRetag,
   customersWithPendingUnits,
   jobsOf,
+  liveUnitIds,
   pendingUnitIds,
   reviewedExamples,
   saveClassifications,
+  takeRetagPending,
   unitsForClassification,
   type ClassificationRow,
 } from '../db/queries.ts';
@@ -169,10 +172,20 @@ export const processors: Processors = {
  * Splits unclassified units into classify jobs: those of the customers an import touched, and any
  * left behind by an earlier interrupted run. A touched customer with none gets its map rebuilt.
  */
-export async function enqueueClassification(rt: Runtime, customerIds: number[]) {
-  const all = new Set([...customerIds, ...(await customersWithPendingUnits(rt.db))]);
+export async function enqueueClassification(
+  rt: Pick<Runtime, 'db' | 'config' | 'enqueue' | 'queued'>,
+  customerIds: number[],
+) {
+  const all = new Set([
+    ...customerIds,
+    ...(await customersWithPendingUnits(rt.db)),
+    ...(await customersToRetag(rt.db)),
+  ]);
   for (const customerId of all) {
-    const pending = await pendingUnitIds(rt.db, { customerIds: [customerId] });
+    // A customer whose jobs changed has every unit classified again, not only the new ones.
+    const pending = (await takeRetagPending(rt.db, customerId))
+      ? await liveUnitIds(rt.db, customerId)
+      : await pendingUnitIds(rt.db, { customerIds: [customerId] });
     if (pending.length === 0) {
       await rt.enqueue('aggregate', { customerId });
       continue;

@@ -1,10 +1,15 @@
-import { integer, jsonb, pgTable, serial, text, timestamp, uniqueIndex } from 'drizzle-orm/pg-core';
+import { boolean, integer, jsonb, pgTable, serial, text, timestamp, uniqueIndex } from 'drizzle-orm/pg-core';
 
 export const customers = pgTable('customers', {
   id: serial('id').primaryKey(),
   key: text('key').notNull().unique(),
   name: text('name').notNull(),
   createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
+  /**
+   * Its jobs changed (an import's customers.json, a person on the jobs page) after its units were
+   * tagged: a job can move any unit, so the next enqueueClassification sends all of them again.
+   */
+  retagPending: boolean('retag_pending').notNull().default(false),
 });
 
 export const jobs = pgTable(

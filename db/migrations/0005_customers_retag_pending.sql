@@ -1,0 +1,1 @@
+ALTER TABLE "customers" ADD COLUMN "retag_pending" boolean DEFAULT false NOT NULL;
