@@ -60,7 +60,7 @@ describe('retraining on corrections', () => {
     await t.handle.db
       .insert(reviews)
       .values({ customerId, unitId: v1, action: 'set_job', value: 'staff-rota', who: 'lead@test' });
-    const picked = await unitsToReclassify(t.handle.db, customerId);
+    const picked = (await unitsToReclassify(t.handle.db, customerId)).ids;
     expect(picked).toContain(v2);
     expect(picked).not.toContain(v1);
     expect(picked).not.toContain(rota);
@@ -69,7 +69,7 @@ describe('retraining on corrections', () => {
       .update(classifications)
       .set({ kindConfidence: 0.3 })
       .where(eq(classifications.unitId, rota));
-    expect(await unitsToReclassify(t.handle.db, customerId)).toContain(rota);
+    expect((await unitsToReclassify(t.handle.db, customerId)).ids).toContain(rota);
   });
 
   it('classifies those units again with the corrected example, and leaves the others as they were', async () => {
@@ -79,10 +79,11 @@ describe('retraining on corrections', () => {
     );
     const lexical = createLexicalClassifier();
     const rt = createInProcessRuntime({ db: t.handle.db, config, classifier: async () => lexical });
+    const picked = new Set((await unitsToReclassify(t.handle.db, customerId)).ids);
     const n = await enqueueRetrain(rt, customerId);
     await rt.drain();
+    expect(n).toBe(picked.size);
     expect(n).toBeGreaterThan(0);
-    const picked = new Set(await unitsToReclassify(t.handle.db, customerId));
     const after = await t.handle.db.select().from(classifications);
     const changed = after
       .filter((c) => c.classifiedAt.getTime() !== before.get(c.unitId))
@@ -104,6 +105,28 @@ describe('retraining on corrections', () => {
       .from(classifications)
       .where(inArray(classifications.unitId, [v2]));
     expect(versions[0]!.v).toMatch(/\+c[\w-]{8}$/);
+  });
+
+  it('compares the units only with the decisions made since the last retrain', async () => {
+    const [v2, rota] = [await idOf('ticket:702'), await idOf('ticket:703')];
+    await t.handle.db
+      .update(classifications)
+      .set({ jobConfidence: 0.95, kindConfidence: 0.95, sentimentConfidence: 0.95 });
+    // The retrain above looked at the voucher decision: with no decision since, nothing to do.
+    expect(await unitsToReclassify(t.handle.db, customerId)).toMatchObject({ ids: [] });
+    const [review] = await t.handle.db
+      .insert(reviews)
+      .values({ customerId, unitId: rota, action: 'set_kind', value: 'friction', who: 'lead@test' })
+      .returning();
+    // A new decision about the rota: the voucher ticket, close only to the old decision, stays.
+    const next = await unitsToReclassify(t.handle.db, customerId);
+    expect(next.ids).not.toContain(v2);
+    expect(next.through).toBe(review!.id);
+    const lexical = createLexicalClassifier();
+    const rt = createInProcessRuntime({ db: t.handle.db, config, classifier: async () => lexical });
+    await enqueueRetrain(rt, customerId);
+    await rt.drain();
+    expect(await unitsToReclassify(t.handle.db, customerId)).toMatchObject({ ids: [], through: review!.id });
   });
 
   it('re-tags every unit when an import changes the jobs, and only then', async () => {

@@ -10,6 +10,11 @@ export const customers = pgTable('customers', {
    * tagged: a job can move any unit, so the next enqueueClassification sends all of them again.
    */
   retagPending: boolean('retag_pending').notNull().default(false),
+  /**
+   * The newest review (id) whose unit a retrain has already compared the customer's units with:
+   * the next retrain looks only at decisions after it (app/retrain.ts).
+   */
+  retrainedThrough: integer('retrained_through'),
 });
 
 export const jobs = pgTable(
