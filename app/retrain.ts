@@ -4,7 +4,7 @@
  * jobs). After a correction this picks the units the new heads could tag differently, so only
  * those are classified again: units whose tags were unsure, and units that say something close to
  * a corrected one. A job added or reworded can move any unit: then all of them are
- * (customers.retagPending, read by enqueueClassification).
+ * (customers.jobsVersion, read by enqueueClassification).
  */
 import { and, eq, isNull, lt, or } from 'drizzle-orm';
 import type { Db } from '../db/client.ts';

@@ -1,7 +1,7 @@
 /**
  * Queries as plain functions of (db, params), so a test or a caller can pass a transaction.
  */
-import { and, asc, desc, eq, getTableColumns, inArray, isNull, sql } from 'drizzle-orm';
+import { and, asc, desc, eq, getTableColumns, inArray, isNull, lt, sql } from 'drizzle-orm';
 import type { Db } from './client.ts';
 import {
   classifications,
@@ -131,27 +131,28 @@ export async function upsertCustomers(db: Db, defs: CustomerDef[]) {
         });
     }
     if (before !== null && (await jobsDigest(db, row!.id)) !== before)
-      await db.update(customers).set({ retagPending: true }).where(eq(customers.id, row!.id));
+      await db
+        .update(customers)
+        .set({ jobsVersion: sql`${customers.jobsVersion} + 1` })
+        .where(eq(customers.id, row!.id));
   }
 }
 
-/**
- * Clears a customer's retagPending and says whether it was set: the caller then sends every unit
- * to be classified again. A job change after this sets it anew, for the next caller.
- */
-export async function takeRetagPending(db: Db, customerId: number): Promise<boolean> {
+/** Customers whose jobs changed since their units were last all sent to be classified, with the version to record. */
+export async function customersToRetag(db: Db): Promise<Map<number, number>> {
   const rows = await db
-    .update(customers)
-    .set({ retagPending: false })
-    .where(and(eq(customers.id, customerId), eq(customers.retagPending, true)))
-    .returning({ id: customers.id });
-  return rows.length > 0;
+    .select({ id: customers.id, version: customers.jobsVersion })
+    .from(customers)
+    .where(sql`${customers.jobsVersion} > ${customers.retaggedJobsVersion}`);
+  return new Map(rows.map((r) => [r.id, r.version]));
 }
 
-export async function customersToRetag(db: Db): Promise<number[]> {
-  return (await db.select({ id: customers.id }).from(customers).where(eq(customers.retagPending, true))).map(
-    (r) => r.id,
-  );
+/** Records that every unit was sent to be classified with the customer's jobs at `version`. */
+export async function markRetagged(db: Db, customerId: number, version: number) {
+  await db
+    .update(customers)
+    .set({ retaggedJobsVersion: version })
+    .where(and(eq(customers.id, customerId), lt(customers.retaggedJobsVersion, version)));
 }
 
 /** Every live unit of a customer, in id order. */

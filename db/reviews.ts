@@ -502,7 +502,10 @@ export async function saveJob(
   await db.transaction(async (tx) => {
     if (existing) await tx.update(jobs).set(values).where(eq(jobs.id, existing.id));
     else await tx.insert(jobs).values({ customerId: p.customerId, key, examples: [], ...values });
-    await tx.update(customers).set({ retagPending: true }).where(eq(customers.id, p.customerId));
+    await tx
+      .update(customers)
+      .set({ jobsVersion: sql`${customers.jobsVersion} + 1` })
+      .where(eq(customers.id, p.customerId));
     await tx.insert(reviews).values({
       customerId: p.customerId,
       action: p.create ? 'add_job' : 'edit_job',

@@ -11,6 +11,8 @@ import { ticket, writeBundle } from './helpers/bundle.ts';
 import { importInProcessForTest } from './helpers/pipeline.ts';
 import { classifications, reviews, units } from '../db/schema/index.ts';
 import { getCustomerByKey, unitsWithTags } from '../db/queries.ts';
+import { saveJob } from '../db/reviews.ts';
+import { enqueueClassification } from '../workers/processors.ts';
 import { enqueueRetrain, unitsToReclassify } from '../app/retrain.ts';
 import { createInProcessRuntime } from '../workers/inprocess.ts';
 import { createLexicalClassifier } from '../classifiers/lexical.ts';
@@ -158,5 +160,54 @@ describe('retraining on corrections', () => {
     const tagged = await unitsWithTags(t.handle.db, customerId);
     // The lexical heads put the voucher ticket nobody decided on under the new job.
     expect(tagged.find((u) => u.ref === 'ticket:702')!.job).toBe('gift-vouchers');
+  });
+
+  it('a re-tag that fails to enqueue is done by the next run', async () => {
+    const job = {
+      customerId,
+      key: 'staff-rota',
+      statement: 'Publish the weekly rota by Wednesday',
+      desiredOutcome: 'Minimize hours spent on it',
+      who: 'lead@test',
+      create: false,
+    };
+    await saveJob(t.handle.db, job);
+    const failing = {
+      db: t.handle.db,
+      config,
+      enqueue: async (name: string) => {
+        if (name === 'classify') throw new Error('Redis went away');
+      },
+    };
+    await expect(enqueueClassification(failing, [])).rejects.toThrow(/Redis went away/);
+    const sent: number[] = [];
+    await enqueueClassification(
+      {
+        db: t.handle.db,
+        config,
+        enqueue: async (name, payload) => {
+          if (name === 'classify') sent.push(...(payload as { unitIds: number[] }).unitIds);
+        },
+      },
+      [],
+    );
+    const all = await t.handle.db
+      .select({ id: units.id })
+      .from(units)
+      .where(eq(units.customerId, customerId));
+    expect(sent.sort()).toEqual(all.map((u) => u.id).sort());
+    // Once sent, not again.
+    const again: number[] = [];
+    await enqueueClassification(
+      {
+        db: t.handle.db,
+        config,
+        enqueue: async (name, payload) => {
+          if (name === 'classify') again.push(...(payload as { unitIds: number[] }).unitIds);
+        },
+      },
+      [],
+    );
+    expect(again).toEqual([]);
   });
 });

@@ -14,10 +14,10 @@ import {
   customersWithPendingUnits,
   jobsOf,
   liveUnitIds,
+  markRetagged,
   pendingUnitIds,
   reviewedExamples,
   saveClassifications,
-  takeRetagPending,
   unitsForClassification,
   type ClassificationRow,
 } from '../db/queries.ts';
@@ -176,23 +176,20 @@ export async function enqueueClassification(
   rt: Pick<Runtime, 'db' | 'config' | 'enqueue' | 'queued'>,
   customerIds: number[],
 ) {
-  const all = new Set([
-    ...customerIds,
-    ...(await customersWithPendingUnits(rt.db)),
-    ...(await customersToRetag(rt.db)),
-  ]);
+  const retag = await customersToRetag(rt.db);
+  const all = new Set([...customerIds, ...(await customersWithPendingUnits(rt.db)), ...retag.keys()]);
   for (const customerId of all) {
     // A customer whose jobs changed has every unit classified again, not only the new ones.
-    const pending = (await takeRetagPending(rt.db, customerId))
-      ? await liveUnitIds(rt.db, customerId)
-      : await pendingUnitIds(rt.db, { customerIds: [customerId] });
-    if (pending.length === 0) {
-      await rt.enqueue('aggregate', { customerId });
-      continue;
-    }
+    const jobsVersion = retag.get(customerId);
+    const pending =
+      jobsVersion !== undefined
+        ? await liveUnitIds(rt.db, customerId)
+        : await pendingUnitIds(rt.db, { customerIds: [customerId] });
+    if (pending.length === 0) await rt.enqueue('aggregate', { customerId });
     for (let i = 0; i < pending.length; i += rt.config.classifyBatch) {
       await rt.enqueue('classify', { unitIds: pending.slice(i, i + rt.config.classifyBatch) });
     }
+    if (jobsVersion !== undefined) await markRetagged(rt.db, customerId, jobsVersion);
   }
   // In-process, units an earlier run's LLM outage left pending are sent again now. Queue workers
   // keep theirs queued through an outage, so they are not enqueued twice.

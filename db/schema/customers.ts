@@ -1,4 +1,4 @@
-import { boolean, integer, jsonb, pgTable, serial, text, timestamp, uniqueIndex } from 'drizzle-orm/pg-core';
+import { integer, jsonb, pgTable, serial, text, timestamp, uniqueIndex } from 'drizzle-orm/pg-core';
 
 export const customers = pgTable('customers', {
   id: serial('id').primaryKey(),
@@ -6,10 +6,13 @@ export const customers = pgTable('customers', {
   name: text('name').notNull(),
   createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
   /**
-   * Its jobs changed (an import's customers.json, a person on the jobs page) after its units were
-   * tagged: a job can move any unit, so the next enqueueClassification sends all of them again.
+   * Bumped whenever its jobs change (an import's customers.json, a person on the jobs page). A job
+   * can move any unit, so while it is ahead of retaggedJobsVersion the next enqueueClassification
+   * sends every unit of the customer again, and only then moves retaggedJobsVersion up to it: a
+   * run that fails before that is done again by the next one.
    */
-  retagPending: boolean('retag_pending').notNull().default(false),
+  jobsVersion: integer('jobs_version').notNull().default(0),
+  retaggedJobsVersion: integer('retagged_jobs_version').notNull().default(0),
   /**
    * The newest review (id) whose unit a retrain has already compared the customer's units with:
    * the next retrain looks only at decisions after it (app/retrain.ts).

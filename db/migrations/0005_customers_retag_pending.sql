@@ -1,1 +1,0 @@
-ALTER TABLE "customers" ADD COLUMN "retag_pending" boolean DEFAULT false NOT NULL;
