@@ -180,17 +180,16 @@ describe('retraining on corrections', () => {
       },
     };
     await expect(enqueueClassification(failing, [])).rejects.toThrow(/Redis went away/);
-    const sent: number[] = [];
-    await enqueueClassification(
-      {
-        db: t.handle.db,
-        config,
-        enqueue: async (name, payload) => {
-          if (name === 'classify') sent.push(...(payload as { unitIds: number[] }).unitIds);
-        },
+    // A runtime that records the units sent to be classified.
+    const recording = (sink: number[]) => ({
+      db: t.handle.db,
+      config,
+      enqueue: async (name: string, payload: unknown) => {
+        if (name === 'classify') sink.push(...(payload as { unitIds: number[] }).unitIds);
       },
-      [],
-    );
+    });
+    const sent: number[] = [];
+    await enqueueClassification(recording(sent), []);
     const all = await t.handle.db
       .select({ id: units.id })
       .from(units)
@@ -198,16 +197,7 @@ describe('retraining on corrections', () => {
     expect(sent.sort()).toEqual(all.map((u) => u.id).sort());
     // Once sent, not again.
     const again: number[] = [];
-    await enqueueClassification(
-      {
-        db: t.handle.db,
-        config,
-        enqueue: async (name, payload) => {
-          if (name === 'classify') again.push(...(payload as { unitIds: number[] }).unitIds);
-        },
-      },
-      [],
-    );
+    await enqueueClassification(recording(again), []);
     expect(again).toEqual([]);
   });
 });
