@@ -38,6 +38,8 @@ export interface FieldReport {
   /** labels in order; matrix[true][predicted]. */
   labels: string[];
   confusion: number[][];
+  /** The same scores per kind of source (ticket, survey, transcript, note), for the kinds present. */
+  by_source?: Partial<Record<SourceType, { n: number; accuracy: number; macro_f1: number }>>;
 }
 
 export interface EvalReport {
@@ -75,6 +77,12 @@ interface LabelLine {
 
 const NO_JOB = '(none)';
 const SOURCE_TYPES: SourceType[] = ['ticket', 'survey', 'transcript', 'note'];
+
+/** A unit's kind of source from its ref (`ticket:...`); anything else counts as a survey answer. */
+function sourceOf(ref: string): SourceType {
+  const prefix = ref.split(':', 1)[0]!;
+  return (SOURCE_TYPES as string[]).includes(prefix) ? (prefix as SourceType) : 'survey';
+}
 
 function readJson(file: string): unknown {
   try {
@@ -323,8 +331,8 @@ export async function evaluateBundle(
       const batch = indices.slice(start, start + BATCH);
       const units: UnitInput[] = batch.map((i) => {
         const l = labels[i]!;
-        const [prefix, rest = ''] = l.ref.split(':', 2) as [string, string?];
-        const sourceType = (SOURCE_TYPES as string[]).includes(prefix) ? (prefix as SourceType) : 'survey';
+        const rest = l.ref.split(':', 2)[1] ?? '';
+        const sourceType = sourceOf(l.ref);
         const score = sourceType === 'survey' ? scores.get(rest) : undefined;
         return {
           id: i,
@@ -368,12 +376,25 @@ export async function evaluateBundle(
         });
       }
     });
-    return scoreField(
+    const report = scoreField(
       idx.map((i) => truthOf(labels[i]!)),
       preds.map((p) => p[0]),
       preds.map((p) => p[1]),
       order,
     );
+    const bySource: FieldReport['by_source'] = {};
+    for (const source of SOURCE_TYPES) {
+      const ks = idx.map((i, k) => [i, k] as const).filter(([i]) => sourceOf(labels[i]!.ref) === source);
+      if (ks.length === 0) continue;
+      const r = scoreField(
+        ks.map(([i]) => truthOf(labels[i]!)),
+        ks.map(([, k]) => preds[k]![0]),
+        ks.map(([, k]) => preds[k]![1]),
+        order,
+      );
+      bySource[source] = { n: r.n, accuracy: r.accuracy, macro_f1: r.macro_f1 };
+    }
+    return { ...report, by_source: bySource };
   };
   return {
     units: labels.length,
@@ -411,6 +432,11 @@ function formatField(name: string, f: FieldReport): string {
   ];
   const width = Math.min(32, Math.max(8, ...f.labels.map((l) => l.length)));
   const cut = (s: string) => (s.length > width ? s.slice(0, width - 1) + '…' : s.padEnd(width));
+  const sources = Object.entries(f.by_source ?? {});
+  if (sources.length > 1)
+    lines.push(
+      `  by source (accuracy, macro-F1, n): ${sources.map(([s, r]) => `${s} ${pct(r.accuracy)} ${pct(r.macro_f1)} ${r.n}`).join('; ')}`,
+    );
   lines.push(`  ${cut('class')}  precision  recall  f1     support`);
   for (const l of f.labels) {
     const c = f.per_class[l]!;

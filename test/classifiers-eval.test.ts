@@ -113,6 +113,11 @@ describe('evaluateBundle', () => {
     expect(report.units).toBe(4);
     expect(report.job).toMatchObject({ n: 3 });
     expect(report.job!.accuracy).toBeCloseTo(2 / 3);
+    // survey:1 right, survey:3 wrong; ticket:2 right.
+    expect(report.job!.by_source).toEqual({
+      ticket: { n: 1, accuracy: 1, macro_f1: 1 },
+      survey: { n: 2, accuracy: 0.5, macro_f1: expect.any(Number) },
+    });
     expect(report.kind).toMatchObject({ n: 2, accuracy: 1 });
     expect(report.sentiment).toMatchObject({ n: 2, accuracy: 0.5 });
     expect(report.sentiment!.per_class.negative).toMatchObject({ precision: 0.5, recall: 1 });
@@ -125,6 +130,7 @@ describe('evaluateBundle', () => {
 
     const text = formatEvalReport(report);
     expect(text).toContain('job: n=3');
+    expect(text).toContain('by source (accuracy, macro-F1, n): ticket 1.000 1.000 1; survey 0.500');
     expect(text).toContain('confusion');
     expect(text).toMatch(/ECE\)=0\.\d{3}/);
   });
