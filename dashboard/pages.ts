@@ -538,6 +538,7 @@ export function jobsPage(p: {
     data: { page: 'jobs', customer: key },
     body: html`<p class="crumbs"><a href="/customers/${enc(key)}">${p.customer.name} map</a> › jobs</p>
 <h1>Jobs <span class="muted">${p.customer.name}</span></h1>
+<p class="muted">Adding or rewording a job tags every unit of this customer again; the map follows once that is done.</p>
 <p class="live" id="jobs-live" role="status" aria-live="polite"></p>
 ${p.jobs.map((j) => html`<section class="panel">${form(j)}</section>`)}
 <section class="panel"><h2>Add a job</h2>${form(null)}</section>`,
