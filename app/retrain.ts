@@ -6,7 +6,7 @@
  * a corrected one. A job added or reworded can move any unit: then all of them are
  * (customers.jobsVersion, read by enqueueClassification).
  */
-import { and, eq, isNull, lt, or } from 'drizzle-orm';
+import { and, eq, gt, isNotNull, isNull, lt, or } from 'drizzle-orm';
 import type { Db } from '../db/client.ts';
 import { classifications, customers, reviews, units } from '../db/schema/index.ts';
 import { cosine, tokens } from '../classifiers/lexical.ts';
@@ -41,16 +41,22 @@ export async function unitsToReclassify(
     .select({ through: customers.retrainedThrough })
     .from(customers)
     .where(eq(customers.id, customerId));
-  const after = customer?.through ?? 0;
-  const decided = await db
+  const fresh = await db
     .select({ reviewId: reviews.id, unitId: reviews.unitId, text: units.text })
     .from(reviews)
     .innerJoin(units, eq(units.id, reviews.unitId))
-    .where(eq(reviews.customerId, customerId));
-  const fresh = decided.filter((d) => d.reviewId > after);
+    .where(and(eq(reviews.customerId, customerId), gt(reviews.id, customer?.through ?? 0)));
   if (fresh.length === 0) return { ids: [], through: customer?.through ?? null };
   const through = Math.max(...fresh.map((d) => d.reviewId));
-  const decidedIds = new Set(decided.map((d) => d.unitId));
+  // Units a person decided keep that decision: never classified again for it.
+  const decidedIds = new Set(
+    (
+      await db
+        .selectDistinct({ unitId: reviews.unitId })
+        .from(reviews)
+        .where(and(eq(reviews.customerId, customerId), isNotNull(reviews.unitId)))
+    ).map((d) => d.unitId),
+  );
   const corrected = [...new Map(fresh.map((d) => [d.unitId, termVector(d.text)])).values()];
   const rows = await db
     .select({

@@ -131,7 +131,11 @@ const setupMs = performance.now() - t;
 /** A slice's units per customer in batches of BATCH, as the pipeline makes them. */
 function batchesOf(slice: Row[]): [string, Row[]][] {
   const byCustomer = new Map<string, Row[]>();
-  for (const r of slice) byCustomer.set(r.customer, [...(byCustomer.get(r.customer) ?? []), r]);
+  for (const r of slice) {
+    const list = byCustomer.get(r.customer);
+    if (list) list.push(r);
+    else byCustomer.set(r.customer, [r]);
+  }
   const out: [string, Row[]][] = [];
   for (const [key, list] of byCustomer)
     for (let i = 0; i < list.length; i += BATCH) out.push([key, list.slice(i, i + BATCH)]);

@@ -147,7 +147,7 @@ export class TfIdf {
     for (const t of textTerms) if (this.df.has(t)) tf.set(t, (tf.get(t) ?? 0) + 1);
     let norm = 0;
     for (const [t, c] of tf) {
-      const w = (1 + Math.log(c)) * Math.log(1 + this.docs / this.df.get(t)!);
+      const w = (1 + Math.log(c)) * this.idf(t)!;
       tf.set(t, w);
       norm += w * w;
     }

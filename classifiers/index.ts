@@ -759,11 +759,7 @@ export class EmbeddingClassifier implements Classifier {
           nearest,
         );
         const contextTf = wordParts[i]!.contextTf;
-        if (contextTf) {
-          for (const [term, w] of contextTf)
-            for (const p of jobModel.postings.get(term) ?? [])
-              scores[p.job]! += CONTEXT_WEIGHT * w * p.weight;
-        }
+        if (contextTf) addTermScores(scores, jobModel.postings, contextTf, CONTEXT_WEIGHT);
         const pj = softmax(scores, jobModel.temperature);
         const pNone =
           1 - logisticProb(jobModel.gate, gateFeatures(nearest.sim, pkDense[KINDS.indexOf('other')]!));
@@ -946,6 +942,14 @@ function jobContrast(docs: SparseVec[]): (v: SparseVec) => SparseVec {
 }
 
 /**
+ * Adds `weight` times the TF-IDF similarity of `tf` to each job's document, in one pass over the
+ * vector's terms and the jobs that have each.
+ */
+function addTermScores(out: Float64Array, postings: JobModel['postings'], tf: SparseVec, weight = 1) {
+  for (const [term, w] of tf) for (const p of postings.get(term) ?? []) out[p.job]! += weight * w * p.weight;
+}
+
+/**
  * Score of each job for one unit: mean embedding similarity to the job's texts, plus TF-IDF
  * similarity to the job's texts together, plus (when trained) a little of the two regressions' log-probabilities.
  * `skip` leaves one job text out (for calibration).
@@ -980,8 +984,7 @@ function jobScores(
   if (docs) {
     for (let k = 0; k < out.length; k++) out[k]! += sparseDot(tf, docs[k]!);
   } else {
-    // One pass over the unit's terms and the jobs that have each.
-    for (const [term, w] of tf) for (const p of model.postings.get(term) ?? []) out[p.job]! += w * p.weight;
+    addTermScores(out, model.postings, tf);
   }
   if (headP) {
     for (let k = 0; k < out.length; k++) out[k]! += LR_WEIGHT * Math.log(Math.max(headP[k]!, 1e-9));

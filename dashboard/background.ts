@@ -60,6 +60,14 @@ function embeddedBackground({ config, handle }: { config: Config; handle: DbHand
   const progress = new Map<number, ImportProgress>();
   let classifier: Promise<Classifier> | null = null;
 
+  // The pipeline's stages in this process, sharing one classifier across tasks.
+  const runtime = (onClassified?: (units: number) => void) =>
+    createInProcessRuntime({
+      db,
+      config,
+      classifier: () => (classifier ??= loadClassifier(config)),
+      onClassified,
+    });
   const run = (task: () => Promise<void>) => {
     chain = chain.then(task).catch((err) => console.error(`gapmap dashboard: ${errorMessage(err)}`));
   };
@@ -75,11 +83,7 @@ function embeddedBackground({ config, handle }: { config: Config; handle: DbHand
     // The map shows the decision at once; then the heads learn from it, and the units it could
     // change are classified again (the map is rebuilt once more by that run).
     run(async () => {
-      const rt = createInProcessRuntime({
-        db,
-        config,
-        classifier: () => (classifier ??= loadClassifier(config)),
-      });
+      const rt = runtime();
       for (const customerId of customers) {
         if ((await enqueueRetrain(rt, customerId)) > 0) {
           await rt.drain();
@@ -99,11 +103,7 @@ function embeddedBackground({ config, handle }: { config: Config; handle: DbHand
     },
     jobsChanged(customerId) {
       run(async () => {
-        const rt = createInProcessRuntime({
-          db,
-          config,
-          classifier: () => (classifier ??= loadClassifier(config)),
-        });
+        const rt = runtime();
         await enqueueClassification(rt, [customerId]);
         await rt.drain();
         await refreshPersonEntries(db, customerId);
@@ -125,12 +125,7 @@ function embeddedBackground({ config, handle }: { config: Config; handle: DbHand
           const result = await runImport(db, { ...job, onProgress: (n) => (state.itemsRead = n) });
           state.phase = 'classifying';
           state.toClassify = (await pendingUnitIds(db, { customerIds: result.touchedCustomers })).length;
-          const rt = createInProcessRuntime({
-            db,
-            config,
-            classifier: () => (classifier ??= loadClassifier(config)),
-            onClassified: (n) => (state.classified += n),
-          });
+          const rt = runtime((n) => (state.classified += n));
           await enqueueClassification(rt, result.touchedCustomers);
           state.phase = 'mapping';
           await rt.drain();

@@ -89,28 +89,23 @@ export async function listImportRuns(db: Db, p: { limit?: number } = {}) {
   return runs.map((r) => ({ ...r, errors: errs.filter((e) => e.runId === r.id) }));
 }
 
-/** Customers from customers.json: new ones are added, names and imported jobs refreshed; jobs a person edited stay as they are. */
-/** The jobs as the job head reads them, for telling whether an upsert changed them. */
-async function jobsDigest(db: Db, customerId: number): Promise<string> {
-  const rows = await db
-    .select({ key: jobs.key, s: jobs.statement, o: jobs.desiredOutcome, e: jobs.examples })
-    .from(jobs)
-    .where(eq(jobs.customerId, customerId))
-    .orderBy(asc(jobs.key));
-  return JSON.stringify(rows);
-}
-
+/**
+ * Customers from customers.json: new ones are added, names and imported jobs refreshed; jobs a
+ * person edited stay as they are. A known customer whose jobs this adds or changes gets its
+ * jobsVersion bumped (its units are then all classified again).
+ */
 export async function upsertCustomers(db: Db, defs: CustomerDef[]) {
   for (const c of defs) {
     const [known] = await db.select({ id: customers.id }).from(customers).where(eq(customers.key, c.key));
-    const before = known ? await jobsDigest(db, known.id) : null;
     const [row] = await db
       .insert(customers)
       .values({ key: c.key, name: c.name })
       .onConflictDoUpdate({ target: customers.key, set: { name: c.name } })
       .returning();
+    let changed = false;
     for (const j of c.jobs) {
-      await db
+      // Returns a row only when the job is new or its words differ from the stored ones.
+      const written = await db
         .insert(jobs)
         .values({
           customerId: row!.id,
@@ -127,10 +122,15 @@ export async function upsertCustomers(db: Db, defs: CustomerDef[]) {
             examples: j.examples,
             updatedAt: new Date(),
           },
-          setWhere: eq(jobs.origin, 'import'),
-        });
+          setWhere: and(
+            eq(jobs.origin, 'import'),
+            sql`(${jobs.statement}, ${jobs.desiredOutcome}, ${jobs.examples}) is distinct from (excluded.statement, excluded.desired_outcome, excluded.examples)`,
+          ),
+        })
+        .returning({ id: jobs.id });
+      changed ||= written.length > 0;
     }
-    if (before !== null && (await jobsDigest(db, row!.id)) !== before)
+    if (known && changed)
       await db
         .update(customers)
         .set({ jobsVersion: sql`${customers.jobsVersion} + 1` })
