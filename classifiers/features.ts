@@ -142,9 +142,16 @@ export class TfIdf {
   }
   /** The same from a text's `terms`, when several TF-IDF models read one text. */
   vectorOf(textTerms: string[]): SparseVec {
-    const tf = new Map<string, number>();
+    return this.weigh(this.countsOf(textTerms));
+  }
+  /** How often each term of the corpus occurs in `textTerms` (the others are left out). */
+  countsOf(textTerms: string[], into = new Map<string, number>()): Map<string, number> {
     // Terms no job text or background sentence has cannot match anything; they would only dilute.
-    for (const t of textTerms) if (this.df.has(t)) tf.set(t, (tf.get(t) ?? 0) + 1);
+    for (const t of textTerms) if (this.df.has(t)) into.set(t, (into.get(t) ?? 0) + 1);
+    return into;
+  }
+  /** The TF-IDF vector of term counts from countsOf (the map becomes the vector). */
+  weigh(tf: Map<string, number>): SparseVec {
     let norm = 0;
     for (const [t, c] of tf) {
       const w = (1 + Math.log(c)) * this.idf(t)!;

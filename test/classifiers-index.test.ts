@@ -169,6 +169,31 @@ describe('embedding classifier (bundled USE-lite)', () => {
     expect(rota!.job).toBe('staff-rota');
   });
 
+  it("learns the customer's own words from the surest units classified with it", async () => {
+    // "Harbour Kitchen" is a cafe that orders bread: no job text says so, six sure units do.
+    const sure = [
+      'Harbour Kitchen texts its standing bread order at 5am and I copy it into the order notebook by hand',
+      'Every morning the cafe orders from Harbour Kitchen come in by phone and text',
+      'Harbour Kitchen rang at six to change the sourdough order for the restaurant',
+      'The standing orders for Harbour Kitchen and the other cafes are on paper',
+      'I take the Harbour Kitchen bread order over the phone before the vans leave',
+      'Harbour Kitchen sends its wholesale order as a photo of a notepad',
+    ];
+    const text = 'Harbour Kitchen swapped days again.';
+    const [alone] = await classifier.classify([unit(1, text)], bakery);
+    expect(alone!.job).toBe('staff-rota');
+
+    const rota = 'Two bakers called in sick and I redid the shifts for the whole week.';
+    const batch = await classifier.classify(
+      [...sure.map((s, i) => unit(10 + i, s)), unit(2, rota), unit(1, text)],
+      bakery,
+    );
+    expect(batch.slice(0, sure.length).every((t) => t.job === 'wholesale-orders')).toBe(true);
+    expect(batch[sure.length + 1]!.job).toBe('wholesale-orders');
+    // The anchors lend their words; they do not pull in a unit that is plainly about another job.
+    expect(batch[sure.length]!.job).toBe('staff-rota');
+  });
+
   it('classifies a customer without jobs: job is null', async () => {
     const [t] = await classifier.classify([unit(1, 'The delivery was late again.')], {
       customerKey: 'x',
