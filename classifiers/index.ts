@@ -281,6 +281,8 @@ interface JobModel {
   jobDocs: SparseVec[];
   /** Each job's term counts (its texts together), before weighting: anchors add theirs. */
   jobCounts: Map<string, number>[];
+  /** Per term, how many of the jobs' documents have it (jobContrast). */
+  jdf: Map<string, number>;
   temperature: number;
   /** P(bears on one of these jobs | nearest job text's similarity). */
   gate: Logistic;
@@ -648,6 +650,7 @@ export class EmbeddingClassifier implements Classifier {
       jobIndex: scoring.jobIndex,
       jobDocs,
       jobCounts: scoring.jobCounts,
+      jdf: scoring.jdf,
       postings: scoring.postings,
       head,
       sparseHead: scoring.sparseHead,
@@ -786,15 +789,13 @@ export class EmbeddingClassifier implements Classifier {
         ),
       );
       if (anchors.length > 0) {
-        // Only the words' part changes: the first pass's scores, less the old documents' part,
-        // plus the anchored documents' part.
-        const postings = anchoredPostings(jobModel, anchors);
+        // Only the words' part changes: the first pass's scores plus what the anchors change.
+        const delta = anchorDelta(jobModel, anchors);
         const isAnchor = new Set(anchors.map((a) => a.unit));
         units.forEach((_, i) => {
           if (isAnchor.has(i)) return;
           const scores = jobScoresOf[i]!;
-          addWords(scores, jobModel.postings, i, -1);
-          addWords(scores, postings, i);
+          addWords(scores, delta, i);
           decideJob(batchTags[i]!, jobModel, scores, pNones[i]!, pOthers[i]!);
         });
       }
@@ -806,8 +807,7 @@ export class EmbeddingClassifier implements Classifier {
       if (known) {
         if (known.job !== undefined) Object.assign(unitTags, { job: known.job, jobConfidence: 1 });
         if (known.kind) Object.assign(unitTags, { kind: known.kind, kindConfidence: 1 });
-        if (known.sentiment)
-          Object.assign(unitTags, { sentiment: known.sentiment, sentimentConfidence: 1 });
+        if (known.sentiment) Object.assign(unitTags, { sentiment: known.sentiment, sentimentConfidence: 1 });
       }
       return unitTags;
     });
@@ -820,7 +820,7 @@ export class EmbeddingClassifier implements Classifier {
 
 type JobScoring = Pick<
   JobModel,
-  'head' | 'sparseHead' | 'items' | 'itemMatrix' | 'postings' | 'jobIndex' | 'jobDocs' | 'jobCounts'
+  'head' | 'sparseHead' | 'items' | 'itemMatrix' | 'postings' | 'jobIndex' | 'jobDocs' | 'jobCounts' | 'jdf'
 >;
 
 /** What jobScores reads, from a set of job texts: prototypes, job documents, the regressions. */
@@ -845,7 +845,7 @@ async function fitScoring(
       ),
     ),
   );
-  const { jobDocs, postings, discriminate } = jobDocuments(jobCounts, tfidf);
+  const { jobDocs, postings, jdf, discriminate } = jobDocuments(jobCounts, tfidf);
   const head = regressions
     ? await trainSoftmax(
         vecs,
@@ -870,6 +870,7 @@ async function fitScoring(
     jobIndex: Int32Array.from(items.map((it) => jobs.indexOf(it.job))),
     jobDocs,
     jobCounts,
+    jdf,
     postings,
     head,
     sparseHead,
@@ -939,43 +940,42 @@ async function regressionsHelp(
 function jobDocuments(
   jobCounts: Map<string, number>[],
   tfidf: TfIdf,
-): Pick<JobModel, 'jobDocs' | 'postings'> & { discriminate: (v: SparseVec) => SparseVec } {
-  const raw = jobCounts.map((c) => tfidf.weigh(new Map(c)));
-  const discriminate = jobContrast(raw);
-  const jobDocs = raw.map(discriminate);
+): Pick<JobModel, 'jobDocs' | 'postings' | 'jdf'> & { discriminate: (v: SparseVec) => SparseVec } {
+  const jdf = new Map<string, number>();
+  for (const c of jobCounts) for (const t of c.keys()) jdf.set(t, (jdf.get(t) ?? 0) + 1);
+  const discriminate = (v: SparseVec) => jobContrast(v, (t) => jdf.get(t), jobCounts.length);
+  const jobDocs = jobCounts.map((c) => discriminate(tfidf.weigh(new Map(c))));
   const postings: JobModel['postings'] = new Map();
   jobDocs.forEach((doc, job) => {
-    for (const [term, weight] of doc) {
-      const list = postings.get(term);
-      if (list) list.push({ job, weight });
-      else postings.set(term, [{ job, weight }]);
-    }
+    for (const [term, weight] of doc) addPosting(postings, term, job, weight);
   });
-  return { jobDocs, postings, discriminate };
+  return { jobDocs, postings, jdf, discriminate };
+}
+
+function addPosting(postings: JobModel['postings'], term: string, job: number, weight: number) {
+  const list = postings.get(term);
+  if (list) list.push({ job, weight });
+  else postings.set(term, [{ job, weight }]);
 }
 
 /**
  * A customer's jobs often share their words ("invoice", "payment" in every job of a billing
  * product): such a word says a unit is about the product, not which job. Each term of a job's
- * TF-IDF vector is weighted again by how few of the customer's jobs use it (an inverse document
- * frequency over the jobs), so the words that tell the jobs apart decide the TF-IDF similarity.
+ * TF-IDF vector is weighted again by how few of the customer's `jobs` use it (`jdf`: an inverse
+ * document frequency over the jobs), so the words that tell the jobs apart decide the TF-IDF
+ * similarity.
  */
-function jobContrast(docs: SparseVec[]): (v: SparseVec) => SparseVec {
-  const jdf = new Map<string, number>();
-  for (const d of docs) for (const t of d.keys()) jdf.set(t, (jdf.get(t) ?? 0) + 1);
-  const J = docs.length;
-  return (v) => {
-    const out: SparseVec = new Map();
-    let norm = 0;
-    for (const [t, w] of v) {
-      const x = w * Math.log((1 + J) / (jdf.get(t) ?? 1));
-      out.set(t, x);
-      norm += x * x;
-    }
-    norm = Math.sqrt(norm) || 1;
-    for (const [t, x] of out) out.set(t, x / norm);
-    return out;
-  };
+function jobContrast(v: SparseVec, jdf: (term: string) => number | undefined, jobs: number): SparseVec {
+  const out: SparseVec = new Map();
+  let norm = 0;
+  for (const [t, w] of v) {
+    const x = w * Math.log((1 + jobs) / (jdf(t) || 1));
+    out.set(t, x);
+    norm += x * x;
+  }
+  norm = Math.sqrt(norm) || 1;
+  for (const [t, x] of out) out.set(t, x / norm);
+  return out;
 }
 
 /**
@@ -1103,19 +1103,38 @@ function pickAnchors(batch: ({ text: string; job: string; confidence: number } |
 }
 
 /**
- * The postings of the model's job documents with the anchors' words added to their jobs' texts. The
- * similarity of embeddings and the regressions stay as they were trained: anchors' embeddings in the
- * jobs' mean similarity pulled units towards wrong jobs (dev bundle with one confirmed unit per job
- * 0.798 -> 0.771), their words alone gained with 0 to 3 confirmed units per job (see ANCHOR_SHARE).
+ * What the anchors change in the job documents, as postings to add to the model's: each anchored
+ * job's document is built again from its texts' and its anchors' term counts (a term new to the
+ * job counts as one more job using it), less its document before. The other jobs' documents stay as
+ * they were, so the cost follows the anchored jobs' texts, not all the customer's jobs.
+ *
+ * Only words: the similarity of embeddings and the regressions stay as they were trained. Anchors'
+ * embeddings in the jobs' mean similarity pulled units towards wrong jobs (dev bundle with one
+ * confirmed unit per job 0.798 -> 0.771); their words alone gained with 0 to 3 confirmed units per
+ * job (see ANCHOR_SHARE).
  */
-function anchoredPostings(model: JobModel, anchors: Anchor[]): JobModel['postings'] {
-  const counts = [...model.jobCounts];
+function anchorDelta(model: JobModel, anchors: Anchor[]): JobModel['postings'] {
+  const counts = new Map<number, Map<string, number>>();
   for (const a of anchors) {
     const k = model.jobs.indexOf(a.job);
-    if (counts[k] === model.jobCounts[k]) counts[k] = new Map(counts[k]);
-    model.tfidf.countsOf(terms(a.text), counts[k]);
+    let c = counts.get(k);
+    if (!c) counts.set(k, (c = new Map(model.jobCounts[k])));
+    model.tfidf.countsOf(terms(a.text), c);
   }
-  return jobDocuments(counts, model.tfidf).postings;
+  // The jobs that use a term now: the model's count, plus the anchored jobs new to it.
+  const grown = new Map<string, number>();
+  for (const [k, c] of counts)
+    for (const t of c.keys())
+      if (!model.jobCounts[k]!.has(t)) grown.set(t, (grown.get(t) ?? model.jdf.get(t) ?? 0) + 1);
+  const jdf = (t: string) => grown.get(t) ?? model.jdf.get(t);
+  const delta: JobModel['postings'] = new Map();
+  for (const [k, c] of counts) {
+    const doc = jobContrast(model.tfidf.weigh(c), jdf, model.jobs.length);
+    const before = model.jobDocs[k]!;
+    for (const [t, w] of doc) addPosting(delta, t, k, w - (before.get(t) ?? 0));
+    for (const [t, w] of before) if (!doc.has(t)) addPosting(delta, t, k, -w);
+  }
+  return delta;
 }
 
 /**
