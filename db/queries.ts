@@ -264,46 +264,64 @@ export async function countUnits(db: Db, customerIds?: number[]) {
   return row!.n;
 }
 
+/**
+ * Live units with what classifying them needs: their item's source type and meta. Each item's meta
+ * is read once, not once per unit: a transcript's meta holds all its turns, and a batch of its
+ * sixty turns would otherwise carry them sixty times.
+ */
 export async function unitsForClassification(db: Db, unitIds: number[]) {
   if (unitIds.length === 0) return [];
-  return db
+  const rows = await db
     .select({
       id: units.id,
       customerId: units.customerId,
+      itemId: units.itemId,
       text: units.text,
       ordinal: units.ordinal,
       section: units.section,
       contentHash: units.contentHash,
-      sourceType: items.sourceType,
-      meta: items.meta,
     })
     .from(units)
-    .innerJoin(items, eq(items.id, units.itemId))
     .where(and(inArray(units.id, unitIds), isNull(units.deletedAt)));
+  if (rows.length === 0) return [];
+  const sources = await db
+    .select({ id: items.id, sourceType: items.sourceType, meta: items.meta })
+    .from(items)
+    .where(inArray(items.id, [...new Set(rows.map((r) => r.itemId))]));
+  const byId = new Map(sources.map((i) => [i.id, i]));
+  return rows.map(({ itemId, ...r }) => {
+    const item = byId.get(itemId)!;
+    return { ...r, sourceType: item.sourceType, meta: item.meta };
+  });
 }
 
 export type ClassificationRow = typeof classifications.$inferInsert;
 
+/**
+ * Writes a batch of tags, replacing each unit's row. One array per column (`unnest`): twelve
+ * parameters instead of twelve per row, which PostgreSQL parses and plans once for the batch.
+ */
 export async function saveClassifications(db: Db, rows: ClassificationRow[]) {
   if (rows.length === 0) return;
-  await db
-    .insert(classifications)
-    .values(rows)
-    .onConflictDoUpdate({
-      target: classifications.unitId,
-      set: {
-        contentHash: sql`excluded.content_hash`,
-        classifier: sql`excluded.classifier`,
-        version: sql`excluded.version`,
-        job: sql`excluded.job`,
-        jobConfidence: sql`excluded.job_confidence`,
-        kind: sql`excluded.kind`,
-        kindConfidence: sql`excluded.kind_confidence`,
-        sentiment: sql`excluded.sentiment`,
-        sentimentConfidence: sql`excluded.sentiment_confidence`,
-        classifiedAt: sql`excluded.classified_at`,
-      },
-    });
+  // One parameter per column (sql.param: drizzle would spread a bare array into a list).
+  const col = <T>(f: (r: ClassificationRow) => T) => sql.param(rows.map(f));
+  await db.execute(sql`
+    insert into ${classifications} (unit_id, customer_id, content_hash, classifier, version, job,
+      job_confidence, kind, kind_confidence, sentiment, sentiment_confidence, classified_at)
+    select * from unnest(
+      ${col((r) => r.unitId)}::int[], ${col((r) => r.customerId)}::int[],
+      ${col((r) => r.contentHash)}::text[], ${col((r) => r.classifier)}::text[],
+      ${col((r) => r.version)}::text[], ${col((r) => r.job ?? null)}::text[],
+      ${col((r) => r.jobConfidence)}::real[], ${col((r) => r.kind)}::text[],
+      ${col((r) => r.kindConfidence)}::real[], ${col((r) => r.sentiment)}::text[],
+      ${col((r) => r.sentimentConfidence)}::real[],
+      ${col((r) => (r.classifiedAt ?? new Date()).toISOString())}::timestamptz[])
+    on conflict (unit_id) do update set
+      content_hash = excluded.content_hash, classifier = excluded.classifier,
+      version = excluded.version, job = excluded.job, job_confidence = excluded.job_confidence,
+      kind = excluded.kind, kind_confidence = excluded.kind_confidence,
+      sentiment = excluded.sentiment, sentiment_confidence = excluded.sentiment_confidence,
+      classified_at = excluded.classified_at`);
 }
 
 /** Every live unit of a customer with its source and its current tags (a person's decision over the machine's). */

@@ -64,32 +64,32 @@ export const processors: Processors = {
   },
 
   async classify(payload, rt) {
-    const rows = await unitsForClassification(rt.db, payload.unitIds);
+    // The units, and the tags they have: a retried batch skips the units it already did (their
+    // tags match this classifier and text). Both reads at once, on two connections of the pool.
+    const [rows, done] = await Promise.all([
+      unitsForClassification(rt.db, payload.unitIds),
+      rt.db
+        .select({
+          unitId: classifications.unitId,
+          hash: classifications.contentHash,
+          version: classifications.version,
+          classifier: classifications.classifier,
+        })
+        .from(classifications)
+        .where(inArray(classifications.unitId, payload.unitIds)),
+    ]);
     if (rows.length === 0) return;
     // With the LLM on, this stage tags with the local model and routes the unsure units to the llm stage.
     const stages = stagesOf(await rt.classifier());
     const classifier = stages?.local ?? (await rt.classifier());
-    // A retried batch skips the units it already did: their tags match this classifier and text.
-    const done = await rt.db
-      .select({
-        unitId: classifications.unitId,
-        hash: classifications.contentHash,
-        version: classifications.version,
-        classifier: classifications.classifier,
-      })
-      .from(classifications)
-      .where(
-        inArray(
-          classifications.unitId,
-          rows.map((r) => r.id),
-        ),
-      );
     const current = new Map(done.map((d) => [d.unitId, d]));
     const byCustomer = new Map<number, typeof rows>();
     for (const r of rows) byCustomer.set(r.customerId, [...(byCustomer.get(r.customerId) ?? []), r]);
     for (const [customerId, all] of byCustomer) {
-      const jobs = await jobsOf(rt.db, customerId);
-      const examples = await reviewedExamples(rt.db, customerId);
+      const [jobs, examples] = await Promise.all([
+        jobsOf(rt.db, customerId),
+        reviewedExamples(rt.db, customerId),
+      ]);
       // The heads a customer's units are tagged with depend on its jobs and on people's corrections:
       // tags made before a correction or a job edit are out of date.
       const version = customerVersion(classifier.version, jobs, examples);
