@@ -322,10 +322,14 @@ program
     'treat the first n labelled units of each job as confirmed by a person and score the rest',
   )
   .option('--misses', 'also list every unit whose tag differs from its label, with its text and context')
+  .option(
+    '--batch <n>',
+    "units per classify call, per customer (default: GAPMAP_CLASSIFY_BATCH, the classify stage's batch)",
+  )
   .action(
     async (
       folder: string,
-      flags: { json?: boolean; jobNamesOnly?: boolean; confirm?: string; misses?: boolean },
+      flags: { json?: boolean; jobNamesOnly?: boolean; confirm?: string; misses?: boolean; batch?: string },
     ) => {
       const confirm = flags.confirm === undefined ? 0 : Number(flags.confirm);
       if (!Number.isInteger(confirm) || confirm < 0) {
@@ -335,6 +339,10 @@ program
         );
       }
       const config = loadConfig();
+      const batch = flags.batch === undefined ? config.classifyBatch : Number(flags.batch);
+      if (!Number.isInteger(batch) || batch < 1) {
+        throw new GapmapError('bad_input', `--batch: expected a whole number of units above 0, got "${flags.batch}"`);
+      }
       const { evaluateBundle, formatEvalReport } = await import('../classifiers/eval.ts');
       const classifier = await loadClassifier(config);
       try {
@@ -343,6 +351,7 @@ program
           jobNamesOnly: flags.jobNamesOnly,
           confirm,
           misses: flags.misses,
+          batch,
           onProgress: (done: number, total: number) => bar?.set(done, total),
         });
         bar?.done();

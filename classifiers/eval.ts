@@ -287,6 +287,12 @@ export async function evaluateBundle(
     confirm?: number;
     /** List every unit whose tag differs from its label (EvalReport.misses). */
     misses?: boolean;
+    /**
+     * Units per classify call, per customer in the labels' order: the classify stage's batch
+     * (GAPMAP_CLASSIFY_BATCH, 256 by default). The job head learns from the surest units of a batch
+     * (anchors), so smaller batches score lower.
+     */
+    batch?: number;
     onProgress?: (done: number, total: number) => void;
   } = {},
 ): Promise<EvalReport> {
@@ -312,7 +318,7 @@ export async function evaluateBundle(
   const tags: Tags[] = new Array(labels.length);
   let done = 0;
   opts.onProgress?.(0, labels.length);
-  const BATCH = 256;
+  const BATCH = opts.batch ?? 256;
   for (const [customerKey, indices] of byCustomer) {
     const examples = confirmed
       .filter((l) => l.customer === customerKey)

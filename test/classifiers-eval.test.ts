@@ -184,6 +184,31 @@ describe('evaluateBundle', () => {
     expect((await evaluateBundle(dir, classifier)).confirmed).toBeUndefined();
   });
 
+  it('classifies each customer in batches of the given size, in the labels’ order', async () => {
+    const dir = bundle([
+      { ref: 'survey:1', customer: 'acme', text: 'invoice one', job: 'billing' },
+      { ref: 'survey:2', customer: 'acme', text: 'invoice two', job: 'billing' },
+      { ref: 'survey:3', customer: 'acme', text: 'invoice three', job: 'billing' },
+      { ref: 'survey:4', customer: 'acme', text: 'hello', job: null },
+      { ref: 'survey:5', customer: 'acme', text: 'bye', job: null },
+    ]);
+    const batches: string[][] = [];
+    const classifier: Classifier = {
+      name: 'rules',
+      version: '1',
+      async classify(units, ctx) {
+        batches.push(units.map((u) => u.text));
+        return ruleClassifier({ texts: [], jobs: [], scores: [] }).classify(units, ctx);
+      },
+    };
+    const report = await evaluateBundle(dir, classifier, { batch: 2 });
+    expect(batches).toEqual([['invoice one', 'invoice two'], ['invoice three', 'hello'], ['bye']]);
+    expect(report.units).toBe(5);
+    batches.length = 0;
+    await evaluateBundle(dir, classifier);
+    expect(batches).toHaveLength(1);
+  });
+
   it('--misses lists every field whose tag differs from its label, and only those', async () => {
     const dir = bundle([
       { ref: 'survey:1', customer: 'acme', text: 'invoice was late', job: 'billing', kind: 'friction' },
