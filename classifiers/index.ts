@@ -42,12 +42,14 @@ import {
   type SparseSoftmaxHead,
 } from './heads.ts';
 import {
+  ANCHOR_CAP,
   KINDS,
   SENTIMENTS,
   type Classifier,
   type CustomerContext,
   type Kind,
   type LabelledExample,
+  type JobAnchor,
   type Sentiment,
   type Tags,
   type UnitInput,
@@ -781,13 +783,16 @@ export class EmbeddingClassifier implements Classifier {
       // Second pass: the units the first pass was surest of lend their words to their jobs'
       // documents (ANCHOR_SHARE), and every other unit of the batch is scored again. The gate's
       // no-job cue stays the first pass's: it was calibrated on the job texts alone.
-      const anchors = pickAnchors(
-        batchTags.map((t, i) =>
-          t.job === null || exact.has(units[i]!.text)
-            ? null
-            : { text: units[i]!.text, job: t.job, confidence: t.jobConfidence },
-        ),
-      );
+      const anchors = context.anchors
+        ? givenAnchors(context.anchors, units, jobModel.jobs)
+        : pickAnchors(
+            batchTags.map((t, i) =>
+              t.job === null || exact.has(units[i]!.text)
+                ? null
+                : { text: units[i]!.text, job: t.job, confidence: t.jobConfidence },
+            ),
+          );
+      if (!context.anchors) context.onAnchors?.(anchors.map(({ text, job, confidence }) => ({ text, job, confidence })));
       if (anchors.length > 0) {
         // Only the words' part changes: the first pass's scores plus what the anchors change.
         const delta = anchorDelta(jobModel, anchors);
@@ -1070,14 +1075,8 @@ function decideJob(tags: Tags, model: JobModel, scores: Float64Array, pNone: num
 const ANCHOR_SHARE = 1 / 3;
 const ANCHOR_MIN_CONFIDENCE = 0.5;
 
-/** At most this many anchors per job: a large batch's units do not drown its job texts' words. */
-const ANCHOR_CAP = 32;
-
-interface Anchor {
-  text: string;
-  job: string;
-  confidence: number;
-  /** Index in the batch. */
+interface Anchor extends JobAnchor {
+  /** Index in the batch; -1 for an anchor the caller gave. */
   unit: number;
 }
 
@@ -1100,6 +1099,18 @@ function pickAnchors(batch: ({ text: string; job: string; confidence: number } |
     anchors.push(...list.slice(0, take).filter((a) => a.confidence >= ANCHOR_MIN_CONFIDENCE));
   }
   return anchors;
+}
+
+/**
+ * Anchors a caller gave, for the model's jobs; a unit of the batch with an anchor's text is that
+ * anchor (it keeps its first-pass tags, as it did in the batch that chose it).
+ */
+function givenAnchors(given: JobAnchor[], units: UnitInput[], jobs: string[]): Anchor[] {
+  const known = new Set(jobs);
+  const at = new Map(units.map((u, i) => [u.text, i]));
+  return given
+    .filter((a) => known.has(a.job))
+    .map((a) => ({ ...a, unit: at.get(a.text) ?? -1 }));
 }
 
 /**

@@ -38,7 +38,24 @@ export interface CustomerContext {
   jobs: JobDef[];
   /** Units people have confirmed or corrected for this customer. */
   examples?: LabelledExample[];
+  /**
+   * The job head's anchors to use instead of the batch's own (classifiers/index.ts, pickAnchors):
+   * a retrain scores the few units it sends again with the anchors their import chose.
+   */
+  anchors?: JobAnchor[];
+  /** Receives the anchors a batch chose (not called when `anchors` was given). */
+  onAnchors?: (anchors: JobAnchor[]) => void;
 }
+
+/** A unit whose words the job head lends to its job's document, and how sure its tag was. */
+export interface JobAnchor {
+  text: string;
+  job: string;
+  confidence: number;
+}
+
+/** At most this many anchors per job, in a batch and in what a customer keeps of its batches'. */
+export const ANCHOR_CAP = 32;
 
 export interface Tags {
   job: string | null;

@@ -17,7 +17,7 @@ import {
 } from './schema/index.ts';
 import type { ImportCounts } from './schema/index.ts';
 import type { CustomerDef, ImportIssue, JobDef } from '../ingest/types.ts';
-import type { LabelledExample } from '../classifiers/types.ts';
+import { ANCHOR_CAP, type JobAnchor, type LabelledExample } from '../classifiers/types.ts';
 
 export const emptyCounts = (): ImportCounts => ({
   itemsNew: 0,
@@ -148,6 +148,11 @@ export async function customersToRetag(db: Db): Promise<Map<number, number>> {
 }
 
 /** Records that every unit was sent to be classified with the customer's jobs at `version`. */
+/** Forgets a customer's anchors: chosen under jobs that have changed since. */
+export async function clearAnchors(db: Db, customerId: number): Promise<void> {
+  await db.update(customers).set({ anchors: [] }).where(eq(customers.id, customerId));
+}
+
 export async function markRetagged(db: Db, customerId: number, version: number) {
   await db
     .update(customers)
@@ -218,6 +223,43 @@ export async function reviewedExamples(db: Db, customerId: number): Promise<Labe
     byUnit.set(r.unitId!, ex);
   }
   return [...byUnit.values()];
+}
+
+/** The job head's anchors a customer's batches chose (customers.anchors). */
+export async function customerAnchors(db: Db, customerId: number): Promise<JobAnchor[]> {
+  const [row] = await db
+    .select({ anchors: customers.anchors })
+    .from(customers)
+    .where(eq(customers.id, customerId));
+  return row?.anchors ?? [];
+}
+
+/**
+ * Adds a batch's anchors to the customer's, keeping per job the surest ANCHOR_CAP (one entry per
+ * text: a batch classified again replaces its own). Row-locked, so two batches of one customer
+ * finishing together both count.
+ */
+export async function mergeAnchors(db: Db, customerId: number, anchors: JobAnchor[]): Promise<void> {
+  if (anchors.length === 0) return;
+  await db.transaction(async (tx) => {
+    const [row] = await tx
+      .select({ anchors: customers.anchors })
+      .from(customers)
+      .where(eq(customers.id, customerId))
+      .for('update');
+    if (!row) return;
+    const byText = new Map(row.anchors.map((a) => [a.text, a]));
+    for (const a of anchors) byText.set(a.text, a);
+    const perJob = new Map<string, number>();
+    const kept = [...byText.values()]
+      .sort((a, b) => b.confidence - a.confidence)
+      .filter((a) => {
+        const n = (perJob.get(a.job) ?? 0) + 1;
+        perJob.set(a.job, n);
+        return n <= ANCHOR_CAP;
+      });
+    await tx.update(customers).set({ anchors: kept }).where(eq(customers.id, customerId));
+  });
 }
 
 /** Units whose current machine tags are missing or were made for other text. */

@@ -10,7 +10,7 @@ import { terms } from '../classifiers/features.ts';
 import { softmax, sparseLogits } from '../classifiers/heads.ts';
 import { CachedEmbedder, Lru, type Embedder } from '../classifiers/embedders.ts';
 import { createBundledEmbedder, PieceTokenizer } from '../classifiers/embed-bundled.ts';
-import type { CustomerContext, UnitInput } from '../classifiers/types.ts';
+import type { CustomerContext, JobAnchor, UnitInput } from '../classifiers/types.ts';
 
 // An invented customer: a bakery with two jobs.
 const bakery: CustomerContext = {
@@ -184,14 +184,27 @@ describe('embedding classifier (bundled USE-lite)', () => {
     expect(alone!.job).toBe('staff-rota');
 
     const rota = 'Two bakers called in sick and I redid the shifts for the whole week.';
+    let chosen: JobAnchor[] = [];
     const batch = await classifier.classify(
       [...sure.map((s, i) => unit(10 + i, s)), unit(2, rota), unit(1, text)],
-      bakery,
+      { ...bakery, onAnchors: (a) => (chosen = a) },
     );
     expect(batch.slice(0, sure.length).every((t) => t.job === 'wholesale-orders')).toBe(true);
     expect(batch[sure.length + 1]!.job).toBe('wholesale-orders');
     // The anchors lend their words; they do not pull in a unit that is plainly about another job.
     expect(batch[sure.length]!.job).toBe('staff-rota');
+
+    // Two of the six (a third) were the anchors; given again, they tag the unit alone as the batch did.
+    expect(chosen).toHaveLength(2);
+    expect(chosen.every((a) => a.job === 'wholesale-orders' && sure.includes(a.text))).toBe(true);
+    const [again] = await classifier.classify([unit(1, text)], { ...bakery, anchors: chosen });
+    expect(again).toEqual(batch[sure.length + 1]);
+    // Anchors for a job the customer no longer has teach nothing.
+    const [stale] = await classifier.classify([unit(1, text)], {
+      ...bakery,
+      anchors: chosen.map((a) => ({ ...a, job: 'old-job' })),
+    });
+    expect(stale).toEqual(alone);
   });
 
   it('classifies a customer without jobs: job is null', async () => {

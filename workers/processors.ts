@@ -5,16 +5,19 @@
 import { UnrecoverableError } from 'bullmq';
 import type { Db } from '../db/client.ts';
 import type { Config } from '../app/env.ts';
-import type { Classifier, UnitInput } from '../classifiers/types.ts';
+import type { Classifier, JobAnchor, UnitInput } from '../classifiers/types.ts';
 import { catalog, type JobName, type Payload } from './catalog.ts';
 import { runImport } from '../app/importer.ts';
 import { buildMap } from '../app/map.ts';
 import {
+  clearAnchors,
+  customerAnchors,
   customersToRetag,
   customersWithPendingUnits,
   jobsOf,
   liveUnitIds,
   markRetagged,
+  mergeAnchors,
   pendingUnitIds,
   reviewedExamples,
   saveClassifications,
@@ -104,7 +107,17 @@ export const processors: Processors = {
       });
       if (us.length === 0) continue;
       const inputs: UnitInput[] = us.map(classifierInput);
-      const tags = await classifier.classify(inputs, { customerKey: String(customerId), jobs, examples });
+      const stored = payload.anchors === 'stored' ? await customerAnchors(rt.db, customerId) : [];
+      let chosen: JobAnchor[] = [];
+      const tags = await classifier.classify(inputs, {
+        customerKey: String(customerId),
+        jobs,
+        examples,
+        ...(stored.length > 0 ? { anchors: stored } : { onAnchors: (a: JobAnchor[]) => (chosen = a) }),
+      });
+      // Before the tags: a batch retried after a crash skips the units it wrote, and would not
+      // choose these again. Merging twice is harmless (one entry per text).
+      await mergeAnchors(rt.db, customerId, chosen);
       if (stages) await routeToLlm(rt.db, stages, customerId, us, tags);
       const now = new Date();
       const out: ClassificationRow[] = us.map((u, i) => ({
@@ -181,6 +194,8 @@ export async function enqueueClassification(
   for (const customerId of all) {
     // A customer whose jobs changed has every unit classified again, not only the new ones.
     const jobsVersion = retag.get(customerId);
+    // Anchors chosen under the old jobs would teach the new ones; the re-tag chooses them again.
+    if (jobsVersion !== undefined) await clearAnchors(rt.db, customerId);
     const pending =
       jobsVersion !== undefined
         ? await liveUnitIds(rt.db, customerId)

@@ -18,6 +18,15 @@ export const customers = pgTable('customers', {
    * the next retrain looks only at decisions after it (app/retrain.ts).
    */
   retrainedThrough: integer('retrained_through'),
+  /**
+   * The job head's anchors (classifiers/index.ts, pickAnchors) the customer's import batches chose,
+   * the surest ANCHOR_CAP per job: a retrain, which sends a few unsure units, scores them with these
+   * instead of with what those few units alone would teach.
+   */
+  anchors: jsonb('anchors')
+    .$type<{ text: string; job: string; confidence: number }[]>()
+    .notNull()
+    .default([]),
 });
 
 export const jobs = pgTable(

@@ -1,0 +1,1 @@
+ALTER TABLE "customers" ADD COLUMN "anchors" jsonb DEFAULT '[]'::jsonb NOT NULL;
