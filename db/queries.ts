@@ -231,7 +231,27 @@ export async function customerAnchors(db: Db, customerId: number): Promise<JobAn
     .select({ anchors: customers.anchors })
     .from(customers)
     .where(eq(customers.id, customerId));
-  return row?.anchors ?? [];
+  return liveAnchors(db, customerId, row?.anchors ?? []);
+}
+
+/** The anchors whose text is still a live unit's: a removed or edited unit's words teach nothing. */
+async function liveAnchors(db: Db, customerId: number, anchors: JobAnchor[]): Promise<JobAnchor[]> {
+  if (anchors.length === 0) return [];
+  const live = await db
+    .selectDistinct({ text: units.text })
+    .from(units)
+    .where(
+      and(
+        eq(units.customerId, customerId),
+        isNull(units.deletedAt),
+        inArray(
+          units.text,
+          anchors.map((a) => a.text),
+        ),
+      ),
+    );
+  const texts = new Set(live.map((u) => u.text));
+  return anchors.filter((a) => texts.has(a.text));
 }
 
 /**
@@ -248,7 +268,10 @@ export async function mergeAnchors(db: Db, customerId: number, anchors: JobAncho
       .where(eq(customers.id, customerId))
       .for('update');
     if (!row) return;
-    const byText = new Map(row.anchors.map((a) => [a.text, a]));
+    // Kept anchors of units removed since are dropped here, so their text does not stay behind.
+    const byText = new Map(
+      (await liveAnchors(tx as unknown as Db, customerId, row.anchors)).map((a) => [a.text, a]),
+    );
     for (const a of anchors) byText.set(a.text, a);
     const perJob = new Map<string, number>();
     const kept = [...byText.values()]

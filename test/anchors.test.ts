@@ -3,7 +3,7 @@
  * chose (customers.anchors), and a retrain scores the few units it sends with them.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { eq, sql } from 'drizzle-orm';
+import { eq } from 'drizzle-orm';
 import { createTestDb, testConfig, type TestDb } from './helpers/db.ts';
 import { ticket, writeBundle } from './helpers/bundle.ts';
 import { importInProcessForTest } from './helpers/pipeline.ts';
@@ -11,6 +11,7 @@ import { classifications, customers, reviews, units } from '../db/schema/index.t
 import { customerAnchors, getCustomerByKey, mergeAnchors } from '../db/queries.ts';
 import { enqueueClassification } from '../workers/processors.ts';
 import { enqueueRetrain } from '../app/retrain.ts';
+import { saveJob } from '../db/reviews.ts';
 import { createInProcessRuntime } from '../workers/inprocess.ts';
 import { createLexicalClassifier } from '../classifiers/lexical.ts';
 import { ANCHOR_CAP, type Classifier, type CustomerContext, type JobAnchor } from '../classifiers/types.ts';
@@ -19,15 +20,19 @@ let t: TestDb;
 let customerId: number;
 const config = testConfig();
 
+let texts: string[];
+
 beforeAll(async () => {
   t = await createTestDb();
-  const tickets = [801, 802, 803, 804].map((id) =>
-    ticket({ id, subject: `Booking ${id}`, description: `Guests book a table online, number ${id}.` }),
+  const tickets = Array.from({ length: ANCHOR_CAP + 8 }, (_, i) =>
+    ticket({ id: 801 + i, subject: `Booking ${i}`, description: `Guests book a table online, number ${i}.` }),
   );
   await importInProcessForTest(t.handle, config, {
     path: writeBundle({ tickets, surveyRows: [], transcripts: false }),
   });
   customerId = (await getCustomerByKey(t.handle.db, 'kiln-cafe'))!.id;
+  const rows = await t.handle.db.select().from(units).where(eq(units.customerId, customerId));
+  texts = rows.filter((u) => u.ref.startsWith('ticket:8')).map((u) => u.text);
 });
 afterAll(async () => {
   await t?.drop();
@@ -59,21 +64,30 @@ const anchor = (text: string, confidence: number, job = 'table-bookings'): JobAn
 });
 
 describe('anchors kept per customer', () => {
-  it('keep the surest ANCHOR_CAP per job, one entry per text', async () => {
-    const many = Array.from({ length: ANCHOR_CAP + 5 }, (_, i) => anchor(`booking text ${i}`, i / 100));
+  it('keep the surest ANCHOR_CAP per job, one entry per text, of live units only', async () => {
+    const many = texts.slice(0, ANCHOR_CAP + 5).map((text, i) => anchor(text, i / 100));
     await mergeAnchors(t.handle.db, customerId, many);
     await mergeAnchors(t.handle.db, customerId, [
-      anchor('booking text 0', 0.99),
-      anchor('rota text', 0.7, 'staff-rota'),
+      anchor(texts[0]!, 0.99),
+      anchor(texts[1]!, 0.7, 'staff-rota'),
     ]);
     const kept = await customerAnchors(t.handle.db, customerId);
     const bookings = kept.filter((a) => a.job === 'table-bookings');
     expect(bookings).toHaveLength(ANCHOR_CAP);
     // The least sure fell out, except the one a later batch was surer of.
-    expect(bookings.map((a) => a.text)).toContain('booking text 0');
-    expect(bookings.find((a) => a.text === 'booking text 0')!.confidence).toBe(0.99);
-    expect(bookings.map((a) => a.text)).not.toContain('booking text 1');
-    expect(kept.filter((a) => a.job === 'staff-rota')).toEqual([anchor('rota text', 0.7, 'staff-rota')]);
+    expect(bookings.find((a) => a.text === texts[0])!.confidence).toBe(0.99);
+    expect(bookings.map((a) => a.text)).not.toContain(texts[2]);
+    expect(kept.filter((a) => a.job === 'staff-rota')).toEqual([anchor(texts[1]!, 0.7, 'staff-rota')]);
+
+    // A unit removed since teaches nothing, and the next merge drops its text from the customer.
+    const removed = texts[ANCHOR_CAP + 4]!;
+    expect(kept.map((a) => a.text)).toContain(removed);
+    await t.handle.db.update(units).set({ deletedAt: new Date() }).where(eq(units.text, removed));
+    expect((await customerAnchors(t.handle.db, customerId)).map((a) => a.text)).not.toContain(removed);
+    await mergeAnchors(t.handle.db, customerId, [anchor(texts[0]!, 0.99)]);
+    const [row] = await t.handle.db.select().from(customers).where(eq(customers.id, customerId));
+    expect(row!.anchors.map((a) => a.text)).not.toContain(removed);
+    await t.handle.db.update(units).set({ deletedAt: null }).where(eq(units.text, removed));
   });
 
   it('an import batch adds the anchors it chose, and a retrain scores its units with them', async () => {
@@ -111,16 +125,27 @@ describe('anchors kept per customer', () => {
   it('a job change forgets them: the re-tag chooses them again', async () => {
     const before = await customerAnchors(t.handle.db, customerId);
     expect(before.length).toBeGreaterThan(0);
-    const { seen, rt } = recording((texts) => texts.slice(-1).map((text) => anchor(`${text} (re-tag)`, 0.8)));
-    await t.handle.db
-      .update(customers)
-      .set({ jobsVersion: sql`${customers.jobsVersion} + 1` })
-      .where(eq(customers.id, customerId));
+    const { seen, rt } = recording((batch) =>
+      batch
+        .filter((text) => !before.some((a) => a.text === text))
+        .slice(0, 1)
+        .map((text) => anchor(text, 0.42)),
+    );
+    // A lead rewords a job: every unit is tagged again.
+    await saveJob(t.handle.db, {
+      customerId,
+      key: 'staff-rota',
+      statement: 'Publish the weekly rota by Wednesday',
+      desiredOutcome: 'Minimize hours spent on it',
+      who: 'lead@test',
+      create: false,
+    });
     await enqueueClassification(rt, []);
     await rt.drain();
     expect(seen.length).toBeGreaterThan(0);
     const after = await customerAnchors(t.handle.db, customerId);
     expect(after.length).toBeGreaterThan(0);
-    expect(after.every((a) => a.text.endsWith('(re-tag)'))).toBe(true);
+    // Only what the re-tag's batches chose (sure to 0.42 here), none of the 0.9 ones from before.
+    expect(after.every((a) => a.confidence === 0.42)).toBe(true);
   });
 });
