@@ -1068,9 +1068,9 @@ function decideJob(tags: Tags, model: JobModel, scores: Float64Array, pNone: num
  * A customer's units speak of its jobs in words the job texts lack (a clinic's "Riverside reader",
  * a crew's "no signal in the hills"); the surest units carry those words to the others. Job accuracy
  * on our dev bundle (each customer's units in one batch), with 0 / 1 / 2 / 3 confirmed units per
- * job: 0.731 / 0.798 / 0.807 / 0.832 without anchors; 0.806 / 0.815 / 0.832 / 0.857 with a third;
- * 0.767-0.850 with a fifth, 0.783-0.842 with half. banking77-dev 0.789 either way, our demo bundle
- * 0.866 either way.
+ * job: 0.731 / 0.798 / 0.807 / 0.832 without anchors, 0.803 / 0.815 / 0.828 / 0.857 with a third
+ * (`gapmap eval --confirm N`); with a fifth 0.767-0.850, with half 0.783-0.842 (measured with a cap
+ * of 16). banking77-dev 0.789-0.790 either way, our demo bundle 0.866 either way.
  */
 const ANCHOR_SHARE = 1 / 3;
 const ANCHOR_MIN_CONFIDENCE = 0.5;
