@@ -9,6 +9,7 @@ import {
   importErrors,
   importRuns,
   items,
+  jobAnchors,
   jobs,
   mapEntries,
   mapState,
@@ -150,7 +151,7 @@ export async function customersToRetag(db: Db): Promise<Map<number, number>> {
 /** Records that every unit was sent to be classified with the customer's jobs at `version`. */
 /** Forgets a customer's anchors: chosen under jobs that have changed since. */
 export async function clearAnchors(db: Db, customerId: number): Promise<void> {
-  await db.update(customers).set({ anchors: [] }).where(eq(customers.id, customerId));
+  await db.delete(jobAnchors).where(eq(jobAnchors.customerId, customerId));
 }
 
 export async function markRetagged(db: Db, customerId: number, version: number) {
@@ -225,12 +226,12 @@ export async function reviewedExamples(db: Db, customerId: number): Promise<Labe
   return [...byUnit.values()];
 }
 
-/** The job head's anchors a customer's batches chose (customers.anchors). */
+/** The job head's anchors a customer's batches chose (customer_anchors), of live units only. */
 export async function customerAnchors(db: Db, customerId: number): Promise<JobAnchor[]> {
   const [row] = await db
-    .select({ anchors: customers.anchors })
-    .from(customers)
-    .where(eq(customers.id, customerId));
+    .select({ anchors: jobAnchors.anchors })
+    .from(jobAnchors)
+    .where(eq(jobAnchors.customerId, customerId));
   return liveAnchors(db, customerId, row?.anchors ?? []);
 }
 
@@ -255,17 +256,18 @@ async function liveAnchors(db: Db, customerId: number, anchors: JobAnchor[]): Pr
 }
 
 /**
- * Adds a batch's anchors to the customer's, keeping per job the surest ANCHOR_CAP (one entry per
- * text: a batch classified again replaces its own). Row-locked, so two batches of one customer
- * finishing together both count.
+ * Adds a batch's anchors to the customer's (customer_anchors), keeping per job the surest
+ * ANCHOR_CAP (one entry per text: a batch classified again replaces its own). Row-locked, so two
+ * batches of one customer finishing together both count.
  */
 export async function mergeAnchors(db: Db, customerId: number, anchors: JobAnchor[]): Promise<void> {
   if (anchors.length === 0) return;
   await db.transaction(async (tx) => {
+    await tx.insert(jobAnchors).values({ customerId, anchors: [] }).onConflictDoNothing();
     const [row] = await tx
-      .select({ anchors: customers.anchors })
-      .from(customers)
-      .where(eq(customers.id, customerId))
+      .select({ anchors: jobAnchors.anchors })
+      .from(jobAnchors)
+      .where(eq(jobAnchors.customerId, customerId))
       .for('update');
     if (!row) return;
     // Kept anchors of units removed since are dropped here, so their text does not stay behind.
@@ -281,7 +283,7 @@ export async function mergeAnchors(db: Db, customerId: number, anchors: JobAncho
         perJob.set(a.job, n);
         return n <= ANCHOR_CAP;
       });
-    await tx.update(customers).set({ anchors: kept }).where(eq(customers.id, customerId));
+    await tx.update(jobAnchors).set({ anchors: kept }).where(eq(jobAnchors.customerId, customerId));
   });
 }
 

@@ -1,14 +1,14 @@
 /**
  * The job head's anchors in the pipeline: the classify stage keeps the anchors a customer's batches
- * chose (customers.anchors), and a retrain scores the few units it sends with them.
+ * chose (table customer_anchors), and a retrain scores the few units it sends with them.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eq } from 'drizzle-orm';
 import { createTestDb, testConfig, type TestDb } from './helpers/db.ts';
 import { ticket, writeBundle } from './helpers/bundle.ts';
 import { importInProcessForTest } from './helpers/pipeline.ts';
-import { classifications, customers, reviews, units } from '../db/schema/index.ts';
-import { customerAnchors, getCustomerByKey, mergeAnchors } from '../db/queries.ts';
+import { classifications, jobAnchors, reviews, units } from '../db/schema/index.ts';
+import { clearAnchors, customerAnchors, getCustomerByKey, mergeAnchors } from '../db/queries.ts';
 import { enqueueClassification } from '../workers/processors.ts';
 import { enqueueRetrain } from '../app/retrain.ts';
 import { saveJob } from '../db/reviews.ts';
@@ -85,13 +85,13 @@ describe('anchors kept per customer', () => {
     await t.handle.db.update(units).set({ deletedAt: new Date() }).where(eq(units.text, removed));
     expect((await customerAnchors(t.handle.db, customerId)).map((a) => a.text)).not.toContain(removed);
     await mergeAnchors(t.handle.db, customerId, [anchor(texts[0]!, 0.99)]);
-    const [row] = await t.handle.db.select().from(customers).where(eq(customers.id, customerId));
+    const [row] = await t.handle.db.select().from(jobAnchors).where(eq(jobAnchors.customerId, customerId));
     expect(row!.anchors.map((a) => a.text)).not.toContain(removed);
     await t.handle.db.update(units).set({ deletedAt: null }).where(eq(units.text, removed));
   });
 
   it('an import batch adds the anchors it chose, and a retrain scores its units with them', async () => {
-    await t.handle.db.update(customers).set({ anchors: [] }).where(eq(customers.id, customerId));
+    await clearAnchors(t.handle.db, customerId);
     const { seen, rt } = recording((texts) => texts.slice(0, 1).map((text) => anchor(text, 0.9)));
     // Two units to tag: the stage classifies them as one batch, which chooses its first as anchor.
     const two = (await t.handle.db.select().from(units).where(eq(units.customerId, customerId))).slice(0, 2);

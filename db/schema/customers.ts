@@ -18,11 +18,18 @@ export const customers = pgTable('customers', {
    * the next retrain looks only at decisions after it (app/retrain.ts).
    */
   retrainedThrough: integer('retrained_through'),
-  /**
-   * The job head's anchors (classifiers/index.ts, pickAnchors) the customer's import batches chose,
-   * the surest ANCHOR_CAP per job: a retrain, which sends a few unsure units, scores them with these
-   * instead of with what those few units alone would teach.
-   */
+});
+
+/**
+ * The job head's anchors (classifiers/index.ts, pickAnchors) a customer's import batches chose,
+ * the surest ANCHOR_CAP per job: a retrain, which sends a few unsure units, scores them with these
+ * instead of with what those few units alone would teach. A table of its own: up to 32 texts per
+ * job would make every read of a customer row heavy.
+ */
+export const jobAnchors = pgTable('customer_anchors', {
+  customerId: integer('customer_id')
+    .primaryKey()
+    .references(() => customers.id, { onDelete: 'cascade' }),
   anchors: jsonb('anchors')
     .$type<{ text: string; job: string; confidence: number }[]>()
     .notNull()
