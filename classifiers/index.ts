@@ -53,6 +53,7 @@ import {
   type Sentiment,
   type Tags,
   type UnitInput,
+  surestPerJob,
 } from './types.ts';
 
 export type ClassifierConfig = EmbedderConfig;
@@ -751,11 +752,10 @@ export class EmbeddingClassifier implements Classifier {
       jobModel?.head ? predictBatch(jobModel.head, vecs) : null,
     ]);
     const other = KINDS.indexOf('other');
-    // The words' part of a unit's job scores (its text and its context against the job documents).
-    const addWords = (scores: Float64Array, postings: JobModel['postings'], i: number, weight = 1) => {
-      addTermScores(scores, postings, wordParts[i]!.jobTf!, weight);
+    // The unit's context against the job documents (its own words are jobScores' part).
+    const addContext = (scores: Float64Array, postings: JobModel['postings'], i: number) => {
       const contextTf = wordParts[i]!.contextTf;
-      if (contextTf) addTermScores(scores, postings, contextTf, weight * CONTEXT_WEIGHT);
+      if (contextTf) addTermScores(scores, postings, contextTf, CONTEXT_WEIGHT);
     };
     const jobScoresOf: Float64Array[] = [];
     const pNones: number[] = [];
@@ -781,8 +781,7 @@ export class EmbeddingClassifier implements Classifier {
         const nearest = { sim: -1 };
         const row = rowOf(sims!, i, jobModel.items.length);
         const scores = jobScores(jobModel, row, jobDense?.[i] ?? null, wordParts[i]!.jobTf!, -1, nearest);
-        const contextTf = wordParts[i]!.contextTf;
-        if (contextTf) addTermScores(scores, jobModel.postings, contextTf, CONTEXT_WEIGHT);
+        addContext(scores, jobModel.postings, i);
         jobScoresOf[i] = scores;
         pNones[i] = 1 - logisticProb(jobModel.gate, gateFeatures(nearest.sim, pkDense[other]!));
         pOthers[i] = pk[other]!;
@@ -803,7 +802,8 @@ export class EmbeddingClassifier implements Classifier {
                 : { text: units[i]!.text, job: t.job, confidence: t.jobConfidence },
             ),
           );
-      if (!context.anchors) context.onAnchors?.(anchors.map(({ text, job, confidence }) => ({ text, job, confidence })));
+      if (!context.anchors)
+        context.onAnchors?.(anchors.map(({ text, job, confidence }) => ({ text, job, confidence })));
       if (anchors.length > 0) {
         // Only the words' part changes: the first pass's scores plus what the anchors change.
         const delta = anchorDelta(jobModel, anchors);
@@ -811,7 +811,8 @@ export class EmbeddingClassifier implements Classifier {
         units.forEach((_, i) => {
           if (isAnchor.has(i)) return;
           const scores = jobScoresOf[i]!;
-          addWords(scores, delta, i);
+          addTermScores(scores, delta, wordParts[i]!.jobTf!);
+          addContext(scores, delta, i);
           decideJob(batchTags[i]!, jobModel, scores, pNones[i]!, pOthers[i]!);
         });
       }
@@ -1095,21 +1096,11 @@ interface Anchor extends JobAnchor {
  * Per job, the surest ANCHOR_SHARE (at most ANCHOR_CAP) of the batch's units given it by the first
  * pass (null: no job, or decided by a person).
  */
-function pickAnchors(batch: ({ text: string; job: string; confidence: number } | null)[]): Anchor[] {
-  const byJob = new Map<string, Anchor[]>();
-  batch.forEach((b, unit) => {
-    if (!b) return;
-    const list = byJob.get(b.job);
-    if (list) list.push({ ...b, unit });
-    else byJob.set(b.job, [{ ...b, unit }]);
-  });
-  const anchors: Anchor[] = [];
-  for (const list of byJob.values()) {
-    const take = Math.min(ANCHOR_CAP, Math.floor(ANCHOR_SHARE * list.length));
-    list.sort((a, b) => b.confidence - a.confidence);
-    anchors.push(...list.slice(0, take).filter((a) => a.confidence >= ANCHOR_MIN_CONFIDENCE));
-  }
-  return anchors;
+function pickAnchors(batch: (JobAnchor | null)[]): Anchor[] {
+  const candidates = batch.flatMap((b, unit) => (b ? [{ ...b, unit }] : []));
+  return surestPerJob(candidates, (n) => Math.min(ANCHOR_CAP, Math.floor(ANCHOR_SHARE * n))).filter(
+    (a) => a.confidence >= ANCHOR_MIN_CONFIDENCE,
+  );
 }
 
 /**

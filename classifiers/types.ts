@@ -57,6 +57,22 @@ export interface JobAnchor {
 /** At most this many anchors per job, in a batch and in what a customer keeps of its batches'. */
 export const ANCHOR_CAP = 32;
 
+/**
+ * Per job, the surest `take(n)` of the anchors given that job (n: how many it has), surest first
+ * within each job. The one rule for a batch choosing its anchors and a customer keeping them.
+ */
+export function surestPerJob<A extends JobAnchor>(anchors: A[], take: (n: number) => number): A[] {
+  const byJob = new Map<string, A[]>();
+  for (const a of anchors) {
+    const list = byJob.get(a.job);
+    if (list) list.push(a);
+    else byJob.set(a.job, [a]);
+  }
+  return [...byJob.values()].flatMap((list) =>
+    list.sort((a, b) => b.confidence - a.confidence).slice(0, take(list.length)),
+  );
+}
+
 export interface Tags {
   job: string | null;
   jobConfidence: number;

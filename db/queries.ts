@@ -18,7 +18,7 @@ import {
 } from './schema/index.ts';
 import type { ImportCounts } from './schema/index.ts';
 import type { CustomerDef, ImportIssue, JobDef } from '../ingest/types.ts';
-import { ANCHOR_CAP, type JobAnchor, type LabelledExample } from '../classifiers/types.ts';
+import { ANCHOR_CAP, surestPerJob, type JobAnchor, type LabelledExample } from '../classifiers/types.ts';
 
 export const emptyCounts = (): ImportCounts => ({
   itemsNew: 0,
@@ -275,14 +275,7 @@ export async function mergeAnchors(db: Db, customerId: number, anchors: JobAncho
       (await liveAnchors(tx as unknown as Db, customerId, row.anchors)).map((a) => [a.text, a]),
     );
     for (const a of anchors) byText.set(a.text, a);
-    const perJob = new Map<string, number>();
-    const kept = [...byText.values()]
-      .sort((a, b) => b.confidence - a.confidence)
-      .filter((a) => {
-        const n = (perJob.get(a.job) ?? 0) + 1;
-        perJob.set(a.job, n);
-        return n <= ANCHOR_CAP;
-      });
+    const kept = surestPerJob([...byText.values()], () => ANCHOR_CAP);
     await tx.update(jobAnchors).set({ anchors: kept }).where(eq(jobAnchors.customerId, customerId));
   });
 }

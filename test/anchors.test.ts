@@ -5,7 +5,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eq } from 'drizzle-orm';
 import { createTestDb, testConfig, type TestDb } from './helpers/db.ts';
-import { ticket, writeBundle } from './helpers/bundle.ts';
+import { ROTA_REWORDED, ticket, writeBundle } from './helpers/bundle.ts';
 import { importInProcessForTest } from './helpers/pipeline.ts';
 import { classifications, jobAnchors, reviews, units } from '../db/schema/index.ts';
 import { clearAnchors, customerAnchors, getCustomerByKey, mergeAnchors } from '../db/queries.ts';
@@ -132,14 +132,7 @@ describe('anchors kept per customer', () => {
         .map((text) => anchor(text, 0.42)),
     );
     // A lead rewords a job: every unit is tagged again.
-    await saveJob(t.handle.db, {
-      customerId,
-      key: 'staff-rota',
-      statement: 'Publish the weekly rota by Wednesday',
-      desiredOutcome: 'Minimize hours spent on it',
-      who: 'lead@test',
-      create: false,
-    });
+    await saveJob(t.handle.db, { customerId, ...ROTA_REWORDED });
     await enqueueClassification(rt, []);
     await rt.drain();
     expect(seen.length).toBeGreaterThan(0);

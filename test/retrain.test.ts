@@ -7,7 +7,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eq, inArray } from 'drizzle-orm';
 import { createTestDb, testConfig, type TestDb } from './helpers/db.ts';
-import { ticket, writeBundle } from './helpers/bundle.ts';
+import { ROTA_REWORDED, ticket, writeBundle } from './helpers/bundle.ts';
 import { importInProcessForTest } from './helpers/pipeline.ts';
 import { classifications, reviews, units } from '../db/schema/index.ts';
 import { getCustomerByKey, unitsWithTags } from '../db/queries.ts';
@@ -163,15 +163,7 @@ describe('retraining on corrections', () => {
   });
 
   it('a re-tag that fails to enqueue is done by the next run', async () => {
-    const job = {
-      customerId,
-      key: 'staff-rota',
-      statement: 'Publish the weekly rota by Wednesday',
-      desiredOutcome: 'Minimize hours spent on it',
-      who: 'lead@test',
-      create: false,
-    };
-    await saveJob(t.handle.db, job);
+    await saveJob(t.handle.db, { customerId, ...ROTA_REWORDED });
     const failing = {
       db: t.handle.db,
       config,

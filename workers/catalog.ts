@@ -44,14 +44,7 @@ export const catalog = {
     timeoutMs: 10 * 60_000,
   },
   llm: {
-    payload: z.object({
-      unitIds: z.array(z.number().int().positive()).min(1).max(4096),
-      /**
-       * 'stored': score the units with the anchors the customer's batches chose before (a
-       * retrain's few units); otherwise the batch chooses its own and adds them to the customer's.
-       */
-      anchors: z.literal('stored').optional(),
-    }),
+    payload: z.object({ unitIds: z.array(z.number().int().positive()).min(1).max(4096) }),
     // An outage does not use these up: the worker pauses the llm queue and puts the job back
     // (BullMQ's manual rate limit). Attempts count only other failures, such as the database being away.
     attempts: 8,

@@ -53,6 +53,15 @@ export const CUSTOMERS = [
   },
 ];
 
+/** A lead's rewording of kiln-cafe's staff-rota job on the jobs page (db/reviews.ts saveJob). */
+export const ROTA_REWORDED = {
+  key: 'staff-rota',
+  statement: 'Publish the weekly rota by Wednesday',
+  desiredOutcome: 'Minimize hours spent on it',
+  who: 'lead@test',
+  create: false,
+};
+
 export function ticket(over: Partial<Ticket> & { id: number }): Ticket {
   return {
     customer: 'kiln-cafe',
