@@ -40,6 +40,15 @@ interface Entry {
 }
 
 export async function buildMap(db: Db, customerId: number): Promise<{ entries: number; units: number }> {
+  return db.transaction(async (tx) => {
+    // One build of a customer at a time, from reading its tags to writing its map: a build that
+    // read before another batch's tags landed must not write its older map over the newer one.
+    await tx.execute(sql`select pg_advisory_xact_lock(727274002, ${customerId})`);
+    return buildLocked(tx as unknown as Db, customerId);
+  });
+}
+
+async function buildLocked(db: Db, customerId: number): Promise<{ entries: number; units: number }> {
   const all = await unitsWithTags(db, customerId);
   const tagged = all.filter((u) => u.kind !== null);
   const classifiedThrough = tagged.reduce<Date | null>(
@@ -89,36 +98,32 @@ export async function buildMap(db: Db, customerId: number): Promise<{ entries: n
     if (d.action === 'accept') rejected.delete(d.entryKey!);
   }
 
-  await db.transaction(async (tx) => {
-    // Two aggregations of one customer (two workers) must not interleave their delete and insert.
-    await tx.execute(sql`select pg_advisory_xact_lock(727274002, ${customerId})`);
-    await tx
-      .delete(mapEntries)
-      .where(and(eq(mapEntries.customerId, customerId), eq(mapEntries.origin, 'machine')));
-    const rows = entries
-      .filter((e) => !rejected.has(e.entryKey))
-      .map((e, i) => ({
-        customerId,
-        entryKey: e.entryKey,
-        job: e.job,
-        row: e.row,
-        rank: i,
-        // A person's rename wins over an accepted machine label, whenever either was made.
-        label: renamed.get(e.entryKey) ?? acceptedLabels.get(e.entryKey) ?? e.label,
-        count: e.count,
-        sentiment: e.sentiment,
-        quote: e.quote,
-        quoteRef: e.quoteRef,
-        refs: e.refs,
-        origin: 'machine' as const,
-      }));
-    for (let i = 0; i < rows.length; i += 1000) await tx.insert(mapEntries).values(rows.slice(i, i + 1000));
-    const state = { builtAt: new Date(), classifiedThrough, units: tagged.length };
-    await tx
-      .insert(mapState)
-      .values({ customerId, ...state })
-      .onConflictDoUpdate({ target: mapState.customerId, set: state });
-  });
+  await db
+    .delete(mapEntries)
+    .where(and(eq(mapEntries.customerId, customerId), eq(mapEntries.origin, 'machine')));
+  const rows = entries
+    .filter((e) => !rejected.has(e.entryKey))
+    .map((e, i) => ({
+      customerId,
+      entryKey: e.entryKey,
+      job: e.job,
+      row: e.row,
+      rank: i,
+      // A person's rename wins over an accepted machine label, whenever either was made.
+      label: renamed.get(e.entryKey) ?? acceptedLabels.get(e.entryKey) ?? e.label,
+      count: e.count,
+      sentiment: e.sentiment,
+      quote: e.quote,
+      quoteRef: e.quoteRef,
+      refs: e.refs,
+      origin: 'machine' as const,
+    }));
+  for (let i = 0; i < rows.length; i += 1000) await db.insert(mapEntries).values(rows.slice(i, i + 1000));
+  const state = { builtAt: new Date(), classifiedThrough, units: tagged.length };
+  await db
+    .insert(mapState)
+    .values({ customerId, ...state })
+    .onConflictDoUpdate({ target: mapState.customerId, set: state });
   return { entries: entries.length, units: tagged.length };
 }
 

@@ -5,10 +5,13 @@ import { ticket, writeBundle } from './helpers/bundle.ts';
 import { importInProcessForTest } from './helpers/pipeline.ts';
 import { buildMap, mapJson, shortLabel, ENTRIES_PER_CELL } from '../app/map.ts';
 import { getCustomerByKey } from '../db/queries.ts';
-import { reviews } from '../db/schema/index.ts';
+import pg from 'pg';
+import { eq } from 'drizzle-orm';
+import { classifications, reviews, units } from '../db/schema/index.ts';
 
 let t: TestDb;
 let customerId: number;
+let bundleDir: string;
 beforeAll(async () => {
   t = await createTestDb();
   const complaints = [
@@ -23,7 +26,8 @@ beforeAll(async () => {
   const tickets = complaints.map((d, i) =>
     ticket({ id: 900 + i, subject: `Bookings ${i}`, description: d, group: i < 3 ? 'Bookings' : 'Integrations', tags: ['bookings'] }),
   );
-  await importInProcessForTest(t.handle, testConfig(), { path: writeBundle({ tickets, surveyRows: [], transcripts: false }) });
+  bundleDir = writeBundle({ tickets, surveyRows: [], transcripts: false });
+  await importInProcessForTest(t.handle, testConfig(), { path: bundleDir });
   customerId = (await getCustomerByKey(t.handle.db, 'kiln-cafe'))!.id;
 });
 afterAll(async () => {
@@ -60,6 +64,33 @@ describe('the map', () => {
     const processes = map.columns.flatMap((c) => c.cells.internal_processes!);
     expect(processes.map((p) => p.label)).toEqual(expect.arrayContaining(['Tag: bookings']));
     for (const p of processes) expect(p.refs.every((r) => r.startsWith('ticket:'))).toBe(true);
+  });
+
+  it('a build waiting for another reads the tags only once it holds the customer', async () => {
+    const refsOf = async () =>
+      (await mapJson(t.handle.db, customerId)).columns.flatMap((c) =>
+        Object.values(c.cells).flatMap((es) => es.flatMap((e) => e.refs)),
+      );
+    expect(await refsOf()).toContain('ticket:906');
+    // Another build holds the customer (the map's advisory lock) while this one starts.
+    const other = new pg.Client({ connectionString: t.url });
+    await other.connect();
+    try {
+      await other.query('begin');
+      await other.query('select pg_advisory_xact_lock(727274002, $1)', [customerId]);
+      const waiting = buildMap(t.handle.db, customerId);
+      await new Promise((r) => setTimeout(r, 300));
+      // Meanwhile a unit's tags go away (re-sent to be classified); then the other build ends.
+      const [unit] = await t.handle.db.select().from(units).where(eq(units.ref, 'ticket:906'));
+      await t.handle.db.delete(classifications).where(eq(classifications.unitId, unit!.id));
+      await other.query('commit');
+      await waiting;
+    } finally {
+      await other.end();
+    }
+    expect(await refsOf()).not.toContain('ticket:906');
+    await importInProcessForTest(t.handle, testConfig(), { path: bundleDir });
+    expect(await refsOf()).toContain('ticket:906');
   });
 
   it('keeps a person’s rename and rejection across rebuilds', async () => {
