@@ -77,13 +77,8 @@ export async function createQueueClient(config: Config): Promise<QueueClient> {
       const opts = jobOptions(name, config);
       if (name === 'aggregate') {
         const { customerId } = data as Payload<'aggregate'>;
-        // One pending build per customer within the window; a request after the window starts the
-        // next one. The window is half the build's delay, so a request is only ever dropped in favour
-        // of a build that has not started yet (and so reads what that request's batch wrote).
-        opts.deduplication = {
-          id: `aggregate:${customerId}`,
-          ttl: Math.max(1, Math.floor(config.aggregateDelayMs / 2)),
-        };
+        // One pending build per customer within the window; a request after the window starts the next one.
+        opts.deduplication = { id: `aggregate:${customerId}`, ttl: Math.max(1, config.aggregateDelayMs) };
       }
       await queues[name].add(name, data, opts);
     },
