@@ -160,16 +160,26 @@ describe('import of a bundle folder', () => {
     expect(new Set(ids).size).toBe(4500);
   });
 
-  it('counts a retried import run once', async () => {
+  it('counts a retried import run once, and it still names the customers it touched', async () => {
     const dir = writeBundle({
-      tickets: [ticket({ id: 401 }), ticket({ id: 402 })],
+      tickets: [ticket({ id: 401 }), ticket({ id: 402, customer: 'north-gym' })],
       surveyRows: [],
       transcripts: false,
     });
     const first = await runImport(t.handle.db, { path: dir });
+    expect(first.customerKeys).toEqual(['kiln-cafe', 'north-gym']);
+    // A worker killed after storing the items retries the ingest job with the same run: what the
+    // run stored is still its news, or `import --wait` would wait for no customer at all.
     const again = await runImport(t.handle.db, { path: dir, runId: first.runId });
     expect(again.counts.itemsNew).toBe(first.counts.itemsNew);
     expect(again.counts.unitsNew).toBe(first.counts.unitsNew);
+    expect(again.customerKeys).toEqual(first.customerKeys);
+    expect(again.touchedCustomers.sort()).toEqual(first.touchedCustomers.sort());
+    const [run] = (await listImportRuns(t.handle.db)).filter((r) => r.id === first.runId);
+    expect(run!.customerKeys).toEqual(['kiln-cafe', 'north-gym']);
+    // A later run of the same file is not this run: nothing in it is news.
+    const later = await runImport(t.handle.db, { path: dir });
+    expect(later.customerKeys).toEqual([]);
   });
 
   it('names the file when a single file needs --customer', async () => {
