@@ -233,7 +233,8 @@ async function importBundle(s: ImportSession, dir: string, opts: ImportOptions) 
 async function importCustomers(s: ImportSession, file: string) {
   const { customers, errors } = await parseCustomers(file);
   for (const e of errors) s.error(e);
-  if (customers.length) await upsertCustomers(s.db, customers);
+  // A customer whose jobs changed has all its units tagged again: the run touched it.
+  if (customers.length) for (const id of await upsertCustomers(s.db, customers)) s.touched.add(id);
   await s.refreshCustomers();
 }
 

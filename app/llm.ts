@@ -19,7 +19,13 @@ import { DEFAULT_LLM_MODEL } from './env.ts';
 import { GapmapError, errorMessage } from './errors.ts';
 import type { Db } from '../db/client.ts';
 import { classifications, customerSettings, items, llmUsage, unitLlm, units } from '../db/schema/index.ts';
-import { jobsOf, reviewedExamples, saveClassifications, type ClassificationRow } from '../db/queries.ts';
+import {
+  jobsOf,
+  jobsVersionOf,
+  reviewedExamples,
+  saveClassifications,
+  type ClassificationRow,
+} from '../db/queries.ts';
 import type { Classifier, Tags } from '../classifiers/types.ts';
 import {
   LlmUnavailableError,
@@ -321,6 +327,8 @@ export async function runLlmJob(payload: { unitIds: number[] }, rt: Runtime): Pr
       );
       continue;
     }
+    // The jobs' version before the jobs, as the classify stage reads them.
+    const jobsVersion = await jobsVersionOf(rt.db, customerId);
     const jobs = await jobsOf(rt.db, customerId);
     const examples = await reviewedExamples(rt.db, customerId);
     const inputs: LlmUnitInput[] = group.map((u) => ({
@@ -383,6 +391,7 @@ export async function runLlmJob(payload: { unitIds: number[] }, rt: Runtime): Pr
           contentHash: u.contentHash,
           classifier: stages.name,
           version: stages.version,
+          jobsVersion,
           job: t.job,
           jobConfidence: t.jobConfidence,
           kind: t.kind,

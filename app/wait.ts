@@ -1,10 +1,11 @@
 /**
  * `gapmap import --wait` with queues: the import is done once its run has finished, none of the
- * units of the customers it touched is waiting for tags, and each of those customers' maps was
- * built from the newest tags.
+ * units of the customers it touched is waiting for tags (or for a re-tag under changed jobs), and
+ * each of those customers' maps was built from the newest tags.
  */
 import type { Db } from '../db/client.ts';
 import {
+  countStaleUnits,
   countTaggedUnits,
   countUnits,
   getCustomerByKey,
@@ -32,7 +33,9 @@ export async function isRunSettled(
     if (c) ids.push(c.id);
   }
   if (ids.length === 0) return { settled: true, pending: 0, total: 0 };
-  const pending = (await pendingUnitIds(db, { customerIds: ids })).length;
+  // Units without tags, and units whose tags are older than their customer's jobs (this run, or
+  // a person, changed the jobs: the re-tag has not reached them yet).
+  const pending = (await pendingUnitIds(db, { customerIds: ids })).length + (await countStaleUnits(db, ids));
   const total = await countUnits(db, ids);
   if (pending > 0) return { settled: false, pending, total };
   for (const id of ids) {

@@ -93,9 +93,10 @@ export async function listImportRuns(db: Db, p: { limit?: number } = {}) {
 /**
  * Customers from customers.json: new ones are added, names and imported jobs refreshed; jobs a
  * person edited stay as they are. A known customer whose jobs this adds or changes gets its
- * jobsVersion bumped (its units are then all classified again).
+ * jobsVersion bumped (its units are then all classified again); those customers are returned.
  */
-export async function upsertCustomers(db: Db, defs: CustomerDef[]) {
+export async function upsertCustomers(db: Db, defs: CustomerDef[]): Promise<number[]> {
+  const retag: number[] = [];
   for (const c of defs) {
     const [known] = await db.select({ id: customers.id }).from(customers).where(eq(customers.key, c.key));
     const [row] = await db
@@ -131,12 +132,15 @@ export async function upsertCustomers(db: Db, defs: CustomerDef[]) {
         .returning({ id: jobs.id });
       changed ||= written.length > 0;
     }
-    if (known && changed)
+    if (known && changed) {
       await db
         .update(customers)
         .set({ jobsVersion: sql`${customers.jobsVersion} + 1` })
         .where(eq(customers.id, row!.id));
+      retag.push(row!.id);
+    }
   }
+  return retag;
 }
 
 /** Customers whose jobs changed since their units were last all sent to be classified, with the version to record. */
@@ -148,12 +152,12 @@ export async function customersToRetag(db: Db): Promise<Map<number, number>> {
   return new Map(rows.map((r) => [r.id, r.version]));
 }
 
-/** Records that every unit was sent to be classified with the customer's jobs at `version`. */
 /** Forgets a customer's anchors: chosen under jobs that have changed since. */
 export async function clearAnchors(db: Db, customerId: number): Promise<void> {
   await db.delete(jobAnchors).where(eq(jobAnchors.customerId, customerId));
 }
 
+/** Records that every unit was sent to be classified with the customer's jobs at `version`. */
 export async function markRetagged(db: Db, customerId: number, version: number) {
   await db
     .update(customers)
@@ -367,7 +371,7 @@ export async function saveClassifications(db: Db, rows: ClassificationRow[]) {
   const col = <T>(f: (r: ClassificationRow) => T) => sql.param(rows.map(f));
   await db.execute(sql`
     insert into ${classifications} (unit_id, customer_id, content_hash, classifier, version, job,
-      job_confidence, kind, kind_confidence, sentiment, sentiment_confidence, classified_at)
+      job_confidence, kind, kind_confidence, sentiment, sentiment_confidence, classified_at, jobs_version)
     select * from unnest(
       ${col((r) => r.unitId)}::int[], ${col((r) => r.customerId)}::int[],
       ${col((r) => r.contentHash)}::text[], ${col((r) => r.classifier)}::text[],
@@ -375,13 +379,50 @@ export async function saveClassifications(db: Db, rows: ClassificationRow[]) {
       ${col((r) => r.jobConfidence)}::real[], ${col((r) => r.kind)}::text[],
       ${col((r) => r.kindConfidence)}::real[], ${col((r) => r.sentiment)}::text[],
       ${col((r) => r.sentimentConfidence)}::real[],
-      ${col((r) => (r.classifiedAt ?? new Date()).toISOString())}::timestamptz[])
+      ${col((r) => (r.classifiedAt ?? new Date()).toISOString())}::timestamptz[],
+      ${col((r) => r.jobsVersion ?? 0)}::int[])
     on conflict (unit_id) do update set
       content_hash = excluded.content_hash, classifier = excluded.classifier,
       version = excluded.version, job = excluded.job, job_confidence = excluded.job_confidence,
       kind = excluded.kind, kind_confidence = excluded.kind_confidence,
       sentiment = excluded.sentiment, sentiment_confidence = excluded.sentiment_confidence,
-      classified_at = excluded.classified_at`);
+      classified_at = excluded.classified_at, jobs_version = excluded.jobs_version`);
+}
+
+/** The version of a customer's jobs (read it before the jobs: tags then never claim newer jobs than they saw). */
+export async function jobsVersionOf(db: Db, customerId: number): Promise<number> {
+  const [row] = await db
+    .select({ v: customers.jobsVersion })
+    .from(customers)
+    .where(eq(customers.id, customerId));
+  return row?.v ?? 0;
+}
+
+/** Tags found current under newer jobs (the jobs changed and changed back): they are up to date. */
+export async function markTagsCurrent(db: Db, unitIds: number[], jobsVersion: number) {
+  if (unitIds.length === 0) return;
+  await db
+    .update(classifications)
+    .set({ jobsVersion })
+    .where(and(inArray(classifications.unitId, unitIds), lt(classifications.jobsVersion, jobsVersion)));
+}
+
+/** Live units of these customers whose tags were made under older jobs than the customer's: a re-tag owes them. */
+export async function countStaleUnits(db: Db, customerIds: number[]): Promise<number> {
+  if (customerIds.length === 0) return 0;
+  const [row] = await db
+    .select({ n: sql<number>`count(*)::int` })
+    .from(units)
+    .innerJoin(classifications, eq(classifications.unitId, units.id))
+    .innerJoin(customers, eq(customers.id, units.customerId))
+    .where(
+      and(
+        inArray(units.customerId, customerIds),
+        isNull(units.deletedAt),
+        lt(classifications.jobsVersion, customers.jobsVersion),
+      ),
+    );
+  return row!.n;
 }
 
 /** Every live unit of a customer with its source and its current tags (a person's decision over the machine's). */

@@ -3,11 +3,11 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eq } from 'drizzle-orm';
 import { createTestDb, testConfig, type TestDb } from './helpers/db.ts';
-import { TICKETS, ticket, writeBundle } from './helpers/bundle.ts';
+import { ROTA_REWORDED, TICKETS, ticket, writeBundle } from './helpers/bundle.ts';
 import { runImport } from '../app/importer.ts';
 import { importInProcessForTest } from './helpers/pipeline.ts';
 import { classifications, importErrors, items, units } from '../db/schema/index.ts';
-import { listImportRuns, pendingUnitIds } from '../db/queries.ts';
+import { countStaleUnits, getCustomerByKey, listImportRuns, pendingUnitIds } from '../db/queries.ts';
 
 let t: TestDb;
 beforeAll(async () => {
@@ -180,6 +180,44 @@ describe('import of a bundle folder', () => {
     // A later run of the same file is not this run: nothing in it is news.
     const later = await runImport(t.handle.db, { path: dir });
     expect(later.customerKeys).toEqual([]);
+  });
+
+  it('a job change touches its customer; jobs changed and changed back leave the tags current', async () => {
+    const db = await createTestDb();
+    try {
+      const config = testConfig();
+      const dir = writeBundle();
+      await importInProcessForTest(db.handle, config, { path: dir });
+      const kiln = async () => (await getCustomerByKey(db.handle.db, 'kiln-cafe'))!;
+      const { id } = await kiln();
+      const taggedAt = async () =>
+        (await db.handle.db.select().from(classifications).where(eq(classifications.customerId, id)))
+          .map((c) => `${c.unitId}:${c.classifiedAt.toISOString()}`)
+          .sort();
+      const before = await taggedAt();
+      expect(await countStaleUnits(db.handle.db, [id])).toBe(0);
+
+      const file = path.join(dir, 'customers.json');
+      const original = fs.readFileSync(file, 'utf8');
+      const defs = JSON.parse(original) as { key: string; jobs: { key: string; statement: string }[] }[];
+      defs.find((c) => c.key === 'kiln-cafe')!.jobs.find((j) => j.key === 'staff-rota')!.statement =
+        ROTA_REWORDED.statement;
+      fs.writeFileSync(file, JSON.stringify(defs));
+      // No unit changed, but every unit of kiln-cafe is owed a re-tag: the run names the customer.
+      const changed = await runImport(db.handle.db, { path: dir });
+      expect(changed.customerKeys).toEqual(['kiln-cafe']);
+      expect(await countStaleUnits(db.handle.db, [id])).toBe(before.length);
+
+      fs.writeFileSync(file, original);
+      await runImport(db.handle.db, { path: dir });
+      expect((await kiln()).jobsVersion).toBe(2);
+      // The re-tag finds every tag is what these (the first) jobs give: none is made again, all are current.
+      await importInProcessForTest(db.handle, config, { path: dir });
+      expect(await taggedAt()).toEqual(before);
+      expect(await countStaleUnits(db.handle.db, [id])).toBe(0);
+    } finally {
+      await db.drop();
+    }
   });
 
   it('names the file when a single file needs --customer', async () => {

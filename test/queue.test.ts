@@ -8,12 +8,23 @@ import readline from 'node:readline';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { sql } from 'drizzle-orm';
 import { createTestDb, testConfig, REDIS_URL, type TestDb } from './helpers/db.ts';
-import { writeBundle, TICKETS, ticket } from './helpers/bundle.ts';
+import { writeBundle, ROTA_REWORDED, TICKETS, ticket } from './helpers/bundle.ts';
 import { importInProcessForTest } from './helpers/pipeline.ts';
-import { createImportRun, getCustomerByKey, listImportRuns } from '../db/queries.ts';
+import fs from 'node:fs';
+import path from 'node:path';
+import {
+  countStaleUnits,
+  countTaggedUnits,
+  createImportRun,
+  getCustomerByKey,
+  getMapState,
+  listImportRuns,
+} from '../db/queries.ts';
+import { createLexicalClassifier } from '../classifiers/lexical.ts';
+import type { Classifier } from '../classifiers/types.ts';
 import { createQueueClient } from '../workers/queues.ts';
 import { startWorkers, type RunningWorkers } from '../workers/worker.ts';
-import { waitForRun } from '../app/wait.ts';
+import { isRunSettled, waitForRun } from '../app/wait.ts';
 import { mapJson } from '../app/map.ts';
 import type { Config } from '../app/env.ts';
 
@@ -145,6 +156,66 @@ describe('queues', () => {
     const runs = await listImportRuns(queueDb.handle.db);
     expect(runs.find((r) => r.id === runId)!.errors).toEqual([]);
   }, 180_000);
+
+  it('after a job change, an import is settled only once every unit of the customer is tagged again', async () => {
+    const db = await createTestDb();
+    let release: (() => void) | undefined;
+    try {
+      const dir = writeBundle();
+      const config = queueConfig(db);
+      const kiln = async () => (await getCustomerByKey(db.handle.db, 'kiln-cafe'))!;
+      // Batches pass while `open`; once it is shut, the first batch passes and the rest wait.
+      let open = true;
+      let passed = 0;
+      const gate = new Promise<void>((r) => (release = r));
+      const lexical = createLexicalClassifier();
+      const classifier: Classifier = {
+        name: lexical.name,
+        version: lexical.version,
+        async classify(units, context) {
+          if (!open && passed++ > 0) await gate;
+          return lexical.classify(units, context);
+        },
+      };
+      running.push(await startWorkers(config, db.handle, { port: 0, classifier, log: () => {} }));
+      await waitForRun(db.handle.db, await enqueueImport(config, db, dir), { timeoutMs: 60_000, pollMs: 50 });
+      const before = await kiln();
+
+      // The same files with kiln-cafe's rota job reworded: no unit is new, every one needs a re-tag.
+      const file = path.join(dir, 'customers.json');
+      const defs = JSON.parse(fs.readFileSync(file, 'utf8')) as { key: string; jobs: { key: string; statement: string }[] }[];
+      defs.find((c) => c.key === 'kiln-cafe')!.jobs.find((j) => j.key === 'staff-rota')!.statement =
+        ROTA_REWORDED.statement;
+      fs.writeFileSync(file, JSON.stringify(defs));
+      open = false;
+      const second = await enqueueImport(config, db, dir);
+      // The first re-tag batch lands and its map build follows: tags and map agree, the rest waits.
+      for (let i = 0; i < 600; i++) {
+        const run = (await listImportRuns(db.handle.db)).find((r) => r.id === second)!;
+        const state = await getMapState(db.handle.db, before.id);
+        if (run.finishedAt && state && state.builtAt > run.finishedAt && passed > 1) break;
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      const stale = await countStaleUnits(db.handle.db, [before.id]);
+      expect(stale).toBeGreaterThan(0);
+      const waiting = await isRunSettled(db.handle.db, second);
+      expect(waiting).toMatchObject({ settled: false, pending: stale });
+
+      release!();
+      await waitForRun(db.handle.db, second, { timeoutMs: 60_000, pollMs: 50 });
+      const after = await kiln();
+      expect(after.jobsVersion).toBe(before.jobsVersion + 1);
+      expect(await countStaleUnits(db.handle.db, [before.id])).toBe(0);
+      const tags = (await db.handle.db.execute(
+        sql`select count(*)::int as n from classifications where customer_id = ${before.id} and jobs_version = ${after.jobsVersion}`,
+      )) as unknown as { rows: { n: number }[] };
+      expect(tags.rows[0]!.n).toBe(await countTaggedUnits(db.handle.db, before.id));
+    } finally {
+      release?.();
+      for (const w of running.splice(0)) await w.close();
+      await db.drop();
+    }
+  }, 120_000);
 
   it('gapmap worker answers /health and /ready, and stops cleanly on SIGTERM', async () => {
     const config = queueConfig(queueDb);

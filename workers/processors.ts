@@ -15,8 +15,10 @@ import {
   customersToRetag,
   customersWithPendingUnits,
   jobsOf,
+  jobsVersionOf,
   liveUnitIds,
   markRetagged,
+  markTagsCurrent,
   mergeAnchors,
   pendingUnitIds,
   reviewedExamples,
@@ -89,6 +91,8 @@ export const processors: Processors = {
     const byCustomer = new Map<number, typeof rows>();
     for (const r of rows) byCustomer.set(r.customerId, [...(byCustomer.get(r.customerId) ?? []), r]);
     for (const [customerId, all] of byCustomer) {
+      // The jobs' version before the jobs: a change in between makes these tags look older, never newer.
+      const jobsVersion = await jobsVersionOf(rt.db, customerId);
       const [jobs, examples] = await Promise.all([
         jobsOf(rt.db, customerId),
         reviewedExamples(rt.db, customerId),
@@ -105,6 +109,13 @@ export const processors: Processors = {
           !(by(classifier.name, version) || (stages && by(stages.name, stages.version)))
         );
       });
+      // Skipped units' tags are those these jobs give (jobs changed and changed back): current.
+      const todo = new Set(us.map((u) => u.id));
+      await markTagsCurrent(
+        rt.db,
+        all.filter((r) => !todo.has(r.id)).map((r) => r.id),
+        jobsVersion,
+      );
       if (us.length === 0) continue;
       const inputs: UnitInput[] = us.map(classifierInput);
       const stored = payload.anchors === 'stored' ? await customerAnchors(rt.db, customerId) : [];
@@ -126,6 +137,7 @@ export const processors: Processors = {
         contentHash: u.contentHash,
         classifier: classifier.name,
         version,
+        jobsVersion,
         ...tags[i]!,
         classifiedAt: now,
       }));

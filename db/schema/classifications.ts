@@ -24,6 +24,11 @@ export const classifications = pgTable(
     sentiment: text('sentiment').notNull(),
     sentimentConfidence: real('sentiment_confidence').notNull(),
     classifiedAt: timestamp('classified_at', { withTimezone: true }).notNull().defaultNow(),
+    /**
+     * The customer's jobsVersion the tags were made under (read before its jobs): a tag older
+     * than the customer's jobs is out of date, and `import --wait` waits for its re-tag.
+     */
+    jobsVersion: integer('jobs_version').notNull().default(0),
   },
   (t) => [index('classifications_customer').on(t.customerId)],
 );
