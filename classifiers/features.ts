@@ -119,23 +119,33 @@ export type SparseVec = Map<string, number>;
 /**
  * TF-IDF over `terms`. The document frequencies come from a background corpus (the shipped
  * training sentences plus a customer's job texts), so common words weigh little even when a
- * customer has only a handful of job texts.
+ * customer has only a handful of job texts. A customer's model counts only its own texts over a
+ * shared `base` (the shipped sentences, counted once per process): the same weights, without
+ * 90 ms and 2 MB per customer for a copy of the shipped sentences' 31,000 terms.
  */
 export class TfIdf {
   private readonly df = new Map<string, number>();
   private readonly docs: number;
-  constructor(corpus: string[]) {
+  constructor(
+    corpus: string[],
+    private readonly base?: TfIdf,
+  ) {
     for (const d of corpus) for (const t of new Set(terms(d))) this.df.set(t, (this.df.get(t) ?? 0) + 1);
-    this.docs = corpus.length;
+    this.docs = corpus.length + (base?.docs ?? 0);
+  }
+  /** In how many documents of the corpus (and the base's) a term occurs. */
+  private frequency(term: string): number {
+    return (this.df.get(term) ?? 0) + (this.base?.frequency(term) ?? 0);
   }
   /** The weight of one occurrence of a term (undefined: the term is not in the corpus). */
   idf(term: string): number | undefined {
-    const df = this.df.get(term);
-    return df === undefined ? undefined : Math.log(1 + this.docs / df);
+    const df = this.frequency(term);
+    return df === 0 ? undefined : Math.log(1 + this.docs / df);
   }
-  /** Every term of the corpus. */
-  vocabulary(): IterableIterator<string> {
-    return this.df.keys();
+  /** Every term of the corpus and the base. */
+  *vocabulary(): IterableIterator<string> {
+    if (this.base) yield* this.base.vocabulary();
+    for (const t of this.df.keys()) if (!this.base || this.base.frequency(t) === 0) yield t;
   }
   vector(text: string): SparseVec {
     return this.vectorOf(terms(text));
@@ -147,7 +157,7 @@ export class TfIdf {
   /** How often each term of the corpus occurs in `textTerms` (the others are left out). */
   countsOf(textTerms: string[], into = new Map<string, number>()): Map<string, number> {
     // Terms no job text or background sentence has cannot match anything; they would only dilute.
-    for (const t of textTerms) if (this.df.has(t)) into.set(t, (into.get(t) ?? 0) + 1);
+    for (const t of textTerms) if (this.frequency(t) > 0) into.set(t, (into.get(t) ?? 0) + 1);
     return into;
   }
   /** The TF-IDF vector of term counts from countsOf (the map becomes the vector). */

@@ -398,6 +398,8 @@ export class EmbeddingClassifier implements Classifier {
   private readonly customerHeads = new Lru<string, Promise<KindSentimentHeads>>(64);
   private readonly jobModels = new Lru<string, Promise<JobModel>>(256);
   private readonly regressionChoices = new Lru<string, { texts: number; help: boolean }>(256);
+  /** The shipped sentences' document frequencies, under every customer's job TF-IDF. */
+  private background?: TfIdf;
 
   constructor(
     readonly embedder: CachedEmbedder,
@@ -610,7 +612,11 @@ export class EmbeddingClassifier implements Classifier {
     for (const e of confirmed)
       if (e.job && known.has(e.job)) texts.push({ text: e.text, job: e.job, weight: 2 });
     const vecs = await this.embedder.embed(texts.map((t) => t.text));
-    const tfidf = new TfIdf([...this.training.map((r) => r.text), ...texts.map((t) => t.text)]);
+    this.background ??= new TfIdf(this.training.map((r) => r.text));
+    const tfidf = new TfIdf(
+      texts.map((t) => t.text),
+      this.background,
+    );
     const tfs = texts.map((t) => tfidf.vector(t.text));
     // A regression needs several texts per job (with a statement, an outcome and a couple of
     // examples, similarity decides), and then joins only where it helps this customer's own texts.

@@ -6,7 +6,7 @@ import {
   wordProbabilities,
   type EmbeddingClassifier,
 } from '../classifiers/index.ts';
-import { terms } from '../classifiers/features.ts';
+import { TfIdf, terms } from '../classifiers/features.ts';
 import { softmax, sparseLogits } from '../classifiers/heads.ts';
 import { CachedEmbedder, Lru, type Embedder } from '../classifiers/embedders.ts';
 import { createBundledEmbedder, PieceTokenizer } from '../classifiers/embed-bundled.ts';
@@ -262,6 +262,20 @@ describe('word heads', () => {
       const sentiment = softmax(sparseLogits(words.sentiment, v));
       kind.forEach((p, k) => expect(fused.kind[k]).toBeCloseTo(p, 12));
       sentiment.forEach((p, k) => expect(fused.sentiment[k]).toBeCloseTo(p, 12));
+    }
+  });
+});
+
+describe('TF-IDF over a shared base', () => {
+  it('weighs a customer\'s texts over the shipped sentences exactly as one TF-IDF over both', () => {
+    const shipped = loadTrainingRows().map((r) => r.text);
+    const own = ['Publish the weekly rota by Wednesday', 'Fewer hours on the rota', 'zzqx rota rota'];
+    const whole = new TfIdf([...shipped, ...own]);
+    const layered = new TfIdf(own, new TfIdf(shipped));
+    expect(new Set(layered.vocabulary())).toEqual(new Set(whole.vocabulary()));
+    expect([...layered.vocabulary()].length).toBe(new Set(layered.vocabulary()).size);
+    for (const text of [...own, "Can't export the invoices again", 'zzqx', 'qqqq unseen', '']) {
+      expect(Object.fromEntries(layered.vector(text))).toEqual(Object.fromEntries(whole.vector(text)));
     }
   });
 });
