@@ -101,15 +101,17 @@ export async function storeItems(
     const changed = batch.filter((a) => {
       const old = existing.get(key(a.item.sourceType, a.item.externalId));
       if (old && old.content_hash === a.hash && !old.deleted) {
-        // Stored by an earlier attempt of this same run (a retried ingest job): this run changed it,
-        // so it counts as the first attempt counted it, and its customer is one this run touched.
-        if (old.last_run_id === p.runId) touched.add(a.customerId);
-        if (old.last_run_id === p.runId && old.first_run_id === p.runId) {
-          p.counts.itemsNew++;
-          p.counts.unitsNew += a.item.units.length;
-        } else if (old.last_run_id === p.runId) {
-          p.counts.itemsUpdated++;
-          p.counts.unitsUpdated += a.item.units.length;
+        if (old.last_run_id === p.runId) {
+          // Stored by an earlier attempt of this same run (a retried ingest job): this run changed
+          // it, so it counts as the first attempt counted it, and its customer is one it touched.
+          touched.add(a.customerId);
+          if (old.first_run_id === p.runId) {
+            p.counts.itemsNew++;
+            p.counts.unitsNew += a.item.units.length;
+          } else {
+            p.counts.itemsUpdated++;
+            p.counts.unitsUpdated += a.item.units.length;
+          }
         } else {
           p.counts.itemsUnchanged++;
           p.counts.unitsUnchanged += a.item.units.length;

@@ -5,7 +5,7 @@
  */
 import type { Db } from '../db/client.ts';
 import {
-  countStaleUnits,
+  countWaitingUnits,
   countTaggedUnits,
   countUnits,
   getCustomerByKey,
@@ -13,7 +13,6 @@ import {
   getMapState,
   latestClassificationAt,
   listImportRuns,
-  pendingUnitIds,
 } from '../db/queries.ts';
 import { GapmapError } from './errors.ts';
 import { createProgress } from './progress.ts';
@@ -35,7 +34,8 @@ export async function isRunSettled(
   if (ids.length === 0) return { settled: true, pending: 0, total: 0 };
   // Units without tags, and units whose tags are older than their customer's jobs (this run, or
   // a person, changed the jobs: the re-tag has not reached them yet).
-  const pending = (await pendingUnitIds(db, { customerIds: ids })).length + (await countStaleUnits(db, ids));
+  const waiting = await countWaitingUnits(db, ids);
+  const pending = waiting.untagged + waiting.stale;
   const total = await countUnits(db, ids);
   if (pending > 0) return { settled: false, pending, total };
   for (const id of ids) {

@@ -398,8 +398,6 @@ export class EmbeddingClassifier implements Classifier {
   private readonly customerHeads = new Lru<string, Promise<KindSentimentHeads>>(64);
   private readonly jobModels = new Lru<string, Promise<JobModel>>(256);
   private readonly regressionChoices = new Lru<string, { texts: number; help: boolean }>(256);
-  /** The shipped sentences' document frequencies, under every customer's job TF-IDF. */
-  private background?: TfIdf;
 
   constructor(
     readonly embedder: CachedEmbedder,
@@ -612,10 +610,10 @@ export class EmbeddingClassifier implements Classifier {
     for (const e of confirmed)
       if (e.job && known.has(e.job)) texts.push({ text: e.text, job: e.job, weight: 2 });
     const vecs = await this.embedder.embed(texts.map((t) => t.text));
-    this.background ??= new TfIdf(this.training.map((r) => r.text));
+    // Over the shipped sentences' document frequencies, which the shipped word heads counted already.
     const tfidf = new TfIdf(
       texts.map((t) => t.text),
-      this.background,
+      (await this.globalHeads).words.tfidf,
     );
     const tfs = texts.map((t) => tfidf.vector(t.text));
     // A regression needs several texts per job (with a statement, an outcome and a couple of

@@ -407,22 +407,26 @@ export async function markTagsCurrent(db: Db, unitIds: number[], jobsVersion: nu
     .where(and(inArray(classifications.unitId, unitIds), lt(classifications.jobsVersion, jobsVersion)));
 }
 
-/** Live units of these customers whose tags were made under older jobs than the customer's: a re-tag owes them. */
-export async function countStaleUnits(db: Db, customerIds: number[]): Promise<number> {
-  if (customerIds.length === 0) return 0;
+/**
+ * Live units of these customers still owed tags: `untagged` have none or have tags for other text
+ * (pendingUnitIds), `stale` have tags made under older jobs than their customer's (a re-tag owes
+ * them). One count, for the wait's poll: no list of ids.
+ */
+export async function countWaitingUnits(
+  db: Db,
+  customerIds: number[],
+): Promise<{ untagged: number; stale: number }> {
+  if (customerIds.length === 0) return { untagged: 0, stale: 0 };
   const [row] = await db
-    .select({ n: sql<number>`count(*)::int` })
+    .select({
+      untagged: sql<number>`(count(*) filter (where ${classifications.unitId} is null or ${classifications.contentHash} <> ${units.contentHash}))::int`,
+      stale: sql<number>`(count(*) filter (where ${classifications.jobsVersion} < ${customers.jobsVersion}))::int`,
+    })
     .from(units)
-    .innerJoin(classifications, eq(classifications.unitId, units.id))
+    .leftJoin(classifications, eq(classifications.unitId, units.id))
     .innerJoin(customers, eq(customers.id, units.customerId))
-    .where(
-      and(
-        inArray(units.customerId, customerIds),
-        isNull(units.deletedAt),
-        lt(classifications.jobsVersion, customers.jobsVersion),
-      ),
-    );
-  return row!.n;
+    .where(and(inArray(units.customerId, customerIds), isNull(units.deletedAt)));
+  return row!;
 }
 
 /** Every live unit of a customer with its source and its current tags (a person's decision over the machine's). */

@@ -7,7 +7,7 @@ import { ROTA_REWORDED, TICKETS, ticket, writeBundle } from './helpers/bundle.ts
 import { runImport } from '../app/importer.ts';
 import { importInProcessForTest } from './helpers/pipeline.ts';
 import { classifications, importErrors, items, units } from '../db/schema/index.ts';
-import { countStaleUnits, getCustomerByKey, listImportRuns, pendingUnitIds } from '../db/queries.ts';
+import { countWaitingUnits, getCustomerByKey, listImportRuns, pendingUnitIds } from '../db/queries.ts';
 
 let t: TestDb;
 beforeAll(async () => {
@@ -195,7 +195,7 @@ describe('import of a bundle folder', () => {
           .map((c) => `${c.unitId}:${c.classifiedAt.toISOString()}`)
           .sort();
       const before = await taggedAt();
-      expect(await countStaleUnits(db.handle.db, [id])).toBe(0);
+      expect((await countWaitingUnits(db.handle.db, [id])).stale).toBe(0);
 
       const file = path.join(dir, 'customers.json');
       const original = fs.readFileSync(file, 'utf8');
@@ -206,7 +206,7 @@ describe('import of a bundle folder', () => {
       // No unit changed, but every unit of kiln-cafe is owed a re-tag: the run names the customer.
       const changed = await runImport(db.handle.db, { path: dir });
       expect(changed.customerKeys).toEqual(['kiln-cafe']);
-      expect(await countStaleUnits(db.handle.db, [id])).toBe(before.length);
+      expect((await countWaitingUnits(db.handle.db, [id])).stale).toBe(before.length);
 
       fs.writeFileSync(file, original);
       await runImport(db.handle.db, { path: dir });
@@ -214,7 +214,7 @@ describe('import of a bundle folder', () => {
       // The re-tag finds every tag is what these (the first) jobs give: none is made again, all are current.
       await importInProcessForTest(db.handle, config, { path: dir });
       expect(await taggedAt()).toEqual(before);
-      expect(await countStaleUnits(db.handle.db, [id])).toBe(0);
+      expect((await countWaitingUnits(db.handle.db, [id])).stale).toBe(0);
     } finally {
       await db.drop();
     }

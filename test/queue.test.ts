@@ -13,7 +13,7 @@ import { importInProcessForTest } from './helpers/pipeline.ts';
 import fs from 'node:fs';
 import path from 'node:path';
 import {
-  countStaleUnits,
+  countWaitingUnits,
   countTaggedUnits,
   createImportRun,
   getCustomerByKey,
@@ -196,7 +196,7 @@ describe('queues', () => {
         if (run.finishedAt && state && state.builtAt > run.finishedAt && passed > 1) break;
         await new Promise((r) => setTimeout(r, 50));
       }
-      const stale = await countStaleUnits(db.handle.db, [before.id]);
+      const stale = (await countWaitingUnits(db.handle.db, [before.id])).stale;
       expect(stale).toBeGreaterThan(0);
       const waiting = await isRunSettled(db.handle.db, second);
       expect(waiting).toMatchObject({ settled: false, pending: stale });
@@ -205,7 +205,7 @@ describe('queues', () => {
       await waitForRun(db.handle.db, second, { timeoutMs: 60_000, pollMs: 50 });
       const after = await kiln();
       expect(after.jobsVersion).toBe(before.jobsVersion + 1);
-      expect(await countStaleUnits(db.handle.db, [before.id])).toBe(0);
+      expect((await countWaitingUnits(db.handle.db, [before.id])).stale).toBe(0);
       const tags = (await db.handle.db.execute(
         sql`select count(*)::int as n from classifications where customer_id = ${before.id} and jobs_version = ${after.jobsVersion}`,
       )) as unknown as { rows: { n: number }[] };
