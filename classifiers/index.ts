@@ -49,6 +49,7 @@ import {
   type CustomerContext,
   type Kind,
   type LabelledExample,
+  type RegressionChoice,
   type JobAnchor,
   type Sentiment,
   type Tags,
@@ -397,7 +398,7 @@ export class EmbeddingClassifier implements Classifier {
   private readonly globalHeads: Promise<KindSentimentHeads>;
   private readonly customerHeads = new Lru<string, Promise<KindSentimentHeads>>(64);
   private readonly jobModels = new Lru<string, Promise<JobModel>>(256);
-  private readonly regressionChoices = new Lru<string, { texts: number; help: boolean }>(256);
+  private readonly regressionChoices = new Lru<string, RegressionChoice>(256);
 
   constructor(
     readonly embedder: CachedEmbedder,
@@ -581,20 +582,29 @@ export class EmbeddingClassifier implements Classifier {
   /**
    * regressionsHelp for a customer, kept while its job texts grow by less than a quarter: the
    * cross-validation costs seconds for many jobs, and one more confirmed unit rarely changes it.
+   * Kept in this process, and by the caller across processes (ctx.regressions, ctx.onRegressions).
    */
   private async regressionsDecision(
-    customerKey: string,
+    ctx: CustomerContext,
     texts: { text: string; job: string; weight: number }[],
     vecs: Float32Array[],
     tfs: SparseVec[],
     jobs: string[],
     tfidf: TfIdf,
   ): Promise<boolean> {
-    const key = signature([customerKey, jobs]);
+    const key = signature([this.version, ctx.customerKey, jobs]);
+    const applies = (c: RegressionChoice | undefined): c is RegressionChoice =>
+      c !== undefined && c.key === key && texts.length >= c.texts && texts.length < c.texts * 1.25;
     const known = this.regressionChoices.get(key);
-    if (known && texts.length >= known.texts && texts.length < known.texts * 1.25) return known.help;
+    if (applies(known)) return known.help;
+    if (applies(ctx.regressions)) {
+      this.regressionChoices.set(key, ctx.regressions);
+      return ctx.regressions.help;
+    }
     const help = await regressionsHelp(texts, vecs, tfs, jobs, tfidf);
-    this.regressionChoices.set(key, { texts: texts.length, help });
+    const choice = { key, texts: texts.length, help };
+    this.regressionChoices.set(key, choice);
+    ctx.onRegressions?.(choice);
     return help;
   }
 
@@ -621,7 +631,7 @@ export class EmbeddingClassifier implements Classifier {
     const regressions =
       jobs.length >= 2 &&
       texts.length >= MIN_TEXTS_PER_JOB * jobs.length &&
-      (await this.regressionsDecision(ctx.customerKey, texts, vecs, tfs, jobs, tfidf));
+      (await this.regressionsDecision(ctx, texts, vecs, tfs, jobs, tfidf));
     const scoring = await fitScoring(texts, vecs, tfs, jobs, tfidf, regressions);
     const { items, head, itemMatrix, jobDocs, discriminate } = scoring;
     const dim = itemMatrix.length / items.length;

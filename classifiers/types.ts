@@ -45,6 +45,25 @@ export interface CustomerContext {
   anchors?: JobAnchor[];
   /** Receives the anchors a batch chose (not called when `anchors` was given). */
   onAnchors?: (anchors: JobAnchor[]) => void;
+  /**
+   * Whether the job head's regressions join, as an earlier process decided it for this customer
+   * (used while it still applies: same classifier and jobs, about as many job texts).
+   */
+  regressions?: RegressionChoice;
+  /** Receives a decision made anew, for the caller to keep for the next process. */
+  onRegressions?: (choice: RegressionChoice) => void;
+}
+
+/**
+ * The job head's choice for one customer between similarity alone and similarity plus its two
+ * regressions (classifiers/index.ts, regressionsHelp): a cross-validation that takes seconds for a
+ * customer with many jobs. `key` names the classifier version and the jobs it was made for,
+ * `texts` how many job texts (with confirmed units) it saw.
+ */
+export interface RegressionChoice {
+  key: string;
+  texts: number;
+  help: boolean;
 }
 
 /** A unit whose words the job head lends to its job's document, and how sure its tag was. */

@@ -10,6 +10,7 @@ import {
   importRuns,
   items,
   jobAnchors,
+  jobHeadChoices,
   jobs,
   mapEntries,
   mapState,
@@ -18,7 +19,13 @@ import {
 } from './schema/index.ts';
 import type { ImportCounts } from './schema/index.ts';
 import type { CustomerDef, ImportIssue, JobDef } from '../ingest/types.ts';
-import { ANCHOR_CAP, surestPerJob, type JobAnchor, type LabelledExample } from '../classifiers/types.ts';
+import {
+  ANCHOR_CAP,
+  surestPerJob,
+  type JobAnchor,
+  type LabelledExample,
+  type RegressionChoice,
+} from '../classifiers/types.ts';
 
 export const emptyCounts = (): ImportCounts => ({
   itemsNew: 0,
@@ -396,6 +403,30 @@ export async function jobsVersionOf(db: Db, customerId: number): Promise<number>
     .from(customers)
     .where(eq(customers.id, customerId));
   return row?.v ?? 0;
+}
+
+/**
+ * What the classify stage reads of a customer before its jobs, in one statement: the jobs' version
+ * and the job head's kept regression choice (customer_job_head), if any.
+ */
+export async function classifyStateOf(
+  db: Db,
+  customerId: number,
+): Promise<{ jobsVersion: number; regressions: RegressionChoice | undefined }> {
+  const [row] = await db
+    .select({ v: customers.jobsVersion, choice: jobHeadChoices.choice })
+    .from(customers)
+    .leftJoin(jobHeadChoices, eq(jobHeadChoices.customerId, customers.id))
+    .where(eq(customers.id, customerId));
+  return { jobsVersion: row?.v ?? 0, regressions: row?.choice ?? undefined };
+}
+
+/** Keeps the job head's regression choice a classify batch made for a customer (the last one wins). */
+export async function saveRegressionChoice(db: Db, customerId: number, choice: RegressionChoice) {
+  await db
+    .insert(jobHeadChoices)
+    .values({ customerId, choice })
+    .onConflictDoUpdate({ target: jobHeadChoices.customerId, set: { choice, updatedAt: new Date() } });
 }
 
 /** Tags found current under newer jobs (the jobs changed and changed back): they are up to date. */

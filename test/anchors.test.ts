@@ -1,13 +1,14 @@
 /**
  * The job head's anchors in the pipeline: the classify stage keeps the anchors a customer's batches
- * chose (table customer_anchors), and a retrain scores the few units it sends with them.
+ * chose (table customer_anchors), and a retrain scores the few units it sends with them. Also kept
+ * per customer: the job head's regression choice (table customer_job_head).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eq } from 'drizzle-orm';
 import { createTestDb, testConfig, type TestDb } from './helpers/db.ts';
 import { ROTA_REWORDED, ticket, writeBundle } from './helpers/bundle.ts';
 import { importInProcessForTest } from './helpers/pipeline.ts';
-import { classifications, jobAnchors, reviews, units } from '../db/schema/index.ts';
+import { classifications, jobAnchors, jobHeadChoices, reviews, units } from '../db/schema/index.ts';
 import { clearAnchors, customerAnchors, getCustomerByKey, mergeAnchors } from '../db/queries.ts';
 import { enqueueClassification } from '../workers/processors.ts';
 import { enqueueRetrain } from '../app/retrain.ts';
@@ -38,8 +39,11 @@ afterAll(async () => {
   await t?.drop();
 });
 
-/** The lexical classifier, reporting `report` as the anchors each batch chose, recording the contexts. */
-function recording(report: (texts: string[]) => JobAnchor[]) {
+/**
+ * The lexical classifier, reporting `report` as the anchors each batch chose, recording the
+ * contexts (and handing each to `also`).
+ */
+function recording(report: (texts: string[]) => JobAnchor[], also?: (context: CustomerContext) => void) {
   const lexical = createLexicalClassifier();
   const seen: CustomerContext[] = [];
   const classifier: Classifier = {
@@ -48,6 +52,7 @@ function recording(report: (texts: string[]) => JobAnchor[]) {
     classify: (batch, context) => {
       seen.push(context);
       context.onAnchors?.(report(batch.map((u) => u.text)));
+      also?.(context);
       return lexical.classify(batch, context);
     },
   };
@@ -140,5 +145,52 @@ describe('anchors kept per customer', () => {
     expect(after.length).toBeGreaterThan(0);
     // Only what the re-tag's batches chose (sure to 0.42 here), none of the 0.9 ones from before.
     expect(after.every((a) => a.confidence === 0.42)).toBe(true);
+  });
+});
+
+describe("the job head's regression choice kept per customer", () => {
+  /** Takes the tags off `n` of the customer's units, for the next classify job to tag them again. */
+  async function untag(n: number) {
+    const some = (await t.handle.db.select().from(units).where(eq(units.customerId, customerId))).slice(0, n);
+    for (const u of some) await t.handle.db.delete(classifications).where(eq(classifications.unitId, u.id));
+  }
+  const kept = async () =>
+    (await t.handle.db.select().from(jobHeadChoices).where(eq(jobHeadChoices.customerId, customerId)))[0]
+      ?.choice;
+
+  it('a batch that makes the choice stores it, and the next process is handed it', async () => {
+    expect(await kept()).toBeUndefined();
+    const choice = { key: 'classifier-v1:jobs-a', texts: 24, help: true };
+    const first = recording(
+      () => [],
+      (context) => context.onRegressions?.(choice),
+    );
+    await untag(2);
+    await enqueueClassification(first.rt, [customerId]);
+    await first.rt.drain();
+    expect(first.seen.length).toBeGreaterThan(0);
+    expect(first.seen[0]!.regressions).toBeUndefined();
+    expect(await kept()).toEqual(choice);
+
+    // Another worker process: its classifier gets the kept choice and makes none of its own.
+    const second = recording(() => []);
+    await untag(1);
+    await enqueueClassification(second.rt, [customerId]);
+    await second.rt.drain();
+    expect(second.seen.length).toBeGreaterThan(0);
+    for (const context of second.seen) expect(context.regressions).toEqual(choice);
+    expect(await kept()).toEqual(choice);
+
+    // A choice made anew (more job texts, other jobs) replaces it.
+    const anew = { key: 'classifier-v1:jobs-b', texts: 31, help: false };
+    const third = recording(
+      () => [],
+      (context) => context.onRegressions?.(anew),
+    );
+    await untag(1);
+    await enqueueClassification(third.rt, [customerId]);
+    await third.rt.drain();
+    expect(third.seen[0]!.regressions).toEqual(choice);
+    expect(await kept()).toEqual(anew);
   });
 });

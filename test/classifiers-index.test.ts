@@ -10,7 +10,7 @@ import { TfIdf, terms } from '../classifiers/features.ts';
 import { softmax, sparseLogits } from '../classifiers/heads.ts';
 import { CachedEmbedder, Lru, type Embedder } from '../classifiers/embedders.ts';
 import { createBundledEmbedder, PieceTokenizer } from '../classifiers/embed-bundled.ts';
-import type { CustomerContext, JobAnchor, UnitInput } from '../classifiers/types.ts';
+import type { CustomerContext, JobAnchor, RegressionChoice, UnitInput } from '../classifiers/types.ts';
 
 // An invented customer: a bakery with two jobs.
 const bakery: CustomerContext = {
@@ -205,6 +205,74 @@ describe('embedding classifier (bundled USE-lite)', () => {
       anchors: chosen.map((a) => ({ ...a, job: 'old-job' })),
     });
     expect(stale).toEqual(alone);
+  });
+
+  it('makes the job head\'s regression choice once, and takes one kept from another process', async () => {
+    // Eight texts for each of three jobs: enough for the choice to be made by cross-validation.
+    const large: CustomerContext = {
+      customerKey: 'crumb-and-co-large',
+      jobs: [
+        {
+          ...bakery.jobs[0]!,
+          examples: [
+            ...bakery.jobs[0]!.examples,
+            'The bistro wants twelve sourdough loaves on weekdays and twenty on Saturday',
+            'I ring round the cafes at night to confirm tomorrow’s bread order',
+            'A restaurant forgot to cancel its order and we baked forty rolls for nobody',
+            'Wholesale customers should be able to change their standing order themselves',
+          ],
+        },
+        {
+          ...bakery.jobs[1]!,
+          examples: [
+            ...bakery.jobs[1]!.examples,
+            'Nobody knows who is opening the shop on bank holidays until the night before',
+            'I print the rota and pin it by the ovens, then it changes twice',
+            'Two bakers turned up for the same early shift and nobody for the late one',
+            'Staff want to see their hours for next week on their phones',
+          ],
+        },
+        {
+          key: 'flour-stock',
+          statement: 'Keep enough flour, butter and yeast in stock without over-ordering',
+          desiredOutcome: 'Minimize the number of days we run out of an ingredient',
+          examples: [
+            'We ran out of rye flour on a Friday and lost the weekend orders',
+            'I count the flour sacks by hand every Monday morning',
+            'The butter order goes in by email and the mill forgets it',
+            'Yeast goes off in the fridge because I order too much of it',
+            'I want to know how many sacks a week of bread orders will use',
+            'The supplier changed delivery day and nobody noticed until we were short',
+          ],
+        },
+      ],
+    };
+    const units = [
+      unit(1, 'The cafes keep changing their bread order by text at five in the morning.'),
+      unit(2, 'I never know who is on the early shift next week.'),
+      unit(3, 'We were out of butter again on Saturday.'),
+    ];
+    const made: RegressionChoice[] = [];
+    const first = await classifier.classify(units, { ...large, onRegressions: (c) => made.push(c) });
+    expect(made).toHaveLength(1);
+    expect(made[0]!.texts).toBe(24);
+    await classifier.classify(units.slice(1), { ...large, onRegressions: (c) => made.push(c) });
+    expect(made).toHaveLength(1);
+
+    // Another process: a classifier of its own on the same model, handed the kept choice.
+    const inProcess = () => createClassifier({ embedder: 'bundled' }, classifier.embedder);
+    const again: RegressionChoice[] = [];
+    const handed = { ...large, onRegressions: (c: RegressionChoice) => again.push(c) };
+    expect(await (await inProcess()).classify(units, { ...handed, regressions: made[0] })).toEqual(first);
+    expect(again).toEqual([]);
+    // It is the kept choice that decides: the opposite one gives other scores.
+    const flipped = { ...made[0]!, help: !made[0]!.help };
+    expect(await (await inProcess()).classify(units, { ...handed, regressions: flipped })).not.toEqual(first);
+    expect(again).toEqual([]);
+    // One made for other jobs, or over far fewer texts, does not apply: the choice is made anew.
+    await (await inProcess()).classify(units, { ...handed, regressions: { ...made[0]!, key: 'other jobs' } });
+    await (await inProcess()).classify(units, { ...handed, regressions: { ...made[0]!, texts: 12 } });
+    expect(again).toEqual([made[0], made[0]]);
   });
 
   it('classifies a customer without jobs: job is null', async () => {

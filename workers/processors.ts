@@ -5,17 +5,17 @@
 import { UnrecoverableError } from 'bullmq';
 import type { Db } from '../db/client.ts';
 import type { Config } from '../app/env.ts';
-import type { Classifier, JobAnchor, UnitInput } from '../classifiers/types.ts';
+import type { Classifier, JobAnchor, RegressionChoice, UnitInput } from '../classifiers/types.ts';
 import { catalog, type JobName, type Payload } from './catalog.ts';
 import { runImport } from '../app/importer.ts';
 import { buildMap } from '../app/map.ts';
 import {
+  classifyStateOf,
   clearAnchors,
   customerAnchors,
   customersToRetag,
   customersWithPendingUnits,
   jobsOf,
-  jobsVersionOf,
   liveUnitIds,
   markRetagged,
   markTagsCurrent,
@@ -23,6 +23,7 @@ import {
   pendingUnitIds,
   reviewedExamples,
   saveClassifications,
+  saveRegressionChoice,
   unitsForClassification,
   type ClassificationRow,
 } from '../db/queries.ts';
@@ -92,7 +93,7 @@ export const processors: Processors = {
     for (const r of rows) byCustomer.set(r.customerId, [...(byCustomer.get(r.customerId) ?? []), r]);
     for (const [customerId, all] of byCustomer) {
       // The jobs' version before the jobs: a change in between makes these tags look older, never newer.
-      const jobsVersion = await jobsVersionOf(rt.db, customerId);
+      const { jobsVersion, regressions } = await classifyStateOf(rt.db, customerId);
       const [jobs, examples] = await Promise.all([
         jobsOf(rt.db, customerId),
         reviewedExamples(rt.db, customerId),
@@ -120,15 +121,19 @@ export const processors: Processors = {
       const inputs: UnitInput[] = us.map(classifierInput);
       const stored = payload.anchors === 'stored' ? await customerAnchors(rt.db, customerId) : [];
       let chosen: JobAnchor[] = [];
+      let decided: RegressionChoice | undefined;
       const tags = await classifier.classify(inputs, {
         customerKey: String(customerId),
         jobs,
         examples,
         ...(stored.length > 0 ? { anchors: stored } : { onAnchors: (a: JobAnchor[]) => (chosen = a) }),
+        regressions,
+        onRegressions: (c) => (decided = c),
       });
       // Before the tags: a batch retried after a crash skips the units it wrote, and would not
       // choose these again. Merging twice is harmless (one entry per text).
       await mergeAnchors(rt.db, customerId, chosen);
+      if (decided) await saveRegressionChoice(rt.db, customerId, decided);
       if (stages) await routeToLlm(rt.db, stages, customerId, us, tags);
       const now = new Date();
       const out: ClassificationRow[] = us.map((u, i) => ({

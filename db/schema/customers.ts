@@ -36,6 +36,19 @@ export const jobAnchors = pgTable('customer_anchors', {
     .default([]),
 });
 
+/**
+ * The job head's choice for a customer between similarity alone and similarity plus regressions
+ * (classifiers/types.ts, RegressionChoice): a cross-validation of several seconds for a customer
+ * with many jobs, made once and kept here, so a restarted worker does not make it again.
+ */
+export const jobHeadChoices = pgTable('customer_job_head', {
+  customerId: integer('customer_id')
+    .primaryKey()
+    .references(() => customers.id, { onDelete: 'cascade' }),
+  choice: jsonb('choice').$type<{ key: string; texts: number; help: boolean }>().notNull(),
+  updatedAt: timestamp('updated_at', { withTimezone: true }).notNull().defaultNow(),
+});
+
 export const jobs = pgTable(
   'jobs',
   {
