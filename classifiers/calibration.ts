@@ -71,9 +71,20 @@ export function plattProb(p: Platt, s: number): number {
   return 1 / (1 + Math.exp(-(p.a * s + p.b)));
 }
 
-/** Expected calibration error over equal-width confidence bins. */
-export function expectedCalibrationError(conf: number[], correct: boolean[], bins = 10): number {
-  if (conf.length === 0) return 0;
+/** One equal-width confidence bin: how many tags fell in it, how sure they were, how often right. */
+export interface ReliabilityBin {
+  from: number;
+  to: number;
+  n: number;
+  confidence: number;
+  accuracy: number;
+}
+
+/**
+ * The non-empty equal-width confidence bins of a set of tags (a reliability table): a calibrated
+ * classifier's tags in the 0.8-0.9 bin are right about 85% of the time.
+ */
+export function reliabilityBins(conf: number[], correct: boolean[], bins = 10): ReliabilityBin[] {
   const sumC = new Float64Array(bins);
   const sumA = new Float64Array(bins);
   const cnt = new Float64Array(bins);
@@ -83,8 +94,26 @@ export function expectedCalibrationError(conf: number[], correct: boolean[], bin
     sumA[k]! += correct[i] ? 1 : 0;
     cnt[k]! += 1;
   });
-  let e = 0;
-  for (let k = 0; k < bins; k++) if (cnt[k]! > 0) e += Math.abs(sumA[k]! - sumC[k]!);
+  const out: ReliabilityBin[] = [];
+  for (let k = 0; k < bins; k++)
+    if (cnt[k]! > 0)
+      out.push({
+        from: k / bins,
+        to: (k + 1) / bins,
+        n: cnt[k]!,
+        confidence: sumC[k]! / cnt[k]!,
+        accuracy: sumA[k]! / cnt[k]!,
+      });
+  return out;
+}
+
+/** Expected calibration error over equal-width confidence bins: the gaps of reliabilityBins, weighted by size. */
+export function expectedCalibrationError(conf: number[], correct: boolean[], bins = 10): number {
+  if (conf.length === 0) return 0;
+  const e = reliabilityBins(conf, correct, bins).reduce(
+    (s, b) => s + b.n * Math.abs(b.accuracy - b.confidence),
+    0,
+  );
   return e / conf.length;
 }
 

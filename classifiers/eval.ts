@@ -9,7 +9,7 @@ import { GapmapError, errorMessage } from '../app/errors.ts';
 import type { JobDef, SourceType } from '../ingest/types.ts';
 import { NOTES, TRANSCRIPTS, type FolderReader } from '../ingest/folders.ts';
 import { unitContext } from '../ingest/context.ts';
-import { expectedCalibrationError } from './calibration.ts';
+import { expectedCalibrationError, reliabilityBins, type ReliabilityBin } from './calibration.ts';
 import {
   KINDS,
   SENTIMENTS,
@@ -34,6 +34,8 @@ export interface FieldReport {
   macro_f1: number;
   /** Expected calibration error of the confidences (10 bins). */
   ece: number;
+  /** The non-empty ones of those bins: how many tags, their mean confidence, how many were right. */
+  calibration: ReliabilityBin[];
   per_class: Record<string, ClassScore>;
   /** labels in order; matrix[true][predicted]. */
   labels: string[];
@@ -268,6 +270,7 @@ export function scoreField(
     accuracy: truth.length ? correct.filter(Boolean).length / truth.length : 0,
     macro_f1: f1Count ? f1Sum / f1Count : 0,
     ece: expectedCalibrationError(confidence, correct),
+    calibration: reliabilityBins(confidence, correct),
     per_class,
     labels,
     confusion,
@@ -443,6 +446,14 @@ function formatField(name: string, f: FieldReport): string {
     lines.push(
       `  by source (accuracy, macro-F1, n): ${sources.map(([s, r]) => `${s} ${pct(r.accuracy)} ${pct(r.macro_f1)} ${r.n}`).join('; ')}`,
     );
+  lines.push(
+    `  calibration (confidence bin: tags, mean confidence, right): ${f.calibration
+      .map(
+        (b) =>
+          `${b.from.toFixed(1)}-${b.to.toFixed(1)}: ${b.n}, ${b.confidence.toFixed(2)}, ${b.accuracy.toFixed(2)}`,
+      )
+      .join('; ')}`,
+  );
   lines.push(`  ${cut('class')}  precision  recall  f1     support`);
   for (const l of f.labels) {
     const c = f.per_class[l]!;

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { evaluateBundle, formatEvalReport, scoreField } from '../classifiers/eval.ts';
-import { expectedCalibrationError, fitTemperature } from '../classifiers/calibration.ts';
+import { expectedCalibrationError, fitTemperature, reliabilityBins } from '../classifiers/calibration.ts';
 import type { Classifier, Tags } from '../classifiers/types.ts';
 
 /** A rule-based classifier: enough to check what eval reads, feeds and scores. */
@@ -78,6 +78,17 @@ describe('calibration', () => {
   it('ECE is zero when confidence matches accuracy per bin', () => {
     expect(expectedCalibrationError([0.75, 0.75, 0.75, 0.75], [true, true, true, false])).toBeCloseTo(0);
     expect(expectedCalibrationError([0.95, 0.95], [false, false])).toBeCloseTo(0.95);
+  });
+  it('the reliability table lists the non-empty bins with their mean confidence and accuracy', () => {
+    const bins = reliabilityBins([0.12, 0.18, 0.85, 0.95, 1], [false, true, true, true, false]);
+    expect(bins.map(({ from, to, n }) => [from, to, n])).toEqual([
+      [0.1, 0.2, 2],
+      [0.8, 0.9, 1],
+      [0.9, 1, 2],
+    ]);
+    expect(bins[0]!.confidence).toBeCloseTo(0.15);
+    expect(bins[0]!.accuracy).toBe(0.5);
+    expect(bins[2]).toMatchObject({ confidence: 0.975, accuracy: 0.5 });
   });
   it('temperature scaling softens over-confident logits', () => {
     // Logits say 99.99% but half are wrong: the fitted temperature must be well above 1.
