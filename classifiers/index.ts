@@ -156,8 +156,13 @@ interface WordHeads {
   tfidf: TfIdf;
   kind: SparseSoftmaxHead;
   sentiment: SparseSoftmaxHead;
-  /** Per term: its IDF and both heads' weights, so a unit is scored with one lookup per term. */
-  lookup: Map<string, { idf: number; kind: Float64Array | undefined; sentiment: Float64Array | undefined }>;
+  /**
+   * Per term, its row in `rows`: the term's IDF, then the kind head's weights, then the sentiment
+   * head's (zeros where a head has none), so a unit is scored with one lookup per term and one
+   * contiguous read (a Map of small objects and typed arrays costs several cache misses per term).
+   */
+  index: Map<string, number>;
+  rows: Float64Array;
 }
 
 /**
@@ -169,17 +174,23 @@ export function wordProbabilities(
   words: WordHeads,
   textTerms: string[],
 ): { kind: Float64Array; sentiment: Float64Array } {
-  const counts = new Map<string, number>();
-  for (const t of textTerms) if (words.lookup.has(t)) counts.set(t, (counts.get(t) ?? 0) + 1);
-  const zk = new Float64Array(words.kind.classes);
-  const zs = new Float64Array(words.sentiment.classes);
+  const counts = new Map<number, number>();
+  for (const t of textTerms) {
+    const row = words.index.get(t);
+    if (row !== undefined) counts.set(row, (counts.get(row) ?? 0) + 1);
+  }
+  const K = words.kind.classes;
+  const S = words.sentiment.classes;
+  const zk = new Float64Array(K);
+  const zs = new Float64Array(S);
+  const { rows } = words;
   let norm = 0;
-  for (const [t, c] of counts) {
-    const e = words.lookup.get(t)!;
-    const w = (1 + Math.log(c)) * e.idf;
+  for (const [row, c] of counts) {
+    const at = row * (1 + K + S);
+    const w = (1 + Math.log(c)) * rows[at]!;
     norm += w * w;
-    if (e.kind) for (let k = 0; k < zk.length; k++) zk[k]! += w * e.kind[k]!;
-    if (e.sentiment) for (let k = 0; k < zs.length; k++) zs[k]! += w * e.sentiment[k]!;
+    for (let k = 0; k < K; k++) zk[k]! += w * rows[at + 1 + k]!;
+    for (let k = 0; k < S; k++) zs[k]! += w * rows[at + 1 + K + k]!;
   }
   norm = Math.sqrt(norm) || 1;
   for (let k = 0; k < zk.length; k++) zk[k] = zk[k]! / norm + words.kind.b[k]!;
@@ -212,10 +223,19 @@ export function trainWordHeads(
   };
   const kind = fit(kinds, KINDS);
   const sentiment = fit(sentiments, SENTIMENTS);
-  const lookup: WordHeads['lookup'] = new Map();
-  for (const t of tfidf.vocabulary())
-    lookup.set(t, { idf: tfidf.idf(t)!, kind: kind.W.get(t), sentiment: sentiment.W.get(t) });
-  return { tfidf, kind, sentiment, lookup };
+  const vocabulary = [...tfidf.vocabulary()];
+  const stride = 1 + kind.classes + sentiment.classes;
+  const index = new Map<string, number>();
+  const rows = new Float64Array(vocabulary.length * stride);
+  vocabulary.forEach((t, i) => {
+    index.set(t, i);
+    rows[i * stride] = tfidf.idf(t)!;
+    const k = kind.W.get(t);
+    if (k) rows.set(k, i * stride + 1);
+    const st = sentiment.W.get(t);
+    if (st) rows.set(st, i * stride + 1 + kind.classes);
+  });
+  return { tfidf, kind, sentiment, index, rows };
 }
 
 /** Embedding head's log-probabilities plus WORD_WEIGHT times the word head's (`q`). */
