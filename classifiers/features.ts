@@ -116,6 +116,13 @@ export function terms(text: string): string[] {
 
 export type SparseVec = Map<string, number>;
 
+/** How often each of a text's `terms` occurs in it. */
+export function termCounts(textTerms: string[]): Map<string, number> {
+  const counts = new Map<string, number>();
+  for (const t of textTerms) counts.set(t, (counts.get(t) ?? 0) + 1);
+  return counts;
+}
+
 /**
  * TF-IDF over `terms`. The document frequencies come from a background corpus (the shipped
  * training sentences plus a customer's job texts), so common words weigh little even when a
@@ -152,7 +159,26 @@ export class TfIdf {
   }
   /** The same from a text's `terms`, when several TF-IDF models read one text. */
   vectorOf(textTerms: string[]): SparseVec {
-    return this.weigh(this.countsOf(textTerms));
+    return this.weighCounts(termCounts(textTerms));
+  }
+  /**
+   * The same from a text's termCounts, every term counted or not: one frequency lookup per
+   * distinct term (countsOf and weigh look each term up twice), as the classify stage runs it.
+   */
+  weighCounts(counts: Map<string, number>): SparseVec {
+    const out: SparseVec = new Map();
+    let norm = 0;
+    for (const [t, c] of counts) {
+      const df = this.frequency(t);
+      // Terms no job text or background sentence has cannot match anything; they would only dilute.
+      if (df === 0) continue;
+      const w = (1 + Math.log(c)) * Math.log(1 + this.docs / df);
+      out.set(t, w);
+      norm += w * w;
+    }
+    norm = Math.sqrt(norm) || 1;
+    for (const [t, w] of out) out.set(t, w / norm);
+    return out;
   }
   /** How often each term of the corpus occurs in `textTerms` (the others are left out). */
   countsOf(textTerms: string[], into = new Map<string, number>()): Map<string, number> {

@@ -26,7 +26,7 @@ import { fileURLToPath } from 'node:url';
 import { GapmapError } from '../app/errors.ts';
 import { fitLogistic, fitTemperature, logisticProb, type Logistic } from './calibration.ts';
 import { CachedEmbedder, createEmbedder, Lru, type Embedder, type EmbedderConfig } from './embedders.ts';
-import { concat, sparseDot, terms, TfIdf, unitFeatures, type SparseVec } from './features.ts';
+import { concat, sparseDot, termCounts, terms, TfIdf, unitFeatures, type SparseVec } from './features.ts';
 import {
   argmax,
   columns,
@@ -172,12 +172,20 @@ interface WordHeads {
  */
 export function wordProbabilities(
   words: WordHeads,
-  textTerms: string[],
+  /** The text's `terms`, or their termCounts. */
+  textTerms: string[] | Map<string, number>,
 ): { kind: Float64Array; sentiment: Float64Array } {
   const counts = new Map<number, number>();
-  for (const t of textTerms) {
-    const row = words.index.get(t);
-    if (row !== undefined) counts.set(row, (counts.get(row) ?? 0) + 1);
+  if (Array.isArray(textTerms)) {
+    for (const t of textTerms) {
+      const row = words.index.get(t);
+      if (row !== undefined) counts.set(row, (counts.get(row) ?? 0) + 1);
+    }
+  } else {
+    for (const [t, c] of textTerms) {
+      const row = words.index.get(t);
+      if (row !== undefined) counts.set(row, c);
+    }
   }
   const K = words.kind.classes;
   const S = words.sentiment.classes;
@@ -765,10 +773,11 @@ export class EmbeddingClassifier implements Classifier {
     const features: Float32Array[] = [];
     for (let i = 0; i < units.length; i++) {
       if (i % 32 === 31) await new Promise((resolve) => setImmediate(resolve));
-      const textTerms = terms(units[i]!.text);
+      // Counted once for both: the word heads and the job model read the same terms.
+      const counts = termCounts(terms(units[i]!.text));
       wordParts.push({
-        ...wordProbabilities(heads.words, textTerms),
-        jobTf: jobModel ? jobModel.tfidf.vectorOf(textTerms) : null,
+        ...wordProbabilities(heads.words, counts),
+        jobTf: jobModel ? jobModel.tfidf.weighCounts(counts) : null,
         contextTf: jobModel && units[i]!.context ? jobModel.tfidf.vector(units[i]!.context!) : null,
       });
       features.push(unitFeatures(units[i]!));

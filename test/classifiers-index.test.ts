@@ -6,7 +6,7 @@ import {
   wordProbabilities,
   type EmbeddingClassifier,
 } from '../classifiers/index.ts';
-import { TfIdf, terms } from '../classifiers/features.ts';
+import { TfIdf, termCounts, terms } from '../classifiers/features.ts';
 import { softmax, sparseLogits } from '../classifiers/heads.ts';
 import { CachedEmbedder, Lru, type Embedder } from '../classifiers/embedders.ts';
 import { createBundledEmbedder, PieceTokenizer } from '../classifiers/embed-bundled.ts';
@@ -330,6 +330,10 @@ describe('word heads', () => {
       const sentiment = softmax(sparseLogits(words.sentiment, v));
       kind.forEach((p, k) => expect(fused.kind[k]).toBeCloseTo(p, 12));
       sentiment.forEach((p, k) => expect(fused.sentiment[k]).toBeCloseTo(p, 12));
+      // The classify stage counts a text's terms once for the word heads and the job model.
+      const counts = termCounts(terms(text));
+      expect(wordProbabilities(words, counts)).toEqual(fused);
+      expect(words.tfidf.weighCounts(counts)).toEqual(words.tfidf.weigh(words.tfidf.countsOf(terms(text))));
     }
   });
 });
