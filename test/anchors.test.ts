@@ -15,7 +15,13 @@ import { enqueueRetrain } from '../app/retrain.ts';
 import { saveJob } from '../db/reviews.ts';
 import { createInProcessRuntime } from '../workers/inprocess.ts';
 import { createLexicalClassifier } from '../classifiers/lexical.ts';
-import { ANCHOR_CAP, type Classifier, type CustomerContext, type JobAnchor } from '../classifiers/types.ts';
+import {
+  ANCHOR_CAP,
+  type Classifier,
+  type CustomerContext,
+  type JobAnchor,
+  type RegressionChoice,
+} from '../classifiers/types.ts';
 
 let t: TestDb;
 let customerId: number;
@@ -149,10 +155,21 @@ describe('anchors kept per customer', () => {
 });
 
 describe("the job head's regression choice kept per customer", () => {
-  /** Takes the tags off `n` of the customer's units, for the next classify job to tag them again. */
-  async function untag(n: number) {
+  /**
+   * A worker process whose classifier reports `choice` as made anew (none: it makes none), run on
+   * `n` of the customer's units with their tags taken off; returns the contexts it was given.
+   */
+  async function tagAgain(n: number, choice?: RegressionChoice) {
     const some = (await t.handle.db.select().from(units).where(eq(units.customerId, customerId))).slice(0, n);
     for (const u of some) await t.handle.db.delete(classifications).where(eq(classifications.unitId, u.id));
+    const { seen, rt } = recording(
+      () => [],
+      (context) => choice && context.onRegressions?.(choice),
+    );
+    await enqueueClassification(rt, [customerId]);
+    await rt.drain();
+    expect(seen.length).toBeGreaterThan(0);
+    return seen;
   }
   const kept = async () =>
     (await t.handle.db.select().from(jobHeadChoices).where(eq(jobHeadChoices.customerId, customerId)))[0]
@@ -161,36 +178,17 @@ describe("the job head's regression choice kept per customer", () => {
   it('a batch that makes the choice stores it, and the next process is handed it', async () => {
     expect(await kept()).toBeUndefined();
     const choice = { key: 'classifier-v1:jobs-a', texts: 24, help: true };
-    const first = recording(
-      () => [],
-      (context) => context.onRegressions?.(choice),
-    );
-    await untag(2);
-    await enqueueClassification(first.rt, [customerId]);
-    await first.rt.drain();
-    expect(first.seen.length).toBeGreaterThan(0);
-    expect(first.seen[0]!.regressions).toBeUndefined();
+    const first = await tagAgain(2, choice);
+    expect(first[0]!.regressions).toBeUndefined();
     expect(await kept()).toEqual(choice);
 
     // Another worker process: its classifier gets the kept choice and makes none of its own.
-    const second = recording(() => []);
-    await untag(1);
-    await enqueueClassification(second.rt, [customerId]);
-    await second.rt.drain();
-    expect(second.seen.length).toBeGreaterThan(0);
-    for (const context of second.seen) expect(context.regressions).toEqual(choice);
+    for (const context of await tagAgain(1)) expect(context.regressions).toEqual(choice);
     expect(await kept()).toEqual(choice);
 
     // A choice made anew (more job texts, other jobs) replaces it.
     const anew = { key: 'classifier-v1:jobs-b', texts: 31, help: false };
-    const third = recording(
-      () => [],
-      (context) => context.onRegressions?.(anew),
-    );
-    await untag(1);
-    await enqueueClassification(third.rt, [customerId]);
-    await third.rt.drain();
-    expect(third.seen[0]!.regressions).toEqual(choice);
+    expect((await tagAgain(1, anew))[0]!.regressions).toEqual(choice);
     expect(await kept()).toEqual(anew);
   });
 });
