@@ -132,7 +132,8 @@ export function termCounts(textTerms: string[]): Map<string, number> {
  */
 export class TfIdf {
   private readonly df = new Map<string, number>();
-  private readonly docs: number;
+  /** Documents counted: the corpus's and the base's. */
+  readonly docs: number;
   constructor(
     corpus: string[],
     private readonly base?: TfIdf,
@@ -141,8 +142,12 @@ export class TfIdf {
     this.docs = corpus.length + (base?.docs ?? 0);
   }
   /** In how many documents of the corpus (and the base's) a term occurs. */
-  private frequency(term: string): number {
+  frequency(term: string): number {
     return (this.df.get(term) ?? 0) + (this.base?.frequency(term) ?? 0);
+  }
+  /** The terms of this corpus itself (not the base's) and in how many of its documents each occurs. */
+  ownFrequencies(): IterableIterator<[string, number]> {
+    return this.df.entries();
   }
   /** The weight of one occurrence of a term (undefined: the term is not in the corpus). */
   idf(term: string): number | undefined {

@@ -163,6 +163,8 @@ interface WordHeads {
    */
   index: Map<string, number>;
   rows: Float64Array;
+  /** Per row, in how many shipped sentences the term occurs (a job model's base frequencies). */
+  frequencies: Int32Array;
 }
 
 /**
@@ -235,15 +237,17 @@ export function trainWordHeads(
   const stride = 1 + kind.classes + sentiment.classes;
   const index = new Map<string, number>();
   const rows = new Float64Array(vocabulary.length * stride);
+  const frequencies = new Int32Array(vocabulary.length);
   vocabulary.forEach((t, i) => {
     index.set(t, i);
+    frequencies[i] = tfidf.frequency(t);
     rows[i * stride] = tfidf.idf(t)!;
     const k = kind.W.get(t);
     if (k) rows.set(k, i * stride + 1);
     const st = sentiment.W.get(t);
     if (st) rows.set(st, i * stride + 1 + kind.classes);
   });
-  return { tfidf, kind, sentiment, index, rows };
+  return { tfidf, kind, sentiment, index, rows, frequencies };
 }
 
 /** Embedding head's log-probabilities plus WORD_WEIGHT times the word head's (`q`). */
@@ -320,6 +324,14 @@ interface JobModel {
   /** Index into `jobs` of each item's job. */
   jobIndex: Int32Array;
   tfidf: TfIdf;
+  /** The word heads whose TF-IDF is `tfidf`'s base (the shipped ones). */
+  baseWords: WordHeads;
+  /**
+   * Per term of the customer's own texts or of the job documents: in how many of those texts it
+   * occurs, the jobs whose documents have it with its weight there (as in `postings`), and its row
+   * of the sparse head. What a unit's terms are scored with (unitJobVector), one lookup per term.
+   */
+  terms: JobTerms;
   /** One TF-IDF vector per job: all its texts together. */
   jobDocs: SparseVec[];
   /** Each job's term counts (its texts together), before weighting: anchors add theirs. */
@@ -329,6 +341,116 @@ interface JobModel {
   temperature: number;
   /** P(bears on one of these jobs | nearest job text's similarity). */
   gate: Logistic;
+}
+
+/**
+ * JobModel.terms: per term of the customer's own texts or of the job documents (term -> i in
+ * `index`), in how many of those texts it occurs (`df[i]`), the jobs whose documents have it with
+ * its weight there (`jobs` and `weights` from `start[i]` to `start[i + 1]`, as in `postings`), and
+ * its row of the sparse head (`w[i]`). Flat arrays: a customer with 77 jobs has some 20,000 terms.
+ */
+interface JobTerms {
+  index: Map<string, number>;
+  df: Int32Array;
+  start: Int32Array;
+  jobs: Int32Array;
+  weights: Float64Array;
+  w: (Float64Array | undefined)[];
+}
+
+/** A unit's terms that a job model's documents or sparse head know (indices into JobTerms), with their weights in the unit's vector. */
+interface JobHits {
+  terms: number[];
+  weights: number[];
+}
+
+export function jobTerms(
+  tfidf: TfIdf,
+  postings: JobModel['postings'],
+  sparseHead: SparseSoftmaxHead | null,
+): JobTerms {
+  const df = new Map<string, number>(tfidf.ownFrequencies());
+  // A job's document also has the word pairs across two of its texts (they are counted joined),
+  // which only the shipped sentences may have.
+  for (const t of postings.keys()) if (!df.has(t)) df.set(t, 0);
+  for (const t of sparseHead?.W.keys() ?? []) if (!df.has(t)) df.set(t, 0);
+  const n = df.size;
+  const out: JobTerms = {
+    index: new Map(),
+    df: new Int32Array(n),
+    start: new Int32Array(n + 1),
+    jobs: new Int32Array([...postings.values()].reduce((s, l) => s + l.length, 0)),
+    weights: new Float64Array(0),
+    w: new Array<Float64Array | undefined>(n),
+  };
+  out.weights = new Float64Array(out.jobs.length);
+  let i = 0;
+  let at = 0;
+  for (const [t, f] of df) {
+    out.index.set(t, i);
+    out.df[i] = f;
+    out.start[i] = at;
+    for (const p of postings.get(t) ?? []) {
+      out.jobs[at] = p.job;
+      out.weights[at++] = p.weight;
+    }
+    out.w[i++] = sparseHead?.W.get(t);
+  }
+  out.start[n] = at;
+  return out;
+}
+
+/**
+ * A unit's TF-IDF vector under a job model, from its termCounts: the same numbers as
+ * model.tfidf.weighCounts(counts), plus the terms the model's documents or sparse head have
+ * (`hits`, in the vector's order), so jobScores need not look every term up again.
+ */
+export function unitJobVector(
+  model: Pick<JobModel, 'baseWords' | 'terms' | 'tfidf'>,
+  counts: Map<string, number>,
+): { tf: SparseVec; hits: JobHits } {
+  const tf: SparseVec = new Map();
+  const hits: JobHits = { terms: [], weights: [] };
+  const { index, frequencies } = model.baseWords;
+  const own = model.terms;
+  const docs = model.tfidf.docs;
+  let norm = 0;
+  for (const [t, c] of counts) {
+    const i = own.index.get(t);
+    const row = index.get(t);
+    const df = (i === undefined ? 0 : own.df[i]!) + (row === undefined ? 0 : frequencies[row]!);
+    if (df === 0) continue;
+    const w = (1 + Math.log(c)) * Math.log(1 + docs / df);
+    tf.set(t, w);
+    norm += w * w;
+    if (i !== undefined && (own.start[i + 1]! > own.start[i]! || own.w[i])) {
+      hits.terms.push(i);
+      hits.weights.push(w);
+    }
+  }
+  norm = Math.sqrt(norm) || 1;
+  for (const [t, w] of tf) tf.set(t, w / norm);
+  for (let h = 0; h < hits.weights.length; h++) hits.weights[h] = hits.weights[h]! / norm;
+  return { tf, hits };
+}
+
+/** addTermScores from a unit's hits (unitJobVector): the same sums, in the same order. */
+export function addHitScores(out: Float64Array, terms: JobTerms, hits: JobHits) {
+  const { start, jobs, weights } = terms;
+  hits.terms.forEach((i, h) => {
+    const w = hits.weights[h]!;
+    for (let p = start[i]!; p < start[i + 1]!; p++) out[jobs[p]!]! += w * weights[p]!;
+  });
+}
+
+/** sparseLogits(head, tf) from a unit's hits: the same sums, in the same order. */
+export function hitLogits(head: SparseSoftmaxHead, terms: JobTerms, hits: JobHits): Float64Array {
+  const z = Float64Array.from(head.b);
+  hits.terms.forEach((i, h) => {
+    const row = terms.w[i];
+    if (row) for (let k = 0; k < head.classes; k++) z[k]! += hits.weights[h]! * row[k]!;
+  });
+  return z;
 }
 
 const LOO_SAMPLE = 200;
@@ -712,6 +834,8 @@ export class EmbeddingClassifier implements Classifier {
       sparseHead: scoring.sparseHead,
       jobs,
       tfidf,
+      baseWords: (await this.globalHeads).words,
+      terms: jobTerms(tfidf, scoring.postings, scoring.sparseHead),
       temperature: 1,
       gate,
     };
@@ -767,7 +891,7 @@ export class EmbeddingClassifier implements Classifier {
     const wordParts: {
       kind: Float64Array;
       sentiment: Float64Array;
-      jobTf: SparseVec | null;
+      job: { tf: SparseVec; hits: JobHits } | null;
       contextTf: SparseVec | null;
     }[] = [];
     const features: Float32Array[] = [];
@@ -777,7 +901,7 @@ export class EmbeddingClassifier implements Classifier {
       const counts = termCounts(terms(units[i]!.text));
       wordParts.push({
         ...wordProbabilities(heads.words, counts),
-        jobTf: jobModel ? jobModel.tfidf.weighCounts(counts) : null,
+        job: jobModel ? unitJobVector(jobModel, counts) : null,
         contextTf: jobModel && units[i]!.context ? jobModel.tfidf.vector(units[i]!.context!) : null,
       });
       features.push(unitFeatures(units[i]!));
@@ -823,7 +947,8 @@ export class EmbeddingClassifier implements Classifier {
       if (jobModel) {
         const nearest = { sim: -1 };
         const row = rowOf(sims!, i, jobModel.items.length);
-        const scores = jobScores(jobModel, row, jobDense?.[i] ?? null, wordParts[i]!.jobTf!, -1, nearest);
+        const { tf, hits } = wordParts[i]!.job!;
+        const scores = jobScores(jobModel, row, jobDense?.[i] ?? null, tf, -1, nearest, undefined, hits);
         addContext(scores, jobModel.postings, i);
         jobScoresOf[i] = scores;
         pNones[i] = 1 - logisticProb(jobModel.gate, gateFeatures(nearest.sim, pkDense[other]!));
@@ -854,7 +979,7 @@ export class EmbeddingClassifier implements Classifier {
         units.forEach((_, i) => {
           if (isAnchor.has(i)) return;
           const scores = jobScoresOf[i]!;
-          addTermScores(scores, delta, wordParts[i]!.jobTf!);
+          addTermScores(scores, delta, wordParts[i]!.job!.tf);
           addContext(scores, delta, i);
           decideJob(batchTags[i]!, jobModel, scores, pNones[i]!, pOthers[i]!);
         });
@@ -1042,7 +1167,7 @@ function jobContrast(v: SparseVec, jdf: (term: string) => number | undefined, jo
  * Adds `weight` times the TF-IDF similarity of `tf` to each job's document, in one pass over the
  * vector's terms and the jobs that have each.
  */
-function addTermScores(out: Float64Array, postings: JobModel['postings'], tf: SparseVec, weight = 1) {
+export function addTermScores(out: Float64Array, postings: JobModel['postings'], tf: SparseVec, weight = 1) {
   for (const [term, w] of tf) for (const p of postings.get(term) ?? []) out[p.job]! += weight * w * p.weight;
 }
 
@@ -1052,7 +1177,7 @@ function addTermScores(out: Float64Array, postings: JobModel['postings'], tf: Sp
  * `skip` leaves one job text out (for calibration).
  */
 function jobScores(
-  model: Pick<JobModel, 'jobs' | 'jobIndex' | 'postings' | 'sparseHead'>,
+  model: Pick<JobModel, 'jobs' | 'jobIndex' | 'postings' | 'sparseHead'> & { terms?: JobTerms },
   /** The unit's similarity to each job text (a row of dotMatrix). */
   sims: Float32Array,
   /** The embedding regression's probabilities for the unit (when the model has one). */
@@ -1063,6 +1188,8 @@ function jobScores(
   nearest?: { sim: number },
   /** Job documents other than the model's (leave-one-out calibration). */
   docs?: SparseVec[],
+  /** `tf`'s terms the model knows (unitJobVector): the same scores without a lookup per term. */
+  hits?: JobHits,
 ): Float64Array {
   // The mean similarity per job (its prototype; a job's nearest text alone lets one loosely worded
   // example pull in units of other jobs) and the nearest text overall.
@@ -1080,6 +1207,8 @@ function jobScores(
   for (let k = 0; k < out.length; k++) if (count[k]) out[k]! /= count[k]!;
   if (docs) {
     for (let k = 0; k < out.length; k++) out[k]! += sparseDot(tf, docs[k]!);
+  } else if (hits && model.terms) {
+    addHitScores(out, model.terms, hits);
   } else {
     addTermScores(out, model.postings, tf);
   }
@@ -1087,7 +1216,8 @@ function jobScores(
     for (let k = 0; k < out.length; k++) out[k]! += LR_WEIGHT * Math.log(Math.max(headP[k]!, 1e-9));
   }
   if (model.sparseHead) {
-    const p = softmax(sparseLogits(model.sparseHead, tf));
+    const head = model.sparseHead;
+    const p = softmax(hits && model.terms ? hitLogits(head, model.terms, hits) : sparseLogits(head, tf));
     for (let k = 0; k < out.length; k++) out[k]! += LR_WEIGHT * Math.log(Math.max(p[k]!, 1e-9));
   }
   return out;
@@ -1153,9 +1283,7 @@ function pickAnchors(batch: (JobAnchor | null)[]): Anchor[] {
 function givenAnchors(given: JobAnchor[], units: UnitInput[], jobs: string[]): Anchor[] {
   const known = new Set(jobs);
   const at = new Map(units.map((u, i) => [u.text, i]));
-  return given
-    .filter((a) => known.has(a.job))
-    .map((a) => ({ ...a, unit: at.get(a.text) ?? -1 }));
+  return given.filter((a) => known.has(a.job)).map((a) => ({ ...a, unit: at.get(a.text) ?? -1 }));
 }
 
 /**

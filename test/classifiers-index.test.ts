@@ -1,13 +1,18 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
+  addHitScores,
+  addTermScores,
   createClassifier,
+  hitLogits,
+  jobTerms,
   loadTrainingRows,
   trainWordHeads,
+  unitJobVector,
   wordProbabilities,
   type EmbeddingClassifier,
 } from '../classifiers/index.ts';
 import { TfIdf, termCounts, terms } from '../classifiers/features.ts';
-import { softmax, sparseLogits } from '../classifiers/heads.ts';
+import { softmax, sparseLogits, trainSparseSoftmax } from '../classifiers/heads.ts';
 import { CachedEmbedder, Lru, type Embedder } from '../classifiers/embedders.ts';
 import { createBundledEmbedder, PieceTokenizer } from '../classifiers/embed-bundled.ts';
 import type { CustomerContext, JobAnchor, RegressionChoice, UnitInput } from '../classifiers/types.ts';
@@ -207,7 +212,7 @@ describe('embedding classifier (bundled USE-lite)', () => {
     expect(stale).toEqual(alone);
   });
 
-  it('makes the job head\'s regression choice once, and takes one kept from another process', async () => {
+  it("makes the job head's regression choice once, and takes one kept from another process", async () => {
     // Eight texts for each of three jobs: enough for the choice to be made by cross-validation.
     const large: CustomerContext = {
       customerKey: 'crumb-and-co-large',
@@ -339,7 +344,7 @@ describe('word heads', () => {
 });
 
 describe('TF-IDF over a shared base', () => {
-  it('weighs a customer\'s texts over the shipped sentences exactly as one TF-IDF over both', () => {
+  it("weighs a customer's texts over the shipped sentences exactly as one TF-IDF over both", () => {
     const shipped = loadTrainingRows().map((r) => r.text);
     const own = ['Publish the weekly rota by Wednesday', 'Fewer hours on the rota', 'zzqx rota rota'];
     const whole = new TfIdf([...shipped, ...own]);
@@ -349,6 +354,59 @@ describe('TF-IDF over a shared base', () => {
     for (const text of [...own, "Can't export the invoices again", 'zzqx', 'qqqq unseen', '']) {
       expect(Object.fromEntries(layered.vector(text))).toEqual(Object.fromEntries(whole.vector(text)));
     }
+  });
+});
+
+describe("a unit's terms under a job model", () => {
+  it('give the TF-IDF vector, job scores and sparse logits exactly as the per-term lookups do', () => {
+    const rows = loadTrainingRows();
+    const words = trainWordHeads(
+      rows.map((r) => r.text),
+      rows.map((r) => r.kind),
+      rows.map((r) => r.sentiment),
+    );
+    const own = [
+      'Take standing bread orders from the cafes',
+      'The cafes text their orders at 5am',
+      'Plan the weekly shifts for the bakers',
+      'When a baker calls in sick I redo the shifts',
+    ];
+    const jobOf = [0, 0, 1, 1];
+    const tfidf = new TfIdf(own, words.tfidf);
+    const tfs = own.map((t) => tfidf.vector(t));
+    // Job documents as postings, plus a term only the shipped sentences have (a job's texts are
+    // counted joined, so a word pair across two of them can be such a term).
+    const postings = new Map<string, { job: number; weight: number }[]>();
+    tfs.forEach((v, i) => {
+      for (const [t, w] of v)
+        postings.set(t, [...(postings.get(t) ?? []), { job: jobOf[i]!, weight: w / 2 }]);
+    });
+    expect(words.index.has('w:rota')).toBe(true);
+    expect([...tfidf.ownFrequencies()].some(([t]) => t === 'w:rota')).toBe(false);
+    postings.set('w:rota', [{ job: 1, weight: 0.3 }]);
+    const head = trainSparseSoftmax(tfs, jobOf, 2, { epochs: 5 });
+    const model = { baseWords: words, tfidf, terms: jobTerms(tfidf, postings, head) };
+    for (const text of [
+      'The cafes changed their bread orders again',
+      'Who is on the rota for the early shifts?',
+      'zzqx unknownword',
+      '',
+    ]) {
+      const counts = termCounts(terms(text));
+      const { tf, hits } = unitJobVector(model, counts);
+      expect(tf).toEqual(tfidf.weighCounts(counts));
+      const viaHits = new Float64Array(2);
+      addHitScores(viaHits, model.terms, hits);
+      const perTerm = new Float64Array(2);
+      addTermScores(perTerm, postings, tf);
+      expect(viaHits).toEqual(perTerm);
+      expect(hitLogits(head, model.terms, hits)).toEqual(sparseLogits(head, tf));
+    }
+    // The shipped-only term scores for its job.
+    const { hits } = unitJobVector(model, termCounts(terms('the rota')));
+    const scores = new Float64Array(2);
+    addHitScores(scores, model.terms, hits);
+    expect(scores[1]).toBeGreaterThan(0);
   });
 });
 
