@@ -176,36 +176,42 @@ export function wordProbabilities(
   words: WordHeads,
   /** The text's `terms`, or their termCounts. */
   textTerms: string[] | Map<string, number>,
+  /** wordRows of those counts, when the caller has them. */
+  termRows?: Int32Array,
 ): { kind: Float64Array; sentiment: Float64Array } {
-  const counts = new Map<number, number>();
-  if (Array.isArray(textTerms)) {
-    for (const t of textTerms) {
-      const row = words.index.get(t);
-      if (row !== undefined) counts.set(row, (counts.get(row) ?? 0) + 1);
-    }
-  } else {
-    for (const [t, c] of textTerms) {
-      const row = words.index.get(t);
-      if (row !== undefined) counts.set(row, c);
-    }
-  }
+  const counts = Array.isArray(textTerms) ? termCounts(textTerms) : textTerms;
+  const at = termRows ?? wordRows(words, counts);
   const K = words.kind.classes;
   const S = words.sentiment.classes;
   const zk = new Float64Array(K);
   const zs = new Float64Array(S);
   const { rows } = words;
   let norm = 0;
-  for (const [row, c] of counts) {
-    const at = row * (1 + K + S);
-    const w = (1 + Math.log(c)) * rows[at]!;
+  let j = 0;
+  for (const c of counts.values()) {
+    const row = at[j++]!;
+    if (row < 0) continue;
+    const o = row * (1 + K + S);
+    const w = (1 + Math.log(c)) * rows[o]!;
     norm += w * w;
-    for (let k = 0; k < K; k++) zk[k]! += w * rows[at + 1 + k]!;
-    for (let k = 0; k < S; k++) zs[k]! += w * rows[at + 1 + K + k]!;
+    for (let k = 0; k < K; k++) zk[k]! += w * rows[o + 1 + k]!;
+    for (let k = 0; k < S; k++) zs[k]! += w * rows[o + 1 + K + k]!;
   }
   norm = Math.sqrt(norm) || 1;
   for (let k = 0; k < zk.length; k++) zk[k] = zk[k]! / norm + words.kind.b[k]!;
   for (let k = 0; k < zs.length; k++) zs[k] = zs[k]! / norm + words.sentiment.b[k]!;
   return { kind: softmax(zk), sentiment: softmax(zs) };
+}
+
+/**
+ * The row in the word heads of each of a text's distinct terms (termCounts order; -1: none): one
+ * lookup per term for the word heads and a job model over the same shipped sentences.
+ */
+export function wordRows(words: WordHeads, counts: Map<string, number>): Int32Array {
+  const out = new Int32Array(counts.size);
+  let j = 0;
+  for (const t of counts.keys()) out[j++] = words.index.get(t) ?? -1;
+  return out;
 }
 
 /**
@@ -408,17 +414,21 @@ export function jobTerms(
 export function unitJobVector(
   model: Pick<JobModel, 'baseWords' | 'terms' | 'tfidf'>,
   counts: Map<string, number>,
+  /** wordRows of the counts in model.baseWords, when the caller has them. */
+  baseRows?: Int32Array,
 ): { tf: SparseVec; hits: JobHits } {
   const tf: SparseVec = new Map();
   const hits: JobHits = { terms: [], weights: [] };
-  const { index, frequencies } = model.baseWords;
+  const rows = baseRows ?? wordRows(model.baseWords, counts);
+  const { frequencies } = model.baseWords;
   const own = model.terms;
   const docs = model.tfidf.docs;
   let norm = 0;
+  let j = 0;
   for (const [t, c] of counts) {
     const i = own.index.get(t);
-    const row = index.get(t);
-    const df = (i === undefined ? 0 : own.df[i]!) + (row === undefined ? 0 : frequencies[row]!);
+    const row = rows[j++]!;
+    const df = (i === undefined ? 0 : own.df[i]!) + (row < 0 ? 0 : frequencies[row]!);
     if (df === 0) continue;
     const w = (1 + Math.log(c)) * Math.log(1 + docs / df);
     tf.set(t, w);
@@ -899,9 +909,14 @@ export class EmbeddingClassifier implements Classifier {
       if (i % 32 === 31) await new Promise((resolve) => setImmediate(resolve));
       // Counted once for both: the word heads and the job model read the same terms.
       const counts = termCounts(terms(units[i]!.text));
+      const rows = wordRows(heads.words, counts);
       wordParts.push({
-        ...wordProbabilities(heads.words, counts),
-        job: jobModel ? unitJobVector(jobModel, counts) : null,
+        ...wordProbabilities(heads.words, counts, rows),
+        // The job model's base is the shipped word heads: the same rows, unless a person's
+        // corrections gave this customer word heads of its own.
+        job: jobModel
+          ? unitJobVector(jobModel, counts, jobModel.baseWords === heads.words ? rows : undefined)
+          : null,
         contextTf: jobModel && units[i]!.context ? jobModel.tfidf.vector(units[i]!.context!) : null,
       });
       features.push(unitFeatures(units[i]!));
