@@ -315,14 +315,19 @@ describe('bundled embedder threads', () => {
   });
 });
 
+/** The word heads as the classifier trains them from the shipped sentences. */
+function shippedWordHeads() {
+  const rows = loadTrainingRows();
+  return trainWordHeads(
+    rows.map((r) => r.text),
+    rows.map((r) => r.kind),
+    rows.map((r) => r.sentiment),
+  );
+}
+
 describe('word heads', () => {
   it('score a text in one pass exactly as the TF-IDF vector and the two regressions do', () => {
-    const rows = loadTrainingRows();
-    const words = trainWordHeads(
-      rows.map((r) => r.text),
-      rows.map((r) => r.kind),
-      rows.map((r) => r.sentiment),
-    );
+    const words = shippedWordHeads();
     for (const text of [
       "Can't export the invoices again!! Third time this week.",
       'Thanks, the new rota page is lovely',
@@ -359,12 +364,7 @@ describe('TF-IDF over a shared base', () => {
 
 describe("a unit's terms under a job model", () => {
   it('give the TF-IDF vector, job scores and sparse logits exactly as the per-term lookups do', () => {
-    const rows = loadTrainingRows();
-    const words = trainWordHeads(
-      rows.map((r) => r.text),
-      rows.map((r) => r.kind),
-      rows.map((r) => r.sentiment),
-    );
+    const words = shippedWordHeads();
     const own = [
       'Take standing bread orders from the cafes',
       'The cafes text their orders at 5am',
