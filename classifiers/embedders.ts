@@ -54,6 +54,30 @@ export class Lru<K, V> {
   }
 }
 
+/**
+ * An LRU of values that each belong to one owner (a customer) and are made for one key (its jobs
+ * and people's decisions), keeping only each owner's latest: after a correction, a customer's new
+ * heads replace the ones before instead of staying until the LRU evicts them (kind and sentiment
+ * heads with their word heads are about 12 MB, a 77-job model about 11 MB).
+ */
+export class OwnedLru<V> {
+  private readonly lru: Lru<string, { key: string; value: V }>;
+  constructor(capacity: number) {
+    this.lru = new Lru(capacity);
+  }
+  get(owner: string, key: string): V | undefined {
+    const e = this.lru.get(owner);
+    return e?.key === key ? e.value : undefined;
+  }
+  set(owner: string, key: string, value: V): void {
+    this.lru.set(owner, { key, value });
+  }
+  /** How many owners have a value. */
+  get size(): number {
+    return this.lru.size;
+  }
+}
+
 /** Wraps an embedder with a text-keyed LRU; duplicate texts within one call are embedded once. */
 export class CachedEmbedder implements Embedder {
   readonly name: string;

@@ -25,7 +25,14 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { GapmapError } from '../app/errors.ts';
 import { fitLogistic, fitTemperature, logisticProb, type Logistic } from './calibration.ts';
-import { CachedEmbedder, createEmbedder, Lru, type Embedder, type EmbedderConfig } from './embedders.ts';
+import {
+  CachedEmbedder,
+  createEmbedder,
+  Lru,
+  OwnedLru,
+  type Embedder,
+  type EmbedderConfig,
+} from './embedders.ts';
 import { concat, sparseDot, termCounts, terms, TfIdf, unitFeatures, type SparseVec } from './features.ts';
 import {
   argmax,
@@ -556,8 +563,9 @@ export class EmbeddingClassifier implements Classifier {
   readonly name: string;
   readonly version: string;
   private readonly globalHeads: Promise<KindSentimentHeads>;
-  private readonly customerHeads = new Lru<string, Promise<KindSentimentHeads>>(64);
-  private readonly jobModels = new Lru<string, Promise<JobModel>>(256);
+  /** Per customer, the heads of its latest corrections and the job model of its latest jobs and decisions. */
+  private readonly customerHeads = new OwnedLru<Promise<KindSentimentHeads>>(64);
+  private readonly jobModels = new OwnedLru<Promise<JobModel>>(256);
   private readonly regressionChoices = new Lru<string, RegressionChoice>(256);
 
   constructor(
@@ -617,6 +625,11 @@ export class EmbeddingClassifier implements Classifier {
       }
     }
     return heads;
+  }
+
+  /** How many customers this process keeps heads of its own and a job model for. */
+  cached(): { heads: number; jobModels: number } {
+    return { heads: this.customerHeads.size, jobModels: this.jobModels.size };
   }
 
   /** Resolves when the shipped heads are trained (the pipeline may await it at start-up). */
@@ -720,21 +733,21 @@ export class EmbeddingClassifier implements Classifier {
     const corrections = (ctx.examples ?? []).filter((e) => e.kind || e.sentiment);
     if (corrections.length === 0) return this.globalHeads;
     const key = signature(corrections.map((c) => [c.text, c.kind, c.sentiment]));
-    let heads = this.customerHeads.get(key);
+    let heads = this.customerHeads.get(ctx.customerKey, key);
     if (!heads) {
       heads = this.globalHeads.then((shipped) => this.trainKindSentiment(corrections, shipped));
-      this.customerHeads.set(key, heads);
+      this.customerHeads.set(ctx.customerKey, key, heads);
     }
     return heads;
   }
 
   private jobModel(ctx: CustomerContext): Promise<JobModel> {
     const confirmed = (ctx.examples ?? []).filter((e) => e.job !== undefined);
-    const key = signature([ctx.customerKey, ctx.jobs, confirmed.map((e) => [e.text, e.job])]);
-    let model = this.jobModels.get(key);
+    const key = signature([ctx.jobs, confirmed.map((e) => [e.text, e.job])]);
+    let model = this.jobModels.get(ctx.customerKey, key);
     if (!model) {
       model = this.trainJobModel(ctx, confirmed);
-      this.jobModels.set(key, model);
+      this.jobModels.set(ctx.customerKey, key, model);
     }
     return model;
   }

@@ -13,7 +13,7 @@ import {
 } from '../classifiers/index.ts';
 import { TfIdf, termCounts, terms } from '../classifiers/features.ts';
 import { softmax, sparseLogits, trainSparseSoftmax } from '../classifiers/heads.ts';
-import { CachedEmbedder, Lru, type Embedder } from '../classifiers/embedders.ts';
+import { CachedEmbedder, Lru, OwnedLru, type Embedder } from '../classifiers/embedders.ts';
 import { createBundledEmbedder, PieceTokenizer } from '../classifiers/embed-bundled.ts';
 import type { CustomerContext, JobAnchor, RegressionChoice, UnitInput } from '../classifiers/types.ts';
 
@@ -280,6 +280,23 @@ describe('embedding classifier (bundled USE-lite)', () => {
     expect(again).toEqual([made[0], made[0]]);
   });
 
+  it("keeps only a customer's latest heads and job model, not one per correction", async () => {
+    const before = classifier.cached();
+    const text = 'The oven timer app beeps at odd hours.';
+    const other = 'Standing orders for the cafes come in by text.';
+    const ctx = { ...bakery, customerKey: 'crumb-and-co-reviewed' };
+    for (const examples of [
+      [{ text, kind: 'friction' as const }],
+      [{ text, kind: 'friction' as const }, { text: other, sentiment: 'negative' as const }],
+      [{ text, kind: 'friction' as const }, { text: other, job: 'wholesale-orders' }],
+      [{ text, kind: 'friction' as const }, { text: other, job: 'staff-rota' }],
+    ]) {
+      const [tags] = await classifier.classify([unit(1, text)], { ...ctx, examples });
+      expect(tags!.kind).toBe('friction');
+    }
+    expect(classifier.cached()).toEqual({ heads: before.heads + 1, jobModels: before.jobModels + 1 });
+  });
+
   it('classifies a customer without jobs: job is null', async () => {
     const [t] = await classifier.classify([unit(1, 'The delivery was late again.')], {
       customerKey: 'x',
@@ -407,6 +424,23 @@ describe("a unit's terms under a job model", () => {
     const scores = new Float64Array(2);
     addHitScores(scores, model.terms, hits);
     expect(scores[1]).toBeGreaterThan(0);
+  });
+});
+
+describe('per-customer cache', () => {
+  it("keeps each owner's latest value and evicts the owner used least recently", () => {
+    const cache = new OwnedLru<string>(2);
+    cache.set('a', 'v1', 'a1');
+    cache.set('a', 'v2', 'a2');
+    expect(cache.get('a', 'v1')).toBeUndefined();
+    expect(cache.get('a', 'v2')).toBe('a2');
+    cache.set('b', 'v1', 'b1');
+    expect(cache.get('a', 'v2')).toBe('a2');
+    cache.set('c', 'v1', 'c1');
+    expect(cache.size).toBe(2);
+    expect(cache.get('b', 'v1')).toBeUndefined();
+    expect(cache.get('a', 'v2')).toBe('a2');
+    expect(cache.get('c', 'v1')).toBe('c1');
   });
 });
 
