@@ -19,6 +19,7 @@ export async function loadLocalClassifier(config: Config): Promise<Classifier> {
   return createClassifier({
     embedder: config.embedder,
     modelDir: config.modelDir,
+    cacheBytes: config.modelCacheBytes,
     openai: {
       apiKey: config.openai.apiKey,
       baseURL: config.openai.baseURL,

@@ -39,6 +39,8 @@ const EnvSchema = z.object({
   GAPMAP_QUEUE_PREFIX: optionalString,
   // 256: the bundled model's two threads need batches this big to stay busy (bench:classify: 54 units/s at 64, 97 at 256).
   GAPMAP_CLASSIFY_BATCH: int(256, 1, 4096),
+  // Heap for customers' own heads and job models per process (classifiers/index.ts, DEFAULT_CACHE_BYTES).
+  GAPMAP_MODEL_CACHE_MB: int(384, 16, 65_536),
   GAPMAP_PORT: int(3000, 0, 65535),
   GAPMAP_WORKER_PORT: int(3001, 0, 65535),
   GAPMAP_AGGREGATE_DELAY_MS: int(2000, 0, 600_000),
@@ -75,6 +77,8 @@ export interface Config {
   modelDir: string | undefined;
   queuePrefix: string;
   classifyBatch: number;
+  /** Heap for customers' own heads and job models in one process, in bytes. */
+  modelCacheBytes: number;
   port: number;
   workerPort: number;
   aggregateDelayMs: number;
@@ -138,6 +142,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     modelDir: e.GAPMAP_MODEL_DIR,
     queuePrefix: e.GAPMAP_QUEUE_PREFIX ?? 'gapmap',
     classifyBatch: e.GAPMAP_CLASSIFY_BATCH,
+    modelCacheBytes: e.GAPMAP_MODEL_CACHE_MB * 1024 * 1024,
     port: e.GAPMAP_PORT,
     workerPort: e.GAPMAP_WORKER_PORT,
     aggregateDelayMs: e.GAPMAP_AGGREGATE_DELAY_MS,

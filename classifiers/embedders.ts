@@ -32,7 +32,11 @@ export function normalize(v: Float32Array): Float32Array {
 /** Least-recently-used map: a Map iterates in insertion order, so re-inserting marks use. */
 export class Lru<K, V> {
   private readonly map = new Map<K, V>();
-  constructor(readonly capacity: number) {}
+  constructor(
+    readonly capacity: number,
+    /** Called with each value that leaves (evicted or replaced). */
+    private readonly onLeave?: (value: V) => void,
+  ) {}
   get(key: K): V | undefined {
     const v = this.map.get(key);
     if (v !== undefined) {
@@ -41,13 +45,24 @@ export class Lru<K, V> {
     }
     return v;
   }
+  /** The value without making it the most recently used. */
+  peek(key: K): V | undefined {
+    return this.map.get(key);
+  }
   set(key: K, value: V): void {
-    this.map.delete(key);
-    this.map.set(key, value);
-    while (this.map.size > this.capacity) {
-      const oldest = this.map.keys().next().value as K;
-      this.map.delete(oldest);
+    const old = this.map.get(key);
+    if (old !== undefined) {
+      this.map.delete(key);
+      this.onLeave?.(old);
     }
+    this.map.set(key, value);
+    while (this.map.size > this.capacity) this.evictOldest();
+  }
+  /** Drops the least recently used entry. */
+  evictOldest(): void {
+    const [oldest, v] = this.map.entries().next().value as [K, V];
+    this.map.delete(oldest);
+    this.onLeave?.(v);
   }
   get size(): number {
     return this.map.size;
@@ -58,23 +73,40 @@ export class Lru<K, V> {
  * An LRU of values that each belong to one owner (a customer) and are made for one key (its jobs
  * and people's decisions), keeping only each owner's latest: after a correction, a customer's new
  * heads replace the ones before instead of staying until the LRU evicts them (kind and sentiment
- * heads with their word heads are about 12 MB, a 77-job model about 11 MB).
+ * heads with their word heads are about 12 MB, a 77-job model about 11 MB). With a byte budget,
+ * owners are evicted (least recently used first) while the sizes given to `weigh` exceed it.
  */
 export class OwnedLru<V> {
-  private readonly lru: Lru<string, { key: string; value: V }>;
-  constructor(capacity: number) {
-    this.lru = new Lru(capacity);
+  private readonly lru: Lru<string, { key: string; value: V; bytes: number }>;
+  private bytes = 0;
+  constructor(
+    capacity: number,
+    private readonly budget = Infinity,
+  ) {
+    this.lru = new Lru(capacity, (e) => (this.bytes -= e.bytes));
   }
   get(owner: string, key: string): V | undefined {
     const e = this.lru.get(owner);
     return e?.key === key ? e.value : undefined;
   }
   set(owner: string, key: string, value: V): void {
-    this.lru.set(owner, { key, value });
+    this.lru.set(owner, { key, value, bytes: 0 });
+  }
+  /** Records the size of an owner's value (known once it is built) and evicts down to the budget. */
+  weigh(owner: string, key: string, bytes: number): void {
+    const e = this.lru.peek(owner);
+    if (!e || e.key !== key) return;
+    this.bytes += bytes - e.bytes;
+    e.bytes = bytes;
+    while (this.bytes > this.budget && this.lru.size > 1) this.lru.evictOldest();
   }
   /** How many owners have a value. */
   get size(): number {
     return this.lru.size;
+  }
+  /** The sizes recorded with `weigh`, in all. */
+  get weight(): number {
+    return this.bytes;
   }
 }
 

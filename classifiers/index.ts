@@ -64,7 +64,10 @@ import {
   surestPerJob,
 } from './types.ts';
 
-export type ClassifierConfig = EmbedderConfig;
+export type ClassifierConfig = EmbedderConfig & {
+  /** Heap for customers' own heads and job models (default DEFAULT_CACHE_BYTES). */
+  cacheBytes?: number;
+};
 
 interface TrainingRow {
   text: string;
@@ -470,6 +473,52 @@ export function hitLogits(head: SparseSoftmaxHead, terms: JobTerms, hits: JobHit
   return z;
 }
 
+/** Bytes of heap per entry of a Map with small keys and values, as V8 keeps them (about). */
+const MAP_ENTRY_BYTES = 48;
+
+/**
+ * Heap for customers' own heads and job models in one process (GAPMAP_MODEL_CACHE_MB): with the
+ * model, its sessions and the shipped heads (about 580 MB of RSS in bench:classify), a worker
+ * stays under 1 GB. A customer evicted for others has its heads or job model built again on its
+ * next batch (seconds).
+ */
+export const DEFAULT_CACHE_BYTES = 384 * 1024 * 1024;
+
+/** About how much heap a customer's own kind and sentiment heads hold, mostly their word heads. */
+function headsBytes(h: KindSentimentHeads): number {
+  const w = h.words;
+  return (
+    h.kind.W.byteLength +
+    h.sentiment.W.byteLength +
+    3 * w.index.size * MAP_ENTRY_BYTES + // the index, the TF-IDF's counts, the terms themselves
+    w.rows.byteLength +
+    w.frequencies.byteLength +
+    (w.kind.W.size + w.sentiment.W.size) * 2 * MAP_ENTRY_BYTES +
+    w.kind.W.size * w.kind.classes * 8 +
+    w.sentiment.W.size * w.sentiment.classes * 8
+  );
+}
+
+/**
+ * About how much heap a job model holds (what the job-model cache's budget counts): its vectors,
+ * regressions, TF-IDF tables and job documents.
+ */
+function jobModelBytes(m: JobModel): number {
+  let bytes = m.itemMatrix.byteLength;
+  for (const it of m.items) bytes += it.vec.byteLength + MAP_ENTRY_BYTES;
+  if (m.head) bytes += m.head.W.byteLength;
+  if (m.sparseHead) bytes += m.sparseHead.W.size * (m.sparseHead.classes * 8 + 2 * MAP_ENTRY_BYTES);
+  let postings = 0;
+  for (const list of m.postings.values()) postings += list.length;
+  bytes += (m.postings.size + m.jdf.size) * MAP_ENTRY_BYTES + postings * 48;
+  for (const d of m.jobDocs) bytes += d.size * MAP_ENTRY_BYTES;
+  for (const c of m.jobCounts) bytes += c.size * MAP_ENTRY_BYTES;
+  const t = m.terms;
+  bytes += 2 * t.index.size * MAP_ENTRY_BYTES; // the table's index and the TF-IDF's own counts
+  bytes += t.df.byteLength + t.start.byteLength + t.jobs.byteLength + t.weights.byteLength + 8 * t.w.length;
+  return bytes;
+}
+
 const LOO_SAMPLE = 200;
 
 /**
@@ -563,9 +612,12 @@ export class EmbeddingClassifier implements Classifier {
   readonly name: string;
   readonly version: string;
   private readonly globalHeads: Promise<KindSentimentHeads>;
-  /** Per customer, the heads of its latest corrections and the job model of its latest jobs and decisions. */
-  private readonly customerHeads = new OwnedLru<Promise<KindSentimentHeads>>(64);
-  private readonly jobModels = new OwnedLru<Promise<JobModel>>(256);
+  /**
+   * Per customer, the heads of its latest corrections and the job model of its latest jobs and
+   * decisions, each cache within half of the cache budget.
+   */
+  private readonly customerHeads: OwnedLru<Promise<KindSentimentHeads>>;
+  private readonly jobModels: OwnedLru<Promise<JobModel>>;
   private readonly regressionChoices = new Lru<string, RegressionChoice>(256);
 
   constructor(
@@ -573,7 +625,11 @@ export class EmbeddingClassifier implements Classifier {
     private readonly training: TrainingRow[],
     /** Where trained shipped heads are kept between processes; none: train at start-up. */
     private readonly headsFile?: string,
+    /** Heap for customers' own heads and job models, about (ClassifierConfig.cacheBytes). */
+    cacheBytes = DEFAULT_CACHE_BYTES,
   ) {
+    this.customerHeads = new OwnedLru(64, cacheBytes / 2);
+    this.jobModels = new OwnedLru(256, cacheBytes / 2);
     this.name = `embedding-heads:${embedder.name}`;
     this.version = `6+${embedder.version}+data-${signature(training.map((r) => [r.text, r.kind, r.sentiment])).slice(0, 8)}`;
     this.globalHeads = this.loadOrTrainGlobalHeads();
@@ -627,9 +683,13 @@ export class EmbeddingClassifier implements Classifier {
     return heads;
   }
 
-  /** How many customers this process keeps heads of its own and a job model for. */
-  cached(): { heads: number; jobModels: number } {
-    return { heads: this.customerHeads.size, jobModels: this.jobModels.size };
+  /** How many customers this process keeps heads of its own and a job model for, and their heap (about). */
+  cached(): { heads: number; jobModels: number; bytes: number } {
+    return {
+      heads: this.customerHeads.size,
+      jobModels: this.jobModels.size,
+      bytes: this.customerHeads.weight + this.jobModels.weight,
+    };
   }
 
   /** Resolves when the shipped heads are trained (the pipeline may await it at start-up). */
@@ -737,6 +797,10 @@ export class EmbeddingClassifier implements Classifier {
     if (!heads) {
       heads = this.globalHeads.then((shipped) => this.trainKindSentiment(corrections, shipped));
       this.customerHeads.set(ctx.customerKey, key, heads);
+      heads.then(
+        (h) => this.customerHeads.weigh(ctx.customerKey, key, headsBytes(h)),
+        () => {},
+      );
     }
     return heads;
   }
@@ -748,6 +812,10 @@ export class EmbeddingClassifier implements Classifier {
     if (!model) {
       model = this.trainJobModel(ctx, confirmed);
       this.jobModels.set(ctx.customerKey, key, model);
+      model.then(
+        (m) => this.jobModels.weigh(ctx.customerKey, key, jobModelBytes(m)),
+        () => {},
+      );
     }
     return model;
   }
@@ -1370,6 +1438,7 @@ export async function createClassifier(
     new CachedEmbedder(inner),
     loadTrainingRows(),
     headsFileFor(inner, config.modelDir),
+    config.cacheBytes,
   );
   await classifier.ready();
   return classifier;

@@ -287,14 +287,35 @@ describe('embedding classifier (bundled USE-lite)', () => {
     const ctx = { ...bakery, customerKey: 'crumb-and-co-reviewed' };
     for (const examples of [
       [{ text, kind: 'friction' as const }],
-      [{ text, kind: 'friction' as const }, { text: other, sentiment: 'negative' as const }],
-      [{ text, kind: 'friction' as const }, { text: other, job: 'wholesale-orders' }],
-      [{ text, kind: 'friction' as const }, { text: other, job: 'staff-rota' }],
+      [
+        { text, kind: 'friction' as const },
+        { text: other, sentiment: 'negative' as const },
+      ],
+      [
+        { text, kind: 'friction' as const },
+        { text: other, job: 'wholesale-orders' },
+      ],
+      [
+        { text, kind: 'friction' as const },
+        { text: other, job: 'staff-rota' },
+      ],
     ]) {
       const [tags] = await classifier.classify([unit(1, text)], { ...ctx, examples });
       expect(tags!.kind).toBe('friction');
     }
-    expect(classifier.cached()).toEqual({ heads: before.heads + 1, jobModels: before.jobModels + 1 });
+    expect(classifier.cached()).toMatchObject({ heads: before.heads + 1, jobModels: before.jobModels + 1 });
+  });
+
+  it('builds a job model again for a customer its cache budget let go', async () => {
+    const small = await createClassifier({ embedder: 'bundled', cacheBytes: 1 }, classifier.embedder);
+    const text = 'Redoing the shift plan every time someone is sick takes my whole Sunday evening.';
+    const first = await small.classify([unit(1, text)], bakery);
+    expect(small.cached()).toMatchObject({ jobModels: 1 });
+    expect(small.cached().bytes).toBeGreaterThan(100_000);
+    await small.classify([unit(1, text)], { ...bakery, customerKey: 'another-bakery' });
+    // Over the budget, only the latest customer's model stays; the first gets the same tags again.
+    expect(small.cached()).toMatchObject({ jobModels: 1 });
+    expect(await small.classify([unit(1, text)], bakery)).toEqual(first);
   });
 
   it('classifies a customer without jobs: job is null', async () => {
@@ -441,6 +462,33 @@ describe('per-customer cache', () => {
     expect(cache.get('b', 'v1')).toBeUndefined();
     expect(cache.get('a', 'v2')).toBe('a2');
     expect(cache.get('c', 'v1')).toBe('c1');
+  });
+
+  it('drops the owners used least recently while the recorded sizes exceed the budget', () => {
+    const cache = new OwnedLru<string>(10, 100);
+    cache.set('a', 'v1', 'a1');
+    cache.weigh('a', 'v1', 60);
+    cache.set('b', 'v1', 'b1');
+    cache.weigh('b', 'v1', 30);
+    expect(cache.weight).toBe(90);
+    // A size recorded for a value no longer held is ignored; a replaced value's size is given back.
+    cache.weigh('b', 'v0', 500);
+    cache.set('b', 'v2', 'b2');
+    expect(cache.weight).toBe(60);
+    cache.weigh('b', 'v2', 30);
+    cache.get('a', 'v1');
+    cache.set('c', 'v1', 'c1');
+    cache.weigh('c', 'v1', 40);
+    // 130 > 100: b was used least recently, it goes, and a and c fit.
+    expect(cache.get('b', 'v2')).toBeUndefined();
+    expect(cache.weight).toBe(100);
+    expect([cache.get('a', 'v1'), cache.get('c', 'v1')]).toEqual(['a1', 'c1']);
+    expect(cache.size).toBe(2);
+    // One value over the whole budget stays: the caller is using it.
+    cache.set('d', 'v1', 'd1');
+    cache.weigh('d', 'v1', 1000);
+    expect(cache.size).toBe(1);
+    expect(cache.get('d', 'v1')).toBe('d1');
   });
 });
 
