@@ -391,15 +391,16 @@ export function jobTerms(
   for (const t of postings.keys()) if (!df.has(t)) df.set(t, 0);
   for (const t of sparseHead?.W.keys() ?? []) if (!df.has(t)) df.set(t, 0);
   const n = df.size;
+  let entries = 0;
+  for (const list of postings.values()) entries += list.length;
   const out: JobTerms = {
     index: new Map(),
     df: new Int32Array(n),
     start: new Int32Array(n + 1),
-    jobs: new Int32Array([...postings.values()].reduce((s, l) => s + l.length, 0)),
-    weights: new Float64Array(0),
+    jobs: new Int32Array(entries),
+    weights: new Float64Array(entries),
     w: new Array<Float64Array | undefined>(n),
   };
-  out.weights = new Float64Array(out.jobs.length);
   let i = 0;
   let at = 0;
   for (const [t, f] of df) {
@@ -862,9 +863,10 @@ export class EmbeddingClassifier implements Classifier {
       if (e.job && known.has(e.job)) texts.push({ text: e.text, job: e.job, weight: 2 });
     const vecs = await this.embedder.embed(texts.map((t) => t.text));
     // Over the shipped sentences' document frequencies, which the shipped word heads counted already.
+    const baseWords = (await this.globalHeads).words;
     const tfidf = new TfIdf(
       texts.map((t) => t.text),
-      (await this.globalHeads).words.tfidf,
+      baseWords.tfidf,
     );
     const tfs = texts.map((t) => tfidf.vector(t.text));
     // A regression needs several texts per job (with a statement, an outcome and a couple of
@@ -925,7 +927,7 @@ export class EmbeddingClassifier implements Classifier {
       sparseHead: scoring.sparseHead,
       jobs,
       tfidf,
-      baseWords: (await this.globalHeads).words,
+      baseWords,
       terms: jobTerms(tfidf, scoring.postings, scoring.sparseHead),
       temperature: 1,
       gate,
@@ -1044,7 +1046,10 @@ export class EmbeddingClassifier implements Classifier {
         const nearest = { sim: -1 };
         const row = rowOf(sims!, i, jobModel.items.length);
         const { tf, hits } = wordParts[i]!.job!;
-        const scores = jobScores(jobModel, row, jobDense?.[i] ?? null, tf, -1, nearest, undefined, hits);
+        const scores = jobScores(jobModel, row, jobDense?.[i] ?? null, tf, -1, nearest, undefined, {
+          terms: jobModel.terms,
+          hits,
+        });
         addContext(scores, jobModel.postings, i);
         jobScoresOf[i] = scores;
         pNones[i] = 1 - logisticProb(jobModel.gate, gateFeatures(nearest.sim, pkDense[other]!));
@@ -1273,7 +1278,7 @@ export function addTermScores(out: Float64Array, postings: JobModel['postings'],
  * `skip` leaves one job text out (for calibration).
  */
 function jobScores(
-  model: Pick<JobModel, 'jobs' | 'jobIndex' | 'postings' | 'sparseHead'> & { terms?: JobTerms },
+  model: Pick<JobModel, 'jobs' | 'jobIndex' | 'postings' | 'sparseHead'>,
   /** The unit's similarity to each job text (a row of dotMatrix). */
   sims: Float32Array,
   /** The embedding regression's probabilities for the unit (when the model has one). */
@@ -1284,8 +1289,11 @@ function jobScores(
   nearest?: { sim: number },
   /** Job documents other than the model's (leave-one-out calibration). */
   docs?: SparseVec[],
-  /** `tf`'s terms the model knows (unitJobVector): the same scores without a lookup per term. */
-  hits?: JobHits,
+  /**
+   * `tf`'s terms the model knows (unitJobVector) and the model's term table: the same scores
+   * without a lookup per term.
+   */
+  known?: { terms: JobTerms; hits: JobHits },
 ): Float64Array {
   // The mean similarity per job (its prototype; a job's nearest text alone lets one loosely worded
   // example pull in units of other jobs) and the nearest text overall.
@@ -1303,8 +1311,8 @@ function jobScores(
   for (let k = 0; k < out.length; k++) if (count[k]) out[k]! /= count[k]!;
   if (docs) {
     for (let k = 0; k < out.length; k++) out[k]! += sparseDot(tf, docs[k]!);
-  } else if (hits && model.terms) {
-    addHitScores(out, model.terms, hits);
+  } else if (known) {
+    addHitScores(out, known.terms, known.hits);
   } else {
     addTermScores(out, model.postings, tf);
   }
@@ -1313,7 +1321,7 @@ function jobScores(
   }
   if (model.sparseHead) {
     const head = model.sparseHead;
-    const p = softmax(hits && model.terms ? hitLogits(head, model.terms, hits) : sparseLogits(head, tf));
+    const p = softmax(known ? hitLogits(head, known.terms, known.hits) : sparseLogits(head, tf));
     for (let k = 0; k < out.length; k++) out[k]! += LR_WEIGHT * Math.log(Math.max(p[k]!, 1e-9));
   }
   return out;
