@@ -348,12 +348,11 @@ interface JobModel {
    * of the sparse head. What a unit's terms are scored with (unitJobVector), one lookup per term.
    */
   terms: JobTerms;
-  /** One TF-IDF vector per job: all its texts together. */
-  jobDocs: SparseVec[];
-  /** Each job's term counts (its texts together), before weighting: anchors add theirs. */
-  jobCounts: Map<string, number>[];
-  /** Per term, how many of the jobs' documents have it (jobContrast). */
-  jdf: Map<string, number>;
+  /**
+   * Per job, its document in the term table's indices (jobCounts order): each term's index, count
+   * and weight in jobDocs. What anchorDelta builds an anchored job's document again from.
+   */
+  docTables: { terms: Int32Array; counts: Int32Array; weights: Float64Array }[];
   temperature: number;
   /** P(bears on one of these jobs | nearest job text's similarity). */
   gate: Logistic;
@@ -367,11 +366,20 @@ interface JobModel {
  */
 interface JobTerms {
   index: Map<string, number>;
+  /** The terms themselves, by index. */
+  keys: string[];
   df: Int32Array;
   start: Int32Array;
   jobs: Int32Array;
   weights: Float64Array;
   w: (Float64Array | undefined)[];
+  /** The term's IDF in the model's TF-IDF (tfidf.idf; 0 where it has none). */
+  idf: Float64Array;
+  /**
+   * jobContrast's factor for the term, Math.log((1 + jobs) / (jdf || 1)), with the jobs' own jdf
+   * (how many postings the term has): what anchorDelta weighs a job document's terms with.
+   */
+  contrast: Float64Array;
 }
 
 /** A unit's terms that a job model's documents or sparse head know (indices into JobTerms), with their weights in the unit's vector. */
@@ -384,6 +392,8 @@ export function jobTerms(
   tfidf: TfIdf,
   postings: JobModel['postings'],
   sparseHead: SparseSoftmaxHead | null,
+  /** How many jobs the postings are of (for `contrast`). */
+  jobCount = 0,
 ): JobTerms {
   const df = new Map<string, number>(tfidf.ownFrequencies());
   // A job's document also has the word pairs across two of its texts (they are counted joined),
@@ -395,26 +405,46 @@ export function jobTerms(
   for (const list of postings.values()) entries += list.length;
   const out: JobTerms = {
     index: new Map(),
+    keys: new Array<string>(n),
     df: new Int32Array(n),
     start: new Int32Array(n + 1),
     jobs: new Int32Array(entries),
     weights: new Float64Array(entries),
     w: new Array<Float64Array | undefined>(n),
+    idf: new Float64Array(n),
+    contrast: new Float64Array(n),
   };
   let i = 0;
   let at = 0;
   for (const [t, f] of df) {
     out.index.set(t, i);
+    out.keys[i] = t;
     out.df[i] = f;
     out.start[i] = at;
-    for (const p of postings.get(t) ?? []) {
+    const list = postings.get(t) ?? [];
+    for (const p of list) {
       out.jobs[at] = p.job;
       out.weights[at++] = p.weight;
     }
+    out.idf[i] = tfidf.idf(t) ?? 0;
+    out.contrast[i] = Math.log((1 + jobCount) / (list.length || 1));
     out.w[i++] = sparseHead?.W.get(t);
   }
   out.start[n] = at;
   return out;
+}
+
+/** JobModel.docTables from each job's term counts and document (the same terms in the same order). */
+export function docTables(
+  jobCounts: Map<string, number>[],
+  jobDocs: SparseVec[],
+  terms: JobTerms,
+): JobModel['docTables'] {
+  return jobCounts.map((c, k) => ({
+    terms: Int32Array.from(c.keys(), (t) => terms.index.get(t)!),
+    counts: Int32Array.from(c.values()),
+    weights: Float64Array.from(jobDocs[k]!.values()),
+  }));
 }
 
 /**
@@ -511,12 +541,12 @@ function jobModelBytes(m: JobModel): number {
   if (m.sparseHead) bytes += m.sparseHead.W.size * (m.sparseHead.classes * 8 + 2 * MAP_ENTRY_BYTES);
   let postings = 0;
   for (const list of m.postings.values()) postings += list.length;
-  bytes += (m.postings.size + m.jdf.size) * MAP_ENTRY_BYTES + postings * 48;
-  for (const d of m.jobDocs) bytes += d.size * MAP_ENTRY_BYTES;
-  for (const c of m.jobCounts) bytes += c.size * MAP_ENTRY_BYTES;
+  bytes += m.postings.size * MAP_ENTRY_BYTES + postings * 48;
   const t = m.terms;
   bytes += 2 * t.index.size * MAP_ENTRY_BYTES; // the table's index and the TF-IDF's own counts
   bytes += t.df.byteLength + t.start.byteLength + t.jobs.byteLength + t.weights.byteLength + 8 * t.w.length;
+  bytes += 8 * t.keys.length + t.idf.byteLength + t.contrast.byteLength;
+  for (const d of m.docTables) bytes += d.terms.byteLength + d.counts.byteLength + d.weights.byteLength;
   return bytes;
 }
 
@@ -915,20 +945,19 @@ export class EmbeddingClassifier implements Classifier {
     }
     // Too few job texts to learn from: P(has a job) is just 1 - P(other).
     const gate = positives >= 2 ? fitLogistic(gateX, gateY) : { w: [0, -1], b: 0 };
+    const terms = jobTerms(tfidf, scoring.postings, scoring.sparseHead, jobs.length);
     const model: JobModel = {
       items,
       itemMatrix,
       jobIndex: scoring.jobIndex,
-      jobDocs,
-      jobCounts: scoring.jobCounts,
-      jdf: scoring.jdf,
       postings: scoring.postings,
       head,
       sparseHead: scoring.sparseHead,
       jobs,
       tfidf,
       baseWords,
-      terms: jobTerms(tfidf, scoring.postings, scoring.sparseHead),
+      terms,
+      docTables: docTables(scoring.jobCounts, jobDocs, terms),
       temperature: 1,
       gate,
     };
@@ -1104,10 +1133,14 @@ export class EmbeddingClassifier implements Classifier {
   }
 }
 
-type JobScoring = Pick<
-  JobModel,
-  'head' | 'sparseHead' | 'items' | 'itemMatrix' | 'postings' | 'jobIndex' | 'jobDocs' | 'jobCounts' | 'jdf'
->;
+type JobScoring = Pick<JobModel, 'head' | 'sparseHead' | 'items' | 'itemMatrix' | 'postings' | 'jobIndex'> & {
+  /** One TF-IDF vector per job: all its texts together. */
+  jobDocs: SparseVec[];
+  /** Each job's term counts (its texts together), before weighting. */
+  jobCounts: Map<string, number>[];
+  /** Per term, how many of the jobs' documents have it (jobContrast). */
+  jdf: Map<string, number>;
+};
 
 /** What jobScores reads, from a set of job texts: prototypes, job documents, the regressions. */
 async function fitScoring(
@@ -1226,7 +1259,7 @@ async function regressionsHelp(
 function jobDocuments(
   jobCounts: Map<string, number>[],
   tfidf: TfIdf,
-): Pick<JobModel, 'jobDocs' | 'postings' | 'jdf'> & { discriminate: (v: SparseVec) => SparseVec } {
+): Pick<JobScoring, 'jobDocs' | 'postings' | 'jdf'> & { discriminate: (v: SparseVec) => SparseVec } {
   const jdf = new Map<string, number>();
   for (const c of jobCounts) for (const t of c.keys()) jdf.set(t, (jdf.get(t) ?? 0) + 1);
   const discriminate = (v: SparseVec) => jobContrast(v, (t) => jdf.get(t), jobCounts.length);
@@ -1364,7 +1397,7 @@ function decideJob(tags: Tags, model: JobModel, scores: Float64Array, pNone: num
 const ANCHOR_SHARE = 1 / 3;
 const ANCHOR_MIN_CONFIDENCE = 0.5;
 
-interface Anchor extends JobAnchor {
+export interface Anchor extends JobAnchor {
   /** Index in the batch; -1 for an anchor the caller gave. */
   unit: number;
 }
@@ -1394,33 +1427,108 @@ function givenAnchors(given: JobAnchor[], units: UnitInput[], jobs: string[]): A
  * What the anchors change in the job documents, as postings to add to the model's: each anchored
  * job's document is built again from its texts' and its anchors' term counts (a term new to the
  * job counts as one more job using it), less its document before. The other jobs' documents stay as
- * they were, so the cost follows the anchored jobs' texts, not all the customer's jobs.
+ * they were, so the cost follows the anchored jobs' texts, not all the customer's jobs. The
+ * documents are rebuilt from the model's docTables and the term table's IDF and jobContrast
+ * factors (one array read per term, where looking each term up again cost a fifth of the classify
+ * stage's main thread), with the same sums in the same order as TfIdf.weigh and jobContrast.
  *
  * Only words: the similarity of embeddings and the regressions stay as they were trained. Anchors'
  * embeddings in the jobs' mean similarity pulled units towards wrong jobs (dev bundle with one
  * confirmed unit per job 0.798 -> 0.771); their words alone gained with 0 to 3 confirmed units per
  * job (see ANCHOR_SHARE).
  */
-function anchorDelta(model: JobModel, anchors: Anchor[]): JobModel['postings'] {
-  const counts = new Map<number, Map<string, number>>();
+export function anchorDelta(
+  model: Pick<JobModel, 'jobs' | 'terms' | 'docTables' | 'baseWords' | 'tfidf'>,
+  anchors: Anchor[],
+): JobModel['postings'] {
+  const table = model.terms;
+  const n = table.keys.length;
+  const { index: baseIndex, frequencies } = model.baseWords;
+  // A term's key: its index in the term table, or n + its row in the shipped word heads for a term
+  // only the shipped sentences have (a term neither has cannot count: TfIdf.countsOf).
+  const keyOf = (t: string) => {
+    const i = table.index.get(t);
+    if (i !== undefined) return table.idf[i]! > 0 ? i : -1;
+    const row = baseIndex.get(t);
+    return row !== undefined && frequencies[row]! > 0 ? n + row : -1;
+  };
+  const termOf = (key: number, added: Map<number, string>) => (key < n ? table.keys[key]! : added.get(key)!);
+  // Per anchored job, in the order of its first anchor: its anchors' counts by key, in the order
+  // their terms first occur (TfIdf.countsOf on a copy of the job's counts).
+  const byJob = new Map<number, Map<number, number>>();
+  const extraTerms = new Map<number, string>();
   for (const a of anchors) {
     const k = model.jobs.indexOf(a.job);
-    let c = counts.get(k);
-    if (!c) counts.set(k, (c = new Map(model.jobCounts[k])));
-    model.tfidf.countsOf(terms(a.text), c);
+    let add = byJob.get(k);
+    if (!add) byJob.set(k, (add = new Map()));
+    for (const t of terms(a.text)) {
+      const key = keyOf(t);
+      if (key < 0) continue;
+      if (key >= n) extraTerms.set(key, t);
+      add.set(key, (add.get(key) ?? 0) + 1);
+    }
   }
-  // The jobs that use a term now: the model's count, plus the anchored jobs new to it.
-  const grown = new Map<string, number>();
-  for (const [k, c] of counts)
-    for (const t of c.keys())
-      if (!model.jobCounts[k]!.has(t)) grown.set(t, (grown.get(t) ?? model.jdf.get(t) ?? 0) + 1);
-  const jdf = (t: string) => grown.get(t) ?? model.jdf.get(t);
+  // Whether job k's document has the term of table index i (its postings are the jobs that do).
+  const hasTerm = (i: number, k: number) => {
+    for (let p = table.start[i]!; p < table.start[i + 1]!; p++) if (table.jobs[p] === k) return true;
+    return false;
+  };
+  // The jobs that use a term now: the model's count (its postings), plus the anchored jobs new to it.
+  const grown = new Int32Array(n);
+  const grownExtra = new Map<number, number>();
+  const fresh = new Map<number, number[]>();
+  for (const [k, add] of byJob) {
+    const list: number[] = [];
+    for (const key of add.keys()) {
+      if (key < n) {
+        if (hasTerm(key, k)) continue;
+        grown[key] = (grown[key] || table.start[key + 1]! - table.start[key]!) + 1;
+      } else grownExtra.set(key, (grownExtra.get(key) ?? 0) + 1);
+      list.push(key);
+    }
+    fresh.set(k, list);
+  }
+  const jobs = model.jobs.length;
+  const docs = model.tfidf.docs;
+  const contrastOf = (key: number) => {
+    const g = key < n ? grown[key]! : grownExtra.get(key)!;
+    return g ? Math.log((1 + jobs) / (g || 1)) : table.contrast[key]!;
+  };
+  // Each anchored job's document built again from its texts' and its anchors' counts
+  // (TfIdf.weigh, then jobContrast), the same sums in the same order, less its document before.
   const delta: JobModel['postings'] = new Map();
-  for (const [k, c] of counts) {
-    const doc = jobContrast(model.tfidf.weigh(c), jdf, model.jobs.length);
-    const before = model.jobDocs[k]!;
-    for (const [t, w] of doc) addPosting(delta, t, k, w - (before.get(t) ?? 0));
-    for (const [t, w] of before) if (!doc.has(t)) addPosting(delta, t, k, -w);
+  const addCount = new Int32Array(n);
+  for (const [k, add] of byJob) {
+    const doc = model.docTables[k]!;
+    const list = fresh.get(k)!;
+    for (const [key, c] of add) if (key < n) addCount[key] = c;
+    const m = doc.terms.length;
+    const w = new Float64Array(m + list.length);
+    let norm = 0;
+    for (let j = 0; j < m; j++) {
+      const i = doc.terms[j]!;
+      const x = (1 + Math.log(doc.counts[j]! + addCount[i]!)) * table.idf[i]!;
+      w[j] = x;
+      norm += x * x;
+    }
+    list.forEach((key, j) => {
+      const idf = key < n ? table.idf[key]! : Math.log(1 + docs / frequencies[key - n]!);
+      const x = (1 + Math.log(add.get(key)!)) * idf;
+      w[m + j] = x;
+      norm += x * x;
+    });
+    norm = Math.sqrt(norm) || 1;
+    let contrasted = 0;
+    for (let j = 0; j < w.length; j++) {
+      const x = (w[j]! / norm) * contrastOf(j < m ? doc.terms[j]! : list[j - m]!);
+      w[j] = x;
+      contrasted += x * x;
+    }
+    contrasted = Math.sqrt(contrasted) || 1;
+    for (let j = 0; j < m; j++)
+      addPosting(delta, table.keys[doc.terms[j]!]!, k, w[j]! / contrasted - doc.weights[j]!);
+    list.forEach((key, j) => addPosting(delta, termOf(key, extraTerms), k, w[m + j]! / contrasted - 0));
+    for (const key of add.keys()) if (key < n) addCount[key] = 0;
   }
   return delta;
 }

@@ -2,7 +2,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   addHitScores,
   addTermScores,
+  anchorDelta,
   createClassifier,
+  docTables,
   hitLogits,
   jobTerms,
   loadTrainingRows,
@@ -445,6 +447,92 @@ describe("a unit's terms under a job model", () => {
     const scores = new Float64Array(2);
     addHitScores(scores, model.terms, hits);
     expect(scores[1]).toBeGreaterThan(0);
+  });
+});
+
+describe("the anchors' change to the job documents", () => {
+  it('is what rebuilding each anchored job document from its counts gives, to the last bit', () => {
+    const words = shippedWordHeads();
+    const texts = [
+      ['Take standing bread orders from the cafes', 'The cafes text their orders at 5am'],
+      ['Plan the weekly shifts for the bakers', 'When a baker calls in sick I redo the shifts'],
+      ['Order flour and butter before we run out', 'The flour order for the bakers goes out on Monday'],
+    ];
+    const jobs = ['orders', 'shifts', 'supplies'];
+    const tfidf = new TfIdf(texts.flat(), words.tfidf);
+    const jobCounts = texts.map((t) => tfidf.countsOf(terms(t.join('\n'))));
+    const jdfOf = (counts: Map<string, number>[]) => {
+      const jdf = new Map<string, number>();
+      for (const c of counts) for (const t of c.keys()) jdf.set(t, (jdf.get(t) ?? 0) + 1);
+      return jdf;
+    };
+    // TF-IDF, then each term weighted by how few jobs use it, as the job model's documents are.
+    const documentOf = (c: Map<string, number>, jdf: (t: string) => number | undefined) => {
+      const v = tfidf.weigh(new Map(c));
+      const out = new Map<string, number>();
+      let norm = 0;
+      for (const [t, w] of v) {
+        const x = w * Math.log((1 + jobs.length) / (jdf(t) || 1));
+        out.set(t, x);
+        norm += x * x;
+      }
+      norm = Math.sqrt(norm) || 1;
+      for (const [t, x] of out) out.set(t, x / norm);
+      return out;
+    };
+    const jdf = jdfOf(jobCounts);
+    const jobDocs = jobCounts.map((c) => documentOf(c, (t) => jdf.get(t)));
+    const postings = new Map<string, { job: number; weight: number }[]>();
+    jobDocs.forEach((doc, job) => {
+      for (const [t, w] of doc) postings.set(t, [...(postings.get(t) ?? []), { job, weight: w }]);
+    });
+    const table = jobTerms(tfidf, postings, null, jobs.length);
+    const model = {
+      jobs,
+      terms: table,
+      docTables: docTables(jobCounts, jobDocs, table),
+      baseWords: words,
+      tfidf,
+    };
+    // Anchors with words of their job, of other jobs, only the shipped sentences have, and no one has.
+    const anchors = [
+      {
+        text: 'The cafes changed their standing orders again, thanks',
+        job: 'orders',
+        confidence: 0.9,
+        unit: 0,
+      },
+      {
+        text: 'Who covers the early shifts when the bakers are sick?',
+        job: 'shifts',
+        confidence: 0.8,
+        unit: 1,
+      },
+      { text: 'Export the invoices for the cafes orders zzqx', job: 'orders', confidence: 0.7, unit: 2 },
+      { text: 'We ran out of flour on the weekend shifts', job: 'shifts', confidence: 0.6, unit: -1 },
+    ];
+    // The reference: each anchored job's counts with its anchors', rebuilt in full.
+    const counts = new Map<number, Map<string, number>>();
+    for (const a of anchors) {
+      const k = jobs.indexOf(a.job);
+      if (!counts.has(k)) counts.set(k, new Map(jobCounts[k]));
+      tfidf.countsOf(terms(a.text), counts.get(k));
+    }
+    const grown = new Map<string, number>();
+    for (const [k, c] of counts)
+      for (const t of c.keys())
+        if (!jobCounts[k]!.has(t)) grown.set(t, (grown.get(t) ?? jdf.get(t) ?? 0) + 1);
+    const expected = new Map<string, { job: number; weight: number }[]>();
+    for (const [k, c] of counts) {
+      const doc = documentOf(c, (t) => grown.get(t) ?? jdf.get(t));
+      for (const [t, w] of doc)
+        expected.set(t, [...(expected.get(t) ?? []), { job: k, weight: w - (jobDocs[k]!.get(t) ?? 0) }]);
+    }
+    expect(grown.size).toBeGreaterThan(0);
+    expect([...expected.keys()].some((t) => !table.index.has(t))).toBe(true);
+    const delta = anchorDelta(model, anchors);
+    expect(new Set(delta.keys())).toEqual(new Set(expected.keys()));
+    for (const [t, list] of expected) expect(delta.get(t)).toEqual(list);
   });
 });
 
