@@ -114,6 +114,138 @@ export function terms(text: string): string[] {
   return out;
 }
 
+/**
+ * A text's distinct terms (as `terms` gives them, in the order each first occurs) with their rows in
+ * a term index and their counts: what termCounts and a lookup of each term in the index give,
+ * without building and hashing every term of every text. `rows[j]` is -1 for a term the index lacks,
+ * whose text is `unknown[j]` (empty for the others).
+ */
+export interface TermTally {
+  rows: Int32Array;
+  counts: Int32Array;
+  unknown: string[];
+}
+
+/** A word's own terms: its `w:` term and character n-grams with their rows in the index. */
+interface WordTerms {
+  stem: string;
+  row: number;
+  /** The `w:` term when the index lacks it, for the other lookups; else ''. */
+  term: string;
+  grams: Int32Array;
+  /** Each n-gram term the index lacks, at its place; '' for the others. */
+  gramTerms: string[];
+}
+
+/**
+ * TermTally for texts over one term index (the shipped word heads'): each word's terms are built and
+ * looked up once per process (up to `cap` distinct words, then the cache starts again), so a text
+ * costs one lookup per word and per word pair.
+ */
+export class TermCounter {
+  private readonly words = new Map<string, WordTerms | null>();
+  /** Per row of the index, 1 + its place in the text being counted (0: not seen yet). */
+  private readonly slot: Int32Array;
+  constructor(
+    private readonly index: Map<string, number>,
+    size: number,
+    private readonly cap = 20_000,
+  ) {
+    this.slot = new Int32Array(size);
+  }
+
+  private wordTerms(w: string): WordTerms {
+    const wordTerm = 'w:' + w;
+    const row = this.index.get(wordTerm) ?? -1;
+    const grams: number[] = [];
+    const gramTerms: string[] = [];
+    const s = ` ${w} `;
+    for (let n = 3; n <= 5; n++)
+      for (let i = 0; i + n <= s.length; i++) {
+        const t = 'c:' + s.slice(i, i + n);
+        const r = this.index.get(t) ?? -1;
+        grams.push(r);
+        gramTerms.push(r < 0 ? t : '');
+      }
+    return {
+      stem: w,
+      row,
+      term: row < 0 ? wordTerm : '',
+      grams: Int32Array.from(grams),
+      gramTerms,
+    };
+  }
+
+  /** The same terms as `termCounts(terms(text))`, in the same order, with their rows. */
+  count(text: string): TermTally {
+    const words: WordTerms[] = [];
+    for (const token of text.toLowerCase().match(/[a-z0-9]+/g) ?? []) {
+      let w = this.words.get(token);
+      if (w === undefined) {
+        w = STOP.has(token) ? null : this.wordTerms(stem(token));
+        if (this.words.size >= this.cap) this.words.clear();
+        this.words.set(token, w);
+      }
+      if (w) words.push(w);
+    }
+    this.size = 0;
+    for (const w of words) this.add(w.row, w.term);
+    for (let i = 0; i + 1 < words.length; i++) {
+      const pair = `b:${words[i]!.stem} ${words[i + 1]!.stem}`;
+      this.add(this.index.get(pair) ?? -1, pair);
+    }
+    for (const w of words) for (let g = 0; g < w.grams.length; g++) this.add(w.grams[g]!, w.gramTerms[g]!);
+    const n = this.size;
+    const out: TermTally = {
+      rows: this.rows.slice(0, n),
+      counts: this.counts.slice(0, n),
+      unknown: this.unknown.slice(0, n),
+    };
+    for (let j = 0; j < n; j++) if (out.rows[j]! >= 0) this.slot[out.rows[j]!] = 0;
+    // A new map costs less than clearing one.
+    this.unknownAt = new Map();
+    return out;
+  }
+
+  /** The text being counted: its distinct terms so far, as TermTally has them. */
+  private size = 0;
+  private rows = new Int32Array(256);
+  private counts = new Int32Array(256);
+  private readonly unknown: string[] = [];
+  /** Its terms the index lacks, by their place. */
+  private unknownAt = new Map<string, number>();
+
+  /** One occurrence of a term: its row, and its text when the index lacks it. */
+  private add(row: number, term: string) {
+    if (row >= 0) {
+      const at = this.slot[row]!;
+      if (at) {
+        this.counts[at - 1]!++;
+        return;
+      }
+      this.slot[row] = this.size + 1;
+    } else {
+      const at = this.unknownAt.get(term);
+      if (at !== undefined) {
+        this.counts[at]!++;
+        return;
+      }
+      this.unknownAt.set(term, this.size);
+    }
+    if (this.size === this.rows.length) {
+      const rows = new Int32Array(2 * this.size);
+      rows.set(this.rows);
+      this.rows = rows;
+      const counts = new Int32Array(2 * this.size);
+      counts.set(this.counts);
+      this.counts = counts;
+    }
+    this.rows[this.size] = row;
+    this.counts[this.size] = 1;
+    this.unknown[this.size++] = row < 0 ? term : '';
+  }
+}
+
 export type SparseVec = Map<string, number>;
 
 /** How often each of a text's `terms` occurs in it. */

@@ -33,7 +33,17 @@ import {
   type Embedder,
   type EmbedderConfig,
 } from './embedders.ts';
-import { concat, sparseDot, termCounts, terms, TfIdf, unitFeatures, type SparseVec } from './features.ts';
+import {
+  concat,
+  sparseDot,
+  termCounts,
+  TermCounter,
+  terms,
+  TfIdf,
+  unitFeatures,
+  type SparseVec,
+  type TermTally,
+} from './features.ts';
 import {
   argmax,
   columns,
@@ -184,22 +194,30 @@ interface WordHeads {
  */
 export function wordProbabilities(
   words: WordHeads,
-  /** The text's `terms`, or their termCounts. */
-  textTerms: string[] | Map<string, number>,
+  /** The text's `terms`, their termCounts, or their TermTally over `words.index`. */
+  textTerms: string[] | Map<string, number> | TermTally,
   /** wordRows of those counts, when the caller has them. */
   termRows?: Int32Array,
 ): { kind: Float64Array; sentiment: Float64Array } {
-  const counts = Array.isArray(textTerms) ? termCounts(textTerms) : textTerms;
-  const at = termRows ?? wordRows(words, counts);
+  let at: ArrayLike<number>;
+  let cs: ArrayLike<number>;
+  if (Array.isArray(textTerms) || textTerms instanceof Map) {
+    const counts = Array.isArray(textTerms) ? termCounts(textTerms) : textTerms;
+    at = termRows ?? wordRows(words, counts);
+    cs = [...counts.values()];
+  } else {
+    at = textTerms.rows;
+    cs = textTerms.counts;
+  }
   const K = words.kind.classes;
   const S = words.sentiment.classes;
   const zk = new Float64Array(K);
   const zs = new Float64Array(S);
   const { rows } = words;
   let norm = 0;
-  let j = 0;
-  for (const c of counts.values()) {
-    const row = at[j++]!;
+  for (let j = 0; j < cs.length; j++) {
+    const row = at[j]!;
+    const c = cs[j]!;
     if (row < 0) continue;
     const o = row * (1 + K + S);
     const w = (1 + Math.log(c)) * rows[o]!;
@@ -353,6 +371,8 @@ interface JobModel {
    * and weight in jobDocs. What anchorDelta builds an anchored job's document again from.
    */
   docTables: { terms: Int32Array; counts: Int32Array; weights: Float64Array }[];
+  /** Per row of `baseWords`, the term's index in `terms` (-1: none), so a unit's terms need no second lookup. */
+  baseTerms: Int32Array;
   temperature: number;
   /** P(bears on one of these jobs | nearest job text's similarity). */
   gate: Logistic;
@@ -447,6 +467,110 @@ export function docTables(
   }));
 }
 
+/** JobModel.baseTerms: each shipped word heads' row's index in the term table (-1: none). */
+export function baseTerms(words: WordHeads, terms: JobTerms): Int32Array {
+  const out = new Int32Array(words.frequencies.length).fill(-1);
+  terms.keys.forEach((t, i) => {
+    const row = words.index.get(t);
+    if (row !== undefined) out[row] = i;
+  });
+  return out;
+}
+
+/**
+ * A unit's TF-IDF vector under a job model by term key (its index in the model's term table, or the
+ * table's size plus its row in the shipped word heads for a term only they have), in the vector's
+ * order, with its `hits`: what KeyedPostings and addKeyScores read.
+ */
+export interface UnitTerms {
+  keys: number[];
+  weights: number[];
+  hits: JobHits;
+}
+
+/**
+ * unitJobVector from a TermTally over the model's base word heads: the same weights in the same
+ * order, by key, with one array read per term the shipped sentences have (baseTerms) and the
+ * table's IDF for the terms it has.
+ */
+export function unitJobTerms(
+  model: Pick<JobModel, 'baseWords' | 'terms' | 'tfidf' | 'baseTerms'>,
+  tally: TermTally,
+): UnitTerms {
+  const out: UnitTerms = { keys: [], weights: [], hits: { terms: [], weights: [] } };
+  const { hits } = out;
+  const { frequencies } = model.baseWords;
+  const own = model.terms;
+  const n = own.keys.length;
+  const docs = model.tfidf.docs;
+  let norm = 0;
+  for (let j = 0; j < tally.rows.length; j++) {
+    const row = tally.rows[j]!;
+    const i = row >= 0 ? model.baseTerms[row]! : (own.index.get(tally.unknown[j]!) ?? -1);
+    const df = (i < 0 ? 0 : own.df[i]!) + (row < 0 ? 0 : frequencies[row]!);
+    if (df === 0) continue;
+    // The table's IDF is tfidf.idf of the same term: Math.log(1 + docs / df) with this df.
+    const w = (1 + Math.log(tally.counts[j]!)) * (i < 0 ? Math.log(1 + docs / df) : own.idf[i]!);
+    out.keys.push(i < 0 ? n + row : i);
+    out.weights.push(w);
+    norm += w * w;
+    if (i >= 0 && (own.start[i + 1]! > own.start[i]! || own.w[i])) {
+      hits.terms.push(i);
+      hits.weights.push(w);
+    }
+  }
+  norm = Math.sqrt(norm) || 1;
+  for (let k = 0; k < out.weights.length; k++) out.weights[k] = out.weights[k]! / norm;
+  for (let h = 0; h < hits.weights.length; h++) hits.weights[h] = hits.weights[h]! / norm;
+  return out;
+}
+
+/** A TF-IDF vector under a job model (its `tfidf`) by term key, in its order (UnitTerms without hits). */
+export function keysOf(
+  model: Pick<JobModel, 'baseWords' | 'terms'>,
+  tf: SparseVec,
+): Pick<UnitTerms, 'keys' | 'weights'> {
+  const n = model.terms.keys.length;
+  const out: Pick<UnitTerms, 'keys' | 'weights'> = { keys: [], weights: [] };
+  for (const [t, w] of tf) {
+    // A term of the vector has a document frequency: the table or the shipped sentences have it.
+    out.keys.push(model.terms.index.get(t) ?? n + model.baseWords.index.get(t)!);
+    out.weights.push(w);
+  }
+  return out;
+}
+
+/**
+ * Postings by term key (UnitTerms): CSR over the term table's indices (`jobs` and `weights` from
+ * `start[i]` to `start[i + 1]`), and a list per key for the terms only the shipped sentences have.
+ */
+export interface KeyedPostings {
+  start: Int32Array;
+  jobs: Int32Array;
+  weights: Float64Array;
+  extra: Map<number, { job: number; weight: number }[]>;
+}
+
+/** addTermScores over a vector by key and postings by key: the same sums, in the same order. */
+export function addKeyScores(
+  out: Float64Array,
+  postings: KeyedPostings,
+  v: Pick<UnitTerms, 'keys' | 'weights'>,
+  weight = 1,
+) {
+  const { start, jobs, weights, extra } = postings;
+  const n = start.length - 1;
+  for (let j = 0; j < v.keys.length; j++) {
+    const key = v.keys[j]!;
+    const w = v.weights[j]!;
+    if (key < n) {
+      for (let p = start[key]!; p < start[key + 1]!; p++) out[jobs[p]!]! += weight * w * weights[p]!;
+    } else {
+      for (const p of extra.get(key) ?? []) out[p.job]! += weight * w * p.weight;
+    }
+  }
+}
+
 /**
  * A unit's TF-IDF vector under a job model, from its termCounts: the same numbers as
  * model.tfidf.weighCounts(counts), plus the terms the model's documents or sparse head have
@@ -504,6 +628,9 @@ export function hitLogits(head: SparseSoftmaxHead, terms: JobTerms, hits: JobHit
   return z;
 }
 
+/** jobScores' vector when it is handed the unit's hits instead (it reads no terms of its own). */
+const NO_TERMS: SparseVec = new Map();
+
 /** Bytes of heap per entry of a Map with small keys and values, as V8 keeps them (about). */
 const MAP_ENTRY_BYTES = 48;
 
@@ -547,6 +674,7 @@ function jobModelBytes(m: JobModel): number {
   bytes += t.df.byteLength + t.start.byteLength + t.jobs.byteLength + t.weights.byteLength + 8 * t.w.length;
   bytes += 8 * t.keys.length + t.idf.byteLength + t.contrast.byteLength;
   for (const d of m.docTables) bytes += d.terms.byteLength + d.counts.byteLength + d.weights.byteLength;
+  bytes += m.baseTerms.byteLength;
   return bytes;
 }
 
@@ -650,6 +778,7 @@ export class EmbeddingClassifier implements Classifier {
   private readonly customerHeads: OwnedLru<Promise<KindSentimentHeads>>;
   private readonly jobModels: OwnedLru<Promise<JobModel>>;
   private readonly regressionChoices = new Lru<string, RegressionChoice>(256);
+  private counter: { words: WordHeads; counter: TermCounter } | null = null;
 
   constructor(
     readonly embedder: CachedEmbedder,
@@ -721,6 +850,13 @@ export class EmbeddingClassifier implements Classifier {
       jobModels: this.jobModels.size,
       bytes: this.customerHeads.weight + this.jobModels.weight,
     };
+  }
+
+  /** The shipped word heads' TermCounter (one per process: its cache of words is shared by all customers). */
+  private termCounter(words: WordHeads): TermCounter {
+    if (this.counter?.words !== words)
+      this.counter = { words, counter: new TermCounter(words.index, words.frequencies.length) };
+    return this.counter.counter;
   }
 
   /** Resolves when the shipped heads are trained (the pipeline may await it at start-up). */
@@ -958,6 +1094,7 @@ export class EmbeddingClassifier implements Classifier {
       baseWords,
       terms,
       docTables: docTables(scoring.jobCounts, jobDocs, terms),
+      baseTerms: baseTerms(baseWords, terms),
       temperature: 1,
       gate,
     };
@@ -1010,28 +1147,41 @@ export class EmbeddingClassifier implements Classifier {
     ]);
     // While the model threads embed, the parts that need no embedding: words, character n-grams,
     // cue features. A slice at a time, so the event loop keeps handing the threads their batches.
+    // The shipped word heads count a text's terms through their TermCounter (a customer's own,
+    // trained with its corrections, count them one lookup per term).
+    const shipped = (await this.globalHeads).words;
+    const counter = heads.words === shipped ? this.termCounter(shipped) : null;
     const wordParts: {
       kind: Float64Array;
       sentiment: Float64Array;
-      job: { tf: SparseVec; hits: JobHits } | null;
+      job: UnitTerms | null;
       contextTf: SparseVec | null;
     }[] = [];
     const features: Float32Array[] = [];
     for (let i = 0; i < units.length; i++) {
       if (i % 32 === 31) await new Promise((resolve) => setImmediate(resolve));
-      // Counted once for both: the word heads and the job model read the same terms.
-      const counts = termCounts(terms(units[i]!.text));
-      const rows = wordRows(heads.words, counts);
-      wordParts.push({
-        ...wordProbabilities(heads.words, counts, rows),
-        // The job model's base is the shipped word heads: the same rows, unless a person's
-        // corrections gave this customer word heads of its own.
-        job: jobModel
-          ? unitJobVector(jobModel, counts, jobModel.baseWords === heads.words ? rows : undefined)
-          : null,
-        contextTf: jobModel && units[i]!.context ? jobModel.tfidf.vector(units[i]!.context!) : null,
-      });
-      features.push(unitFeatures(units[i]!));
+      const unit = units[i]!;
+      const contextTf = jobModel && unit.context ? jobModel.tfidf.vector(unit.context) : null;
+      if (counter) {
+        // Counted once for both: the word heads and the job model read the same terms, and the
+        // job model's base is the shipped word heads.
+        const tally = counter.count(unit.text);
+        wordParts.push({
+          ...wordProbabilities(heads.words, tally),
+          job: jobModel ? unitJobTerms(jobModel, tally) : null,
+          contextTf,
+        });
+      } else {
+        const counts = termCounts(terms(unit.text));
+        const rows = wordRows(heads.words, counts);
+        const job = jobModel ? unitJobVector(jobModel, counts) : null;
+        wordParts.push({
+          ...wordProbabilities(heads.words, counts, rows),
+          job: job && jobModel ? { ...keysOf(jobModel, job.tf), hits: job.hits } : null,
+          contextTf,
+        });
+      }
+      features.push(unitFeatures(unit));
     }
     const vecs = await embedding;
     const exact = new Map((context.examples ?? []).map((e) => [e.text, e]));
@@ -1074,8 +1224,8 @@ export class EmbeddingClassifier implements Classifier {
       if (jobModel) {
         const nearest = { sim: -1 };
         const row = rowOf(sims!, i, jobModel.items.length);
-        const { tf, hits } = wordParts[i]!.job!;
-        const scores = jobScores(jobModel, row, jobDense?.[i] ?? null, tf, -1, nearest, undefined, {
+        const { hits } = wordParts[i]!.job!;
+        const scores = jobScores(jobModel, row, jobDense?.[i] ?? null, NO_TERMS, -1, nearest, undefined, {
           terms: jobModel.terms,
           hits,
         });
@@ -1109,8 +1259,9 @@ export class EmbeddingClassifier implements Classifier {
         units.forEach((_, i) => {
           if (isAnchor.has(i)) return;
           const scores = jobScoresOf[i]!;
-          addTermScores(scores, delta, wordParts[i]!.job!.tf);
-          addContext(scores, delta, i);
+          addKeyScores(scores, delta, wordParts[i]!.job!);
+          const contextTf = wordParts[i]!.contextTf;
+          if (contextTf) addKeyScores(scores, delta, keysOf(jobModel, contextTf), CONTEXT_WEIGHT);
           decideJob(batchTags[i]!, jobModel, scores, pNones[i]!, pOthers[i]!);
         });
       }
@@ -1440,7 +1591,7 @@ function givenAnchors(given: JobAnchor[], units: UnitInput[], jobs: string[]): A
 export function anchorDelta(
   model: Pick<JobModel, 'jobs' | 'terms' | 'docTables' | 'baseWords' | 'tfidf'>,
   anchors: Anchor[],
-): JobModel['postings'] {
+): KeyedPostings {
   const table = model.terms;
   const n = table.keys.length;
   const { index: baseIndex, frequencies } = model.baseWords;
@@ -1452,11 +1603,9 @@ export function anchorDelta(
     const row = baseIndex.get(t);
     return row !== undefined && frequencies[row]! > 0 ? n + row : -1;
   };
-  const termOf = (key: number, added: Map<number, string>) => (key < n ? table.keys[key]! : added.get(key)!);
   // Per anchored job, in the order of its first anchor: its anchors' counts by key, in the order
   // their terms first occur (TfIdf.countsOf on a copy of the job's counts).
   const byJob = new Map<number, Map<number, number>>();
-  const extraTerms = new Map<number, string>();
   for (const a of anchors) {
     const k = model.jobs.indexOf(a.job);
     let add = byJob.get(k);
@@ -1464,7 +1613,6 @@ export function anchorDelta(
     for (const t of terms(a.text)) {
       const key = keyOf(t);
       if (key < 0) continue;
-      if (key >= n) extraTerms.set(key, t);
       add.set(key, (add.get(key) ?? 0) + 1);
     }
   }
@@ -1496,7 +1644,10 @@ export function anchorDelta(
   };
   // Each anchored job's document built again from its texts' and its anchors' counts
   // (TfIdf.weigh, then jobContrast), the same sums in the same order, less its document before.
-  const delta: JobModel['postings'] = new Map();
+  // The postings in the order they come (per term, the anchored jobs in order), then by key.
+  const pKey: number[] = [];
+  const pJob: number[] = [];
+  const pWeight: number[] = [];
   const addCount = new Int32Array(n);
   for (const [k, add] of byJob) {
     const doc = model.docTables[k]!;
@@ -1525,11 +1676,38 @@ export function anchorDelta(
       contrasted += x * x;
     }
     contrasted = Math.sqrt(contrasted) || 1;
-    for (let j = 0; j < m; j++)
-      addPosting(delta, table.keys[doc.terms[j]!]!, k, w[j]! / contrasted - doc.weights[j]!);
-    list.forEach((key, j) => addPosting(delta, termOf(key, extraTerms), k, w[m + j]! / contrasted - 0));
+    for (let j = 0; j < m; j++) {
+      pKey.push(doc.terms[j]!);
+      pJob.push(k);
+      pWeight.push(w[j]! / contrasted - doc.weights[j]!);
+    }
+    list.forEach((key, j) => {
+      pKey.push(key);
+      pJob.push(k);
+      pWeight.push(w[m + j]! / contrasted - 0);
+    });
     for (const key of add.keys()) if (key < n) addCount[key] = 0;
   }
+  const start = new Int32Array(n + 1);
+  for (const key of pKey) if (key < n) start[key + 1]!++;
+  for (let i = 0; i < n; i++) start[i + 1]! += start[i]!;
+  const delta: KeyedPostings = {
+    start,
+    jobs: new Int32Array(start[n]!),
+    weights: new Float64Array(start[n]!),
+    extra: new Map(),
+  };
+  const fill = start.slice(0, n);
+  pKey.forEach((key, p) => {
+    if (key < n) {
+      delta.jobs[fill[key]!] = pJob[p]!;
+      delta.weights[fill[key]!++] = pWeight[p]!;
+    } else {
+      const list = delta.extra.get(key);
+      if (list) list.push({ job: pJob[p]!, weight: pWeight[p]! });
+      else delta.extra.set(key, [{ job: pJob[p]!, weight: pWeight[p]! }]);
+    }
+  });
   return delta;
 }
 

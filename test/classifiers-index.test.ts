@@ -1,19 +1,24 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   addHitScores,
+  addKeyScores,
   addTermScores,
   anchorDelta,
+  baseTerms,
   createClassifier,
   docTables,
   hitLogits,
   jobTerms,
   loadTrainingRows,
   trainWordHeads,
+  keysOf,
+  unitJobTerms,
   unitJobVector,
   wordProbabilities,
+  wordRows,
   type EmbeddingClassifier,
 } from '../classifiers/index.ts';
-import { TfIdf, termCounts, terms } from '../classifiers/features.ts';
+import { TermCounter, TfIdf, termCounts, terms } from '../classifiers/features.ts';
 import { softmax, sparseLogits, trainSparseSoftmax } from '../classifiers/heads.ts';
 import { CachedEmbedder, Lru, OwnedLru, type Embedder } from '../classifiers/embedders.ts';
 import { createBundledEmbedder, PieceTokenizer } from '../classifiers/embed-bundled.ts';
@@ -442,6 +447,34 @@ describe("a unit's terms under a job model", () => {
       expect(viaHits).toEqual(perTerm);
       expect(hitLogits(head, model.terms, hits)).toEqual(sparseLogits(head, tf));
     }
+    // The same from a TermCounter over the shipped word heads, by key; a tiny cache (cleared all
+    // the time) and a warm one count alike.
+    const keyed = { ...model, baseTerms: baseTerms(words, model.terms) };
+    const counters = [
+      new TermCounter(words.index, words.frequencies.length),
+      new TermCounter(words.index, words.frequencies.length, 2),
+    ];
+    const texts = [
+      'The cafes changed their bread orders again',
+      'Who is on the rota for the early shifts? The rota, the ROTA!',
+      "Can't export the invoices again!! Third time this week. zzqx zzqx unknownword",
+      'orders order ordering ordered: bread bread bread, rota rotas',
+      'a',
+      '',
+    ];
+    for (const text of [...texts, ...texts]) {
+      const counts = termCounts(terms(text));
+      const rows = wordRows(words, counts);
+      const { tf, hits } = unitJobVector(model, counts);
+      for (const counter of counters) {
+        const tally = counter.count(text);
+        expect([...tally.counts]).toEqual([...counts.values()]);
+        expect(tally.rows).toEqual(rows);
+        expect(tally.unknown).toEqual([...counts.keys()].map((t, j) => (rows[j]! < 0 ? t : '')));
+        expect(wordProbabilities(words, tally)).toEqual(wordProbabilities(words, counts));
+        expect(unitJobTerms(keyed, tally)).toEqual({ ...keysOf(model, tf), hits });
+      }
+    }
     // The shipped-only term scores for its job.
     const { hits } = unitJobVector(model, termCounts(terms('the rota')));
     const scores = new Float64Array(2);
@@ -530,9 +563,34 @@ describe("the anchors' change to the job documents", () => {
     }
     expect(grown.size).toBeGreaterThan(0);
     expect([...expected.keys()].some((t) => !table.index.has(t))).toBe(true);
-    const delta = anchorDelta(model, anchors);
+    const keyed = anchorDelta(model, anchors);
+    // The postings by key, as postings by term.
+    const n = table.keys.length;
+    const termOfRow = new Map([...words.index].map(([t, row]) => [row, t]));
+    const delta = new Map<string, { job: number; weight: number }[]>();
+    for (let i = 0; i < n; i++)
+      for (let p = keyed.start[i]!; p < keyed.start[i + 1]!; p++)
+        delta.set(table.keys[i]!, [
+          ...(delta.get(table.keys[i]!) ?? []),
+          { job: keyed.jobs[p]!, weight: keyed.weights[p]! },
+        ]);
+    for (const [key, list] of keyed.extra) delta.set(termOfRow.get(key - n)!, list);
     expect(new Set(delta.keys())).toEqual(new Set(expected.keys()));
     for (const [t, list] of expected) expect(delta.get(t)).toEqual(list);
+    // A unit's scores from the postings by key are the per-term sums, in the same order.
+    const counter = new TermCounter(words.index, words.frequencies.length);
+    const keyedModel = { ...model, baseTerms: baseTerms(words, table) };
+    for (const text of [
+      'Export the invoices for the cafes, thanks',
+      'Sick bakers and early shifts',
+      'zzqx',
+    ]) {
+      const perTerm = new Float64Array(jobs.length);
+      addTermScores(perTerm, expected, tfidf.weighCounts(termCounts(terms(text))));
+      const byKey = new Float64Array(jobs.length);
+      addKeyScores(byKey, keyed, unitJobTerms(keyedModel, counter.count(text)));
+      expect(byKey).toEqual(perTerm);
+    }
   });
 });
 
