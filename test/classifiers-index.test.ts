@@ -18,7 +18,7 @@ import {
   wordRows,
   type EmbeddingClassifier,
 } from '../classifiers/index.ts';
-import { TermCounter, TfIdf, termCounts, terms } from '../classifiers/features.ts';
+import { lexiconValence, TermCounter, TfIdf, termCounts, terms, unitFeatures } from '../classifiers/features.ts';
 import { softmax, sparseLogits, trainSparseSoftmax } from '../classifiers/heads.ts';
 import { CachedEmbedder, Lru, OwnedLru, type Embedder } from '../classifiers/embedders.ts';
 import { createBundledEmbedder, PieceTokenizer } from '../classifiers/embed-bundled.ts';
@@ -369,6 +369,17 @@ function shippedWordHeads() {
     rows.map((r) => r.sentiment),
   );
 }
+
+describe('cue features', () => {
+  it("are numbers for any words, the names of an object's own properties too", () => {
+    const text = 'What is the constructor for? toString, valueOf, hasOwnProperty and __proto__ broke it';
+    expect([...unitFeatures({ text })].every(Number.isFinite)).toBe(true);
+    expect(lexiconValence('the constructor was great')).toEqual(lexiconValence('the builder was great'));
+    const [pos, neg] = lexiconValence('great support, but a terrible export');
+    expect(pos).toBeGreaterThan(0);
+    expect(neg).toBeGreaterThan(0);
+  });
+});
 
 describe('word heads', () => {
   it('score a text in one pass exactly as the TF-IDF vector and the two regressions do', () => {
