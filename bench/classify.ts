@@ -1,13 +1,15 @@
 /**
- * npm run bench:classify [-- --units N] [-- --rounds R] [-- --bundle <folder>]... [-- --embedder bundled|hf:<id>|openai:<model>]
+ * npm run bench:classify [-- --units N] [-- --rounds R] [-- --chunk C] [-- --bundle <folder>]... [-- --embedder bundled|hf:<id>|openai:<model>]
  * Units per second of the classify stage (embed + job, kind and sentiment heads, in batches per
  * customer as the worker runs it), in memory and as the pipeline runs it on PostgreSQL (read
  * units, classify, write tags), next to the bare embedder on the same texts; plus start-up time
  * and peak memory (max RSS).
- * The machine is shared: R rounds (default 3), each on N texts of its own (so every cache starts
- * cold), run the three measurements one after the other in an order that rotates from round to
- * round; each round's ratios compare runs made within seconds of each other, and their median is
- * the figure. The bare embedder runs twice per round, one call at a time and with the stage's
+ * The machine is shared, and its speed swings by a third within seconds: R rounds (default 3), each
+ * on N texts of its own (so every cache starts cold), split into chunks of C batches (`--chunk`,
+ * default 4); the measurements take turns chunk by chunk, in an order that rotates from chunk to
+ * chunk, so each is timed next to the others under the same load. A round's ratios are of its
+ * summed times; the figures are the medians of the rounds' ratios and the ratios of all rounds'
+ * summed times. The bare embedder runs twice, one call at a time and with the stage's
  * CLASSIFY_CONCURRENCY calls in hand; the ratios are to the faster of the two. Texts come from
  * the labels.jsonl of the given bundle folders (by default the three sets in ../shared/data), taken
  * round-robin so short and long units mix as in a real import.
@@ -35,6 +37,8 @@ const arg = (name: string) => {
   return i >= 0 ? args[i + 1] : undefined;
 };
 const limit = Number(arg('--units') ?? 0) || 2000;
+/** Batches per chunk: the runs take turns at this grain (see the rounds below). */
+const CHUNK = Math.max(1, Number(arg('--chunk') ?? 0) || 4);
 const roundsWanted = Math.max(1, Number(arg('--rounds') ?? 0) || 3);
 const spec = arg('--embedder') ?? process.env.GAPMAP_EMBEDDER ?? 'bundled';
 const bundles = args.flatMap((a, i) => (a === '--bundle' && args[i + 1] ? [args[i + 1]!] : []));
@@ -251,24 +255,25 @@ try {
     });
   }
 
+  const add = (a: Timing, b: Timing): Timing => ({ ms: a.ms + b.ms, cpu: a.cpu + b.cpu });
   for (let round = 0; round < rounds; round++) {
     const batches = batchesOf(slices[round]!);
-    const runs = {
+    const runsOf = (part: [string, Row[]][]) => ({
       // The bare embedder on the same batches, one call at a time ...
       bare: () =>
         timed(async () => {
-          for (const [, batch] of batches) await bare.embed(batch.map((r) => r.unit.text));
+          for (const [, batch] of part) await bare.embed(batch.map((r) => r.unit.text));
         }),
       // ... and as the stage calls it, CLASSIFY_CONCURRENCY calls in hand (the next call's texts are
       // tokenized while the model threads run the last's): the faster of the two is the yardstick.
       bareInHand: () =>
         timed(() =>
-          mapLimit(batches, CLASSIFY_CONCURRENCY, ([, batch]) => bare.embed(batch.map((r) => r.unit.text))),
+          mapLimit(part, CLASSIFY_CONCURRENCY, ([, batch]) => bare.embed(batch.map((r) => r.unit.text))),
         ),
       // The classify stage in memory, as a worker runs it: CLASSIFY_CONCURRENCY batches in hand.
       memory: () =>
         timed(() =>
-          mapLimit(batches, CLASSIFY_CONCURRENCY, ([key, batch]) =>
+          mapLimit(part, CLASSIFY_CONCURRENCY, ([key, batch]) =>
             classifier.classify(
               batch.map((r) => r.unit),
               contexts.get(key)!,
@@ -278,24 +283,36 @@ try {
       // The whole stage on PostgreSQL: read the units, classify, write the tags (workers/processors.ts).
       db: () =>
         timed(() =>
-          mapLimit(batches, CLASSIFY_CONCURRENCY, ([, batch]) =>
+          mapLimit(part, CLASSIFY_CONCURRENCY, ([, batch]) =>
             runJob('classify', { unitIds: batch.map((r) => unitIdOf.get(refOf.get(r)!)!) }, rt),
           ),
         ),
+    });
+    // The four runs take turns chunk by chunk (CHUNK batches, a couple of seconds each), in an
+    // order that rotates from chunk to chunk: this machine's speed swings by a third within
+    // seconds, and runs a whole round apart compared those swings more than the stage.
+    const names = ['bare', 'bareInHand', 'memory', 'db'] as const;
+    const got: Record<(typeof names)[number], Timing> = {
+      bare: { ms: 0, cpu: 0 },
+      bareInHand: { ms: 0, cpu: 0 },
+      memory: { ms: 0, cpu: 0 },
+      db: { ms: 0, cpu: 0 },
     };
-    const order = (['bare', 'bareInHand', 'memory', 'db'] as const).map(
-      (_, i, a) => a[(i + round) % a.length]!,
-    );
-    const got: Partial<Record<keyof typeof runs, Timing>> = {};
-    for (const name of order) got[name] = await runs[name]();
+    for (let c = 0, turn = round; c < batches.length; c += CHUNK, turn++) {
+      const runs = runsOf(batches.slice(c, c + CHUNK));
+      for (let k = 0; k < names.length; k++) {
+        const name = names[(k + turn) % names.length]!;
+        got[name] = add(got[name], await runs[name]());
+      }
+    }
     const left = (await pendingUnitIds(handle.db)).length - (rounds - round - 1) * per;
-    const best = got.bare!.ms <= got.bareInHand!.ms ? got.bare! : got.bareInHand!;
+    const best = got.bare.ms <= got.bareInHand.ms ? got.bare : got.bareInHand;
     results.push({
-      oneAtATime: got.bare!,
-      inHand: got.bareInHand!,
+      oneAtATime: got.bare,
+      inHand: got.bareInHand,
       bare: best,
-      memory: got.memory!,
-      db: got.db!,
+      memory: got.memory,
+      db: got.db,
       left,
     });
   }
@@ -345,6 +362,11 @@ console.log(
 );
 console.log(
   `  classify stage with PostgreSQL:  ${fmt(m((r) => rate(per, r.db.ms)))} units/s, ${m((r) => r.bare.ms / r.db.ms).toFixed(2)}x the bare embedder (median of the rounds' ratios)`,
+);
+const total = (f: (r: (typeof results)[number]) => Timing) => results.reduce((s, r) => s + f(r).ms, 0);
+console.log(
+  `  all rounds' summed times: classify in memory ${(total((r) => r.bare) / total((r) => r.memory)).toFixed(2)}x, ` +
+    `with PostgreSQL ${(total((r) => r.bare) / total((r) => r.db)).toFixed(2)}x the bare embedder`,
 );
 // Wall-clock rates depend on what else runs on the machine; CPU time per unit (all threads of this
 // process; PostgreSQL's own work is not in it) does much less, and gives the rate on idle cores.
