@@ -96,7 +96,8 @@ describe('connector schedules', () => {
     // The next run is at 02:00 in Oslo, whatever the machine's own zone.
     expect(hourIn(nightly.next!, 'Europe/Oslo')).toBe('02:00');
     expect(nightly.next!).toBeGreaterThan(Date.now());
-    const tokyo = await queue.getJobScheduler(schedulerId('tokyo'));
+    // The worker registers the schedulers one after the other: the second may come a moment later.
+    const tokyo = await until('the tokyo scheduler', () => queue.getJobScheduler(schedulerId('tokyo')));
     expect(tokyo).toMatchObject({ pattern: '15 6 * * 1-5', tz: 'Asia/Tokyo' });
     expect(hourIn(tokyo!.next!, 'Asia/Tokyo')).toBe('06:15');
 
