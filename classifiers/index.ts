@@ -612,19 +612,25 @@ export function unitJobVector(
 /** addTermScores from a unit's hits (unitJobVector): the same sums, in the same order. */
 export function addHitScores(out: Float64Array, terms: JobTerms, hits: JobHits) {
   const { start, jobs, weights } = terms;
-  hits.terms.forEach((i, h) => {
-    const w = hits.weights[h]!;
-    for (let p = start[i]!; p < start[i + 1]!; p++) out[jobs[p]!]! += w * weights[p]!;
-  });
+  const { terms: hitTerms, weights: hitWeights } = hits;
+  for (let h = 0; h < hitTerms.length; h++) {
+    const i = hitTerms[h]!;
+    const w = hitWeights[h]!;
+    for (let p = start[i]!, end = start[i + 1]!; p < end; p++) out[jobs[p]!]! += w * weights[p]!;
+  }
 }
 
 /** sparseLogits(head, tf) from a unit's hits: the same sums, in the same order. */
 export function hitLogits(head: SparseSoftmaxHead, terms: JobTerms, hits: JobHits): Float64Array {
   const z = Float64Array.from(head.b);
-  hits.terms.forEach((i, h) => {
-    const row = terms.w[i];
-    if (row) for (let k = 0; k < head.classes; k++) z[k]! += hits.weights[h]! * row[k]!;
-  });
+  const classes = head.classes;
+  const { terms: hitTerms, weights } = hits;
+  for (let h = 0; h < hitTerms.length; h++) {
+    const row = terms.w[hitTerms[h]!];
+    if (!row) continue;
+    const w = weights[h]!;
+    for (let k = 0; k < classes; k++) z[k]! += w * row[k]!;
+  }
   return z;
 }
 
