@@ -6,7 +6,7 @@
  * and peak memory (max RSS).
  * The machine is shared, and its speed swings by a third within seconds: R rounds (default 3), each
  * on N texts of its own (so every cache starts cold), split into chunks of C batches (`--chunk`,
- * default 4); the measurements take turns chunk by chunk, in an order that rotates from chunk to
+ * default 8); the measurements take turns chunk by chunk, in an order that rotates from chunk to
  * chunk, so each is timed next to the others under the same load. A round's ratios are of its
  * summed times; the figures are the medians of the rounds' ratios and the ratios of all rounds'
  * summed times. The bare embedder runs twice, one call at a time and with the stage's
@@ -38,7 +38,7 @@ const arg = (name: string) => {
 };
 const limit = Number(arg('--units') ?? 0) || 2000;
 /** Batches per chunk: the runs take turns at this grain (see the rounds below). */
-const CHUNK = Math.max(1, Number(arg('--chunk') ?? 0) || 4);
+const CHUNK = Math.max(1, Number(arg('--chunk') ?? 0) || 8);
 const roundsWanted = Math.max(1, Number(arg('--rounds') ?? 0) || 3);
 const spec = arg('--embedder') ?? process.env.GAPMAP_EMBEDDER ?? 'bundled';
 const bundles = args.flatMap((a, i) => (a === '--bundle' && args[i + 1] ? [args[i + 1]!] : []));
