@@ -142,16 +142,24 @@ const STOP = new Set(
 );
 const stem = (w: string) => w.replace(/(ing|ed|es|s|ly)$/, '');
 
+/** A text's tokens before stop words and stemming: what `terms` and TermCounter read. */
+const tokens = (text: string) => text.toLowerCase().match(/[a-z0-9]+/g) ?? [];
+
+/** A stemmed word's in-word character 3-5-gram terms, appended to `out`. */
+function pushGrams(w: string, out: string[]) {
+  const s = ` ${w} `;
+  for (let n = 3; n <= 5; n++) for (let i = 0; i + n <= s.length; i++) out.push('c:' + s.slice(i, i + n));
+}
+
 /** Word, word-pair and in-word character 3-5-gram terms of a text (stemmed, stop words dropped). */
 export function terms(text: string): string[] {
-  const words = (text.toLowerCase().match(/[a-z0-9]+/g) ?? []).filter((w) => !STOP.has(w)).map(stem);
+  const words = tokens(text)
+    .filter((w) => !STOP.has(w))
+    .map(stem);
   const out: string[] = [];
   for (const w of words) out.push('w:' + w);
   for (let i = 0; i + 1 < words.length; i++) out.push(`b:${words[i]} ${words[i + 1]}`);
-  for (const w of words) {
-    const s = ` ${w} `;
-    for (let n = 3; n <= 5; n++) for (let i = 0; i + n <= s.length; i++) out.push('c:' + s.slice(i, i + n));
-  }
+  for (const w of words) pushGrams(w, out);
   return out;
 }
 
@@ -198,29 +206,22 @@ export class TermCounter {
   private wordTerms(w: string): WordTerms {
     const wordTerm = 'w:' + w;
     const row = this.index.get(wordTerm) ?? -1;
-    const grams: number[] = [];
-    const gramTerms: string[] = [];
-    const s = ` ${w} `;
-    for (let n = 3; n <= 5; n++)
-      for (let i = 0; i + n <= s.length; i++) {
-        const t = 'c:' + s.slice(i, i + n);
-        const r = this.index.get(t) ?? -1;
-        grams.push(r);
-        gramTerms.push(r < 0 ? t : '');
-      }
+    const all: string[] = [];
+    pushGrams(w, all);
+    const grams = Int32Array.from(all, (t) => this.index.get(t) ?? -1);
     return {
       stem: w,
       row,
       term: row < 0 ? wordTerm : '',
-      grams: Int32Array.from(grams),
-      gramTerms,
+      grams,
+      gramTerms: all.map((t, g) => (grams[g]! < 0 ? t : '')),
     };
   }
 
   /** The same terms as `termCounts(terms(text))`, in the same order, with their rows. */
   count(text: string): TermTally {
     const words: WordTerms[] = [];
-    for (const token of text.toLowerCase().match(/[a-z0-9]+/g) ?? []) {
+    for (const token of tokens(text)) {
       let w = this.words.get(token);
       if (w === undefined) {
         w = STOP.has(token) ? null : this.wordTerms(stem(token));

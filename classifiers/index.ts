@@ -1646,7 +1646,7 @@ export function anchorDelta(
   const docs = model.tfidf.docs;
   const contrastOf = (key: number) => {
     const g = key < n ? grown[key]! : grownExtra.get(key)!;
-    return g ? Math.log((1 + jobs) / (g || 1)) : table.contrast[key]!;
+    return g ? Math.log((1 + jobs) / g) : table.contrast[key]!;
   };
   // Each anchored job's document built again from its texts' and its anchors' counts
   // (TfIdf.weigh, then jobContrast), the same sums in the same order, less its document before.
@@ -1690,7 +1690,7 @@ export function anchorDelta(
     list.forEach((key, j) => {
       pKey.push(key);
       pJob.push(k);
-      pWeight.push(w[m + j]! / contrasted - 0);
+      pWeight.push(w[m + j]! / contrasted);
     });
     for (const key of add.keys()) if (key < n) addCount[key] = 0;
   }
