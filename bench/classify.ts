@@ -14,7 +14,7 @@
  * the labels.jsonl of the given bundle folders (by default the three sets in ../shared/data), taken
  * round-robin so short and long units mix as in a real import.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { availableParallelism, loadavg } from 'node:os';
 import path from 'node:path';
 import { createEmbedder } from '../classifiers/embedders.ts';
@@ -174,13 +174,59 @@ function batchesOf(slice: Row[]): [string, Row[]][] {
 
 interface Timing {
   ms: number;
+  /** CPU time of this process, all threads. */
   cpu: number;
+  /** CPU time of this process's main thread (0 where /proc cannot show it). */
+  main: number;
+  /** CPU time of the machine's PostgreSQL processes (0 where /proc cannot show them). */
+  pg: number;
+}
+/** User + system CPU milliseconds of a /proc stat line's process or thread. */
+function statCpuMs(stat: string): number {
+  // Fields after the name: state is the 1st, utime the 12th and stime the 13th; USER_HZ is 100.
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(f[11]) + Number(f[12])) * 10;
+}
+/** CPU milliseconds of the main thread, whose thread id is the process id (Linux; 0 elsewhere). */
+function mainThreadCpuMs(): number {
+  try {
+    return statCpuMs(readFileSync(`/proc/self/task/${process.pid}/stat`, 'utf8'));
+  } catch {
+    return 0;
+  }
+}
+/** CPU milliseconds of every process named postgres, from /proc (Linux; 0 elsewhere). */
+function postgresCpuMs(): number {
+  let ms = 0;
+  let pids: string[] = [];
+  try {
+    pids = readdirSync('/proc').filter((d) => /^\d+$/.test(d));
+  } catch {
+    return 0;
+  }
+  for (const pid of pids) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      if (stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')')) === 'postgres') ms += statCpuMs(stat);
+    } catch {
+      // The process ended between the listing and the read.
+    }
+  }
+  return ms;
 }
 async function timed(run: () => Promise<unknown>): Promise<Timing> {
   const cpu = process.cpuUsage();
+  const main0 = mainThreadCpuMs();
+  const pg0 = postgresCpuMs();
   const t0 = performance.now();
   await run();
-  return { ms: performance.now() - t0, cpu: cpuMs(process.cpuUsage(cpu)) };
+  const ms = performance.now() - t0;
+  return {
+    ms,
+    cpu: cpuMs(process.cpuUsage(cpu)),
+    main: mainThreadCpuMs() - main0,
+    pg: postgresCpuMs() - pg0,
+  };
 }
 
 const admin = process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
@@ -255,7 +301,12 @@ try {
     });
   }
 
-  const add = (a: Timing, b: Timing): Timing => ({ ms: a.ms + b.ms, cpu: a.cpu + b.cpu });
+  const add = (a: Timing, b: Timing): Timing => ({
+    ms: a.ms + b.ms,
+    cpu: a.cpu + b.cpu,
+    main: a.main + b.main,
+    pg: a.pg + b.pg,
+  });
   for (let round = 0; round < rounds; round++) {
     const batches = batchesOf(slices[round]!);
     const runsOf = (part: [string, Row[]][]) => ({
@@ -293,10 +344,10 @@ try {
     // seconds, and runs a whole round apart compared those swings more than the stage.
     const names = ['bare', 'bareInHand', 'memory', 'db'] as const;
     const got: Record<(typeof names)[number], Timing> = {
-      bare: { ms: 0, cpu: 0 },
-      bareInHand: { ms: 0, cpu: 0 },
-      memory: { ms: 0, cpu: 0 },
-      db: { ms: 0, cpu: 0 },
+      bare: { ms: 0, cpu: 0, main: 0, pg: 0 },
+      bareInHand: { ms: 0, cpu: 0, main: 0, pg: 0 },
+      memory: { ms: 0, cpu: 0, main: 0, pg: 0 },
+      db: { ms: 0, cpu: 0, main: 0, pg: 0 },
     };
     for (let c = 0, turn = round; c < batches.length; c += CHUNK, turn++) {
       const runs = runsOf(batches.slice(c, c + CHUNK));
@@ -369,12 +420,19 @@ console.log(
     `with PostgreSQL ${(total((r) => r.bare) / total((r) => r.db)).toFixed(2)}x the bare embedder`,
 );
 // Wall-clock rates depend on what else runs on the machine; CPU time per unit (all threads of this
-// process; PostgreSQL's own work is not in it) does much less, and gives the rate on idle cores.
+// process, and apart from it PostgreSQL's own processes) does much less, and gives the rate on
+// idle cores.
 const cores = availableParallelism();
 const memCpu = m((r) => r.memory.cpu / per);
 console.log(
   `  CPU time per unit: bare ${m((r) => r.bare.cpu / per).toFixed(2)} ms, in memory ${memCpu.toFixed(2)} ms, with PostgreSQL ${m((r) => r.db.cpu / per).toFixed(2)} ms` +
+    ` (and PostgreSQL's own processes ${m((r) => r.db.pg / per).toFixed(2)} ms)` +
     ` -> on ${cores} idle cores about ${fmt(cores * (1000 / memCpu))} units/s in memory (load average now ${loadavg()[0]!.toFixed(1)})`,
+);
+// The main thread tokenizes, runs the heads and talks to PostgreSQL while the model threads embed:
+// on a machine whose cores the model threads fill, its work takes their time.
+console.log(
+  `  of which the main thread: bare ${m((r) => r.bare.main / per).toFixed(2)} ms, in memory ${m((r) => r.memory.main / per).toFixed(2)} ms, with PostgreSQL ${m((r) => r.db.main / per).toFixed(2)} ms`,
 );
 console.log(`  re-classify (cached embeddings): ${fmt(againRate)} units/s`);
 console.log(`  peak memory (max RSS): ${mb(process.resourceUsage().maxRSS)}`);
