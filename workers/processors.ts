@@ -10,6 +10,7 @@ import { catalog, type JobName, type Payload } from './catalog.ts';
 import { runImport } from '../app/importer.ts';
 import { buildMap } from '../app/map.ts';
 import {
+  anyOf,
   classifyStateOf,
   clearAnchors,
   customerAnchors,
@@ -30,7 +31,6 @@ import {
 import { GapmapError } from '../app/errors.ts';
 import { hashOf } from '../app/store.ts';
 import { classifications } from '../db/schema/index.ts';
-import { inArray } from 'drizzle-orm';
 import { classifierInput } from '../ingest/context.ts';
 import { enqueuePendingLlm, pendingLlmOf, routeToLlm, runLlmJob, stagesOf } from '../app/llm.ts';
 import type { DbHandle } from '../db/client.ts';
@@ -82,7 +82,7 @@ export const processors: Processors = {
           classifier: classifications.classifier,
         })
         .from(classifications)
-        .where(inArray(classifications.unitId, payload.unitIds)),
+        .where(anyOf(classifications.unitId, payload.unitIds, 'int')),
     ]);
     if (rows.length === 0) return;
     // With the LLM on, this stage tags with the local model and routes the unsure units to the llm stage.
