@@ -230,6 +230,31 @@ export function wordProbabilities(
 }
 
 /**
+ * Word heads over the shipped sentences and a customer's corrections, each correction counted
+ * CORRECTION_WEIGHT times as in the embedding heads. The shipped sentences come first, so every
+ * shipped term keeps its row of the shipped word heads (ownRows relies on it).
+ */
+export function wordHeadsWith(training: TrainingRow[], corrections: LabelledExample[]): WordHeads {
+  const extra = corrections.flatMap((c) => Array.from({ length: CORRECTION_WEIGHT }, () => c));
+  return trainWordHeads(
+    [...training.map((r) => r.text), ...extra.map((c) => c.text)],
+    [...training.map((r) => r.kind), ...extra.map((c) => c.kind)],
+    [...training.map((r) => r.sentiment), ...extra.map((c) => c.sentiment)],
+  );
+}
+
+/**
+ * A TermTally over the shipped word heads, with the rows of a customer's own word heads (trained
+ * with its corrections by wordHeadsWith): a shipped term has the same row in both, so only the
+ * terms the shipped heads lack are looked up.
+ */
+export function ownRows(words: WordHeads, tally: TermTally): TermTally {
+  const rows = tally.rows.slice();
+  for (let j = 0; j < rows.length; j++) if (rows[j]! < 0) rows[j] = words.index.get(tally.unknown[j]!) ?? -1;
+  return { rows, counts: tally.counts, unknown: tally.unknown };
+}
+
+/**
  * The row in the word heads of each of a text's distinct terms (termCounts order; -1: none): one
  * lookup per term for the word heads and a job model over the same shipped sentences.
  */
@@ -951,13 +976,7 @@ export class EmbeddingClassifier implements Classifier {
   }
 
   private trainWords(corrections: LabelledExample[]): WordHeads {
-    // A correction counts CORRECTION_WEIGHT times, as in the embedding heads.
-    const extra = corrections.flatMap((c) => Array.from({ length: CORRECTION_WEIGHT }, () => c));
-    return trainWordHeads(
-      [...this.training.map((r) => r.text), ...extra.map((c) => c.text)],
-      [...this.training.map((r) => r.kind), ...extra.map((c) => c.kind)],
-      [...this.training.map((r) => r.sentiment), ...extra.map((c) => c.sentiment)],
-    );
+    return wordHeadsWith(this.training, corrections);
   }
 
   private kindSentimentHeads(ctx: CustomerContext): Promise<KindSentimentHeads> {
@@ -1151,10 +1170,12 @@ export class EmbeddingClassifier implements Classifier {
     ]);
     // While the model threads embed, the parts that need no embedding: words, character n-grams,
     // cue features. A slice at a time, so the event loop keeps handing the threads their batches.
-    // The shipped word heads count a text's terms through their TermCounter (a customer's own,
-    // trained with its corrections, count them one lookup per term).
+    // A text's terms are counted once, through the shipped word heads' TermCounter, for the word
+    // heads and the job model (whose base is the shipped word heads). A customer's own word heads
+    // (trained with its corrections) share the shipped rows and look up only the other terms.
     const shipped = (await this.globalHeads).words;
-    const counter = heads.words === shipped ? this.termCounter(shipped) : null;
+    const counter = this.termCounter(shipped);
+    const own = heads.words === shipped ? null : heads.words;
     const wordParts: {
       kind: Float64Array;
       sentiment: Float64Array;
@@ -1166,25 +1187,12 @@ export class EmbeddingClassifier implements Classifier {
       if (i % 32 === 31) await new Promise((resolve) => setImmediate(resolve));
       const unit = units[i]!;
       const contextTf = jobModel && unit.context ? jobModel.tfidf.vector(unit.context) : null;
-      if (counter) {
-        // Counted once for both: the word heads and the job model read the same terms, and the
-        // job model's base is the shipped word heads.
-        const tally = counter.count(unit.text);
-        wordParts.push({
-          ...wordProbabilities(heads.words, tally),
-          job: jobModel ? unitJobTerms(jobModel, tally) : null,
-          contextTf,
-        });
-      } else {
-        const counts = termCounts(terms(unit.text));
-        const rows = wordRows(heads.words, counts);
-        const job = jobModel ? unitJobVector(jobModel, counts) : null;
-        wordParts.push({
-          ...wordProbabilities(heads.words, counts, rows),
-          job: job && jobModel ? { ...keysOf(jobModel, job.tf), hits: job.hits } : null,
-          contextTf,
-        });
-      }
+      const tally = counter.count(unit.text);
+      wordParts.push({
+        ...wordProbabilities(heads.words, own ? ownRows(own, tally) : tally),
+        job: jobModel ? unitJobTerms(jobModel, tally) : null,
+        contextTf,
+      });
       features.push(unitFeatures(unit));
     }
     const vecs = await embedding;

@@ -13,6 +13,8 @@ import {
   loadTrainingRows,
   trainWordHeads,
   keysOf,
+  ownRows,
+  wordHeadsWith,
   unitJobTerms,
   unitJobVector,
   wordProbabilities,
@@ -22,14 +24,22 @@ import {
 import {
   CUE_PATTERNS,
   lexiconValence,
-  TermCounter, TfIdf, termCounts,
+  TermCounter,
+  TfIdf,
+  termCounts,
   terms,
   unitFeatures,
 } from '../classifiers/features.ts';
 import { softmax, sparseLogits, trainSparseSoftmax } from '../classifiers/heads.ts';
 import { CachedEmbedder, Lru, OwnedLru, type Embedder } from '../classifiers/embedders.ts';
 import { createBundledEmbedder, PieceTokenizer } from '../classifiers/embed-bundled.ts';
-import type { CustomerContext, JobAnchor, RegressionChoice, UnitInput } from '../classifiers/types.ts';
+import type {
+  CustomerContext,
+  JobAnchor,
+  LabelledExample,
+  RegressionChoice,
+  UnitInput,
+} from '../classifiers/types.ts';
 
 // An invented customer: a bakery with two jobs.
 const bakery: CustomerContext = {
@@ -686,6 +696,42 @@ describe("the anchors' change to the job documents", () => {
       addKeyScores(byKey, keyed, unitJobTerms(keyedModel, counter.count(text)));
       expect(byKey).toEqual(perTerm);
     }
+  });
+});
+
+describe("a customer's own word heads", () => {
+  it("read the shipped TermCounter's tally: every shipped term keeps its row, the others are looked up", () => {
+    const rows = loadTrainingRows();
+    const shipped = wordHeadsWith(rows, []);
+    const corrections: LabelledExample[] = [
+      { text: 'The zorblax export frobnicates every invoice twice', kind: 'friction', sentiment: 'negative' },
+      {
+        text: 'Grommetry reports finally work, quuxification is great',
+        kind: 'high_point',
+        sentiment: 'positive',
+      },
+      { text: 'Only the job of this one was changed', job: 'billing' },
+    ];
+    const own = wordHeadsWith(rows, corrections);
+    expect(own.index.size).toBeGreaterThan(shipped.index.size);
+    let moved = 0;
+    for (const [t, row] of shipped.index) if (own.index.get(t) !== row) moved++;
+    expect(moved).toBe(0);
+    const counter = new TermCounter(shipped.index, shipped.frequencies.length);
+    const newWords = 'A zorblax in the grommetry, and the usual export';
+    for (const text of [
+      ...corrections.map((c) => c.text),
+      newWords,
+      ...rows.slice(0, 300).map((r) => r.text),
+    ]) {
+      expect(wordProbabilities(own, ownRows(own, counter.count(text)))).toEqual(
+        wordProbabilities(own, termCounts(terms(text))),
+      );
+    }
+    // The terms only the corrections have count: read by the shipped rows alone they would be lost.
+    expect(wordProbabilities(own, counter.count(newWords))).not.toEqual(
+      wordProbabilities(own, termCounts(terms(newWords))),
+    );
   });
 });
 
