@@ -643,6 +643,15 @@ export function addHitScores(out: Float64Array, terms: JobTerms, hits: JobHits) 
   }
 }
 
+/**
+ * A unit's context (unitJobTerms of it) against the job documents, at CONTEXT_WEIGHT:
+ * addTermScores(out, postings, tfidf.vector(context), CONTEXT_WEIGHT) by the context's hits.
+ */
+export function addContextScores(out: Float64Array, terms: JobTerms, context: UnitTerms) {
+  const { terms: hitTerms, weights } = context.hits;
+  addHitScores(out, terms, { terms: hitTerms, weights: weights.map((w) => CONTEXT_WEIGHT * w) });
+}
+
 /** sparseLogits(head, tf) from a unit's hits: the same sums, in the same order. */
 export function hitLogits(head: SparseSoftmaxHead, terms: JobTerms, hits: JobHits): Float64Array {
   const z = Float64Array.from(head.b);
@@ -717,7 +726,7 @@ const LOO_SAMPLE = 200;
  * weights 0.4 and 0.7; the context's embedding as well added nothing and would double the
  * embedder's work for transcripts.
  */
-const CONTEXT_WEIGHT = 0.5;
+export const CONTEXT_WEIGHT = 0.5;
 
 /** Weight of each regression's log-probability (embedding, TF-IDF) next to the two similarities. */
 const LR_WEIGHT = 0.1;
@@ -1180,18 +1189,18 @@ export class EmbeddingClassifier implements Classifier {
       kind: Float64Array;
       sentiment: Float64Array;
       job: UnitTerms | null;
-      contextTf: SparseVec | null;
+      /** The unit's context (a transcript's question, a note's heading) under the job model. */
+      context: UnitTerms | null;
     }[] = [];
     const features: Float32Array[] = [];
     for (let i = 0; i < units.length; i++) {
       if (i % 32 === 31) await new Promise((resolve) => setImmediate(resolve));
       const unit = units[i]!;
-      const contextTf = jobModel && unit.context ? jobModel.tfidf.vector(unit.context) : null;
       const tally = counter.count(unit.text);
       wordParts.push({
         ...wordProbabilities(heads.words, own ? ownRows(own, tally) : tally),
         job: jobModel ? unitJobTerms(jobModel, tally) : null,
-        contextTf,
+        context: jobModel && unit.context ? unitJobTerms(jobModel, counter.count(unit.context)) : null,
       });
       features.push(unitFeatures(unit));
     }
@@ -1209,9 +1218,9 @@ export class EmbeddingClassifier implements Classifier {
     ]);
     const other = KINDS.indexOf('other');
     // The unit's context against the job documents (its own words are jobScores' part).
-    const addContext = (scores: Float64Array, postings: JobModel['postings'], i: number) => {
-      const contextTf = wordParts[i]!.contextTf;
-      if (contextTf) addTermScores(scores, postings, contextTf, CONTEXT_WEIGHT);
+    const addContext = (scores: Float64Array, terms: JobTerms, i: number) => {
+      const context = wordParts[i]!.context;
+      if (context) addContextScores(scores, terms, context);
     };
     const jobScoresOf: Float64Array[] = [];
     const pNones: number[] = [];
@@ -1241,7 +1250,7 @@ export class EmbeddingClassifier implements Classifier {
           terms: jobModel.terms,
           hits,
         });
-        addContext(scores, jobModel.postings, i);
+        addContext(scores, jobModel.terms, i);
         jobScoresOf[i] = scores;
         pNones[i] = 1 - logisticProb(jobModel.gate, gateFeatures(nearest.sim, pkDense[other]!));
         pOthers[i] = pk[other]!;
@@ -1272,8 +1281,8 @@ export class EmbeddingClassifier implements Classifier {
           if (isAnchor.has(i)) return;
           const scores = jobScoresOf[i]!;
           addKeyScores(scores, delta, wordParts[i]!.job!);
-          const contextTf = wordParts[i]!.contextTf;
-          if (contextTf) addKeyScores(scores, delta, keysOf(jobModel, contextTf), CONTEXT_WEIGHT);
+          const context = wordParts[i]!.context;
+          if (context) addKeyScores(scores, delta, context, CONTEXT_WEIGHT);
           decideJob(batchTags[i]!, jobModel, scores, pNones[i]!, pOthers[i]!);
         });
       }

