@@ -311,9 +311,20 @@ export class TfIdf {
   constructor(
     corpus: string[],
     private readonly base?: TfIdf,
+    /** The documents counted, when they are not the corpus (fromFrequencies). */
+    docs?: number,
   ) {
     for (const d of corpus) for (const t of new Set(terms(d))) this.df.set(t, (this.df.get(t) ?? 0) + 1);
-    this.docs = corpus.length + (base?.docs ?? 0);
+    this.docs = docs ?? corpus.length + (base?.docs ?? 0);
+  }
+  /**
+   * A TF-IDF model from its terms' document frequencies and its document count, as `ownFrequencies`
+   * and `docs` give them (a customer's heads kept in the database).
+   */
+  static fromFrequencies(frequencies: Iterable<[string, number]>, docs: number): TfIdf {
+    const model = new TfIdf([], undefined, docs);
+    for (const [t, df] of frequencies) model.df.set(t, df);
+    return model;
   }
   /** In how many documents of the corpus (and the base's) a term occurs. */
   frequency(term: string): number {

@@ -781,6 +781,105 @@ const fromSaved = (s: SavedHeads, words: WordHeads): KindSentimentHeads => ({
   combined: s.combined,
 });
 
+/** The layout of encodeCustomerHeads' bytes: bytes of another layout are trained again. */
+const CUSTOMER_HEADS_FORMAT = 1;
+
+interface SavedCustomerHeads {
+  format: number;
+  kind: SavedHead;
+  sentiment: SavedHead;
+  words: {
+    docs: number;
+    /** The terms past the shipped word heads', in row order (each shipped term keeps its row). */
+    extra: string[];
+    kind: { classes: number; b: number[] };
+    sentiment: { classes: number; b: number[] };
+  };
+}
+
+/**
+ * A customer's own kind and sentiment heads (trained with its corrections) as bytes, for a store
+ * that outlives the process (customer_heads): a 4-byte length, a JSON header (the embedding heads,
+ * the word heads' terms past the shipped ones and their biases), padding to 8 bytes, then the word
+ * heads' rows (float64) and frequencies (int32), little-endian as the typed arrays hold them.
+ */
+export function encodeCustomerHeads(h: KindSentimentHeads, shipped: WordHeads): Uint8Array {
+  const w = h.words;
+  // wordHeadsWith lists the shipped sentences first, so the shipped terms are the first rows.
+  for (const [t, row] of shipped.index)
+    if (w.index.get(t) !== row)
+      throw new GapmapError('internal', `customer word heads: shipped term "${t}" is not at row ${row}`);
+  const header: SavedCustomerHeads = {
+    format: CUSTOMER_HEADS_FORMAT,
+    kind: saveHead(h.kind),
+    sentiment: saveHead(h.sentiment),
+    words: {
+      docs: w.tfidf.docs,
+      extra: [...w.index.keys()].slice(shipped.index.size),
+      kind: { classes: w.kind.classes, b: [...w.kind.b] },
+      sentiment: { classes: w.sentiment.classes, b: [...w.sentiment.b] },
+    },
+  };
+  const json = new TextEncoder().encode(JSON.stringify(header));
+  const at = Math.ceil((4 + json.length) / 8) * 8;
+  const out = new Uint8Array(at + w.rows.byteLength + w.frequencies.byteLength);
+  new DataView(out.buffer).setUint32(0, json.length, true);
+  out.set(json, 4);
+  out.set(new Uint8Array(w.rows.buffer, w.rows.byteOffset, w.rows.byteLength), at);
+  out.set(
+    new Uint8Array(w.frequencies.buffer, w.frequencies.byteOffset, w.frequencies.byteLength),
+    at + w.rows.byteLength,
+  );
+  return out;
+}
+
+/** encodeCustomerHeads' bytes as heads over the shipped ones; null for bytes of another layout. */
+export function decodeCustomerHeads(bytes: Uint8Array, shipped: KindSentimentHeads): KindSentimentHeads | null {
+  const length = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength).getUint32(0, true);
+  const header = JSON.parse(new TextDecoder().decode(bytes.subarray(4, 4 + length))) as SavedCustomerHeads;
+  if (header.format !== CUSTOMER_HEADS_FORMAT) return null;
+  const { words: saved } = header;
+  const index = new Map(shipped.words.index);
+  for (const t of saved.extra) index.set(t, index.size);
+  const stride = 1 + saved.kind.classes + saved.sentiment.classes;
+  const at = Math.ceil((4 + length) / 8) * 8;
+  const rowBytes = index.size * stride * 8;
+  if (bytes.byteLength !== at + rowBytes + index.size * 4)
+    throw new GapmapError(
+      'internal',
+      `stored customer heads: ${bytes.byteLength} bytes, expected ${at + rowBytes + index.size * 4} for ${index.size} terms`,
+    );
+  // Copies, so the typed arrays are aligned whatever buffer the bytes came in.
+  const rows = new Float64Array(bytes.slice(at, at + rowBytes).buffer);
+  const frequencies = new Int32Array(bytes.slice(at + rowBytes).buffer);
+  const K = saved.kind.classes;
+  const kindW = new Map<string, Float64Array>();
+  const sentimentW = new Map<string, Float64Array>();
+  const df: [string, number][] = [];
+  for (const [t, row] of index) {
+    const o = row * stride;
+    const k = rows.subarray(o + 1, o + 1 + K);
+    const s = rows.subarray(o + 1 + K, o + stride);
+    if (k.some((v) => v !== 0)) kindW.set(t, k.slice());
+    if (s.some((v) => v !== 0)) sentimentW.set(t, s.slice());
+    df.push([t, frequencies[row]!]);
+  }
+  return {
+    kind: loadHead(header.kind),
+    sentiment: loadHead(header.sentiment),
+    noJob: shipped.noJob,
+    combined: shipped.combined,
+    words: {
+      tfidf: TfIdf.fromFrequencies(df, saved.docs),
+      kind: { classes: K, W: kindW, b: Float64Array.from(saved.kind.b) },
+      sentiment: { classes: saved.sentiment.classes, W: sentimentW, b: Float64Array.from(saved.sentiment.b) },
+      index,
+      rows,
+      frequencies,
+    },
+  };
+}
+
 function gateFeatures(sim: number, pOther: number): number[] {
   const p = Math.min(Math.max(pOther, 1e-4), 1 - 1e-4);
   return [sim, Math.log(p / (1 - p))];
@@ -817,6 +916,8 @@ export class EmbeddingClassifier implements Classifier {
   private readonly jobModels: OwnedLru<Promise<JobModel>>;
   private readonly regressionChoices = new Lru<string, RegressionChoice>(256);
   private counter: { words: WordHeads; counter: TermCounter } | null = null;
+  /** Customers' own kind and sentiment heads trained (not loaded from a HeadsStore) by this classifier. */
+  customerHeadsTrained = 0;
 
   constructor(
     readonly embedder: CachedEmbedder,
@@ -994,7 +1095,19 @@ export class EmbeddingClassifier implements Classifier {
     const key = signature(corrections.map((c) => [c.text, c.kind, c.sentiment]));
     let heads = this.customerHeads.get(ctx.customerKey, key);
     if (!heads) {
-      heads = this.globalHeads.then((shipped) => this.trainKindSentiment(corrections, shipped));
+      const store = ctx.headsStore;
+      const stored = `${this.version}:${key}`;
+      heads = this.globalHeads.then(async (shipped) => {
+        // Kept by an earlier process: loading them takes milliseconds, training them seconds. The
+        // store is a cache: when it fails, the heads are trained (and tags still written).
+        const bytes = store ? await store.load(stored).catch(() => null) : null;
+        const kept = bytes ? decodeCustomerHeads(bytes, shipped) : null;
+        if (kept) return kept;
+        const trained = await this.trainKindSentiment(corrections, shipped);
+        this.customerHeadsTrained++;
+        if (store) await store.save(stored, encodeCustomerHeads(trained, shipped.words)).catch(() => {});
+        return trained;
+      });
       this.customerHeads.set(ctx.customerKey, key, heads);
       heads.then(
         (h) => this.customerHeads.weigh(ctx.customerKey, key, headsBytes(h)),

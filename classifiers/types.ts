@@ -52,6 +52,18 @@ export interface CustomerContext {
   regressions?: RegressionChoice;
   /** Receives a decision made anew, for the caller to keep for the next process. */
   onRegressions?: (choice: RegressionChoice) => void;
+  /**
+   * Where the customer's own kind and sentiment heads (trained with its corrections) are kept
+   * between processes: loaded instead of trained again when their key matches, saved after training.
+   */
+  headsStore?: HeadsStore;
+}
+
+/** Bytes of a customer's trained heads under a key (classifier version and corrections). */
+export interface HeadsStore {
+  /** The bytes saved under this key, or null (none, or saved under another key). */
+  load(key: string): Promise<Uint8Array | null>;
+  save(key: string, heads: Uint8Array): Promise<void>;
 }
 
 /**

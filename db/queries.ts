@@ -5,6 +5,7 @@ import { and, asc, desc, eq, getTableColumns, inArray, isNull, lt, sql, type Any
 import type { Db } from './client.ts';
 import {
   classifications,
+  customerHeads,
   customers,
   importErrors,
   importRuns,
@@ -33,6 +34,7 @@ import type { CustomerDef, ImportIssue, JobDef } from '../ingest/types.ts';
 import {
   ANCHOR_CAP,
   surestPerJob,
+  type HeadsStore,
   type JobAnchor,
   type LabelledExample,
   type RegressionChoice,
@@ -431,6 +433,31 @@ export async function classifyStateOf(
     .leftJoin(jobHeadChoices, eq(jobHeadChoices.customerId, customers.id))
     .where(eq(customers.id, customerId));
   return { jobsVersion: row?.v ?? 0, regressions: row?.choice ?? undefined };
+}
+
+/**
+ * The customer's own kind and sentiment heads as the classifier keeps them between processes
+ * (customer_heads, one row per customer: the latest key wins).
+ */
+export function customerHeadsStore(db: Db, customerId: number): HeadsStore {
+  return {
+    async load(key) {
+      const [row] = await db
+        .select({ heads: customerHeads.heads })
+        .from(customerHeads)
+        .where(and(eq(customerHeads.customerId, customerId), eq(customerHeads.key, key)));
+      return row ? new Uint8Array(row.heads) : null;
+    },
+    async save(key, heads) {
+      await db
+        .insert(customerHeads)
+        .values({ customerId, key, heads })
+        .onConflictDoUpdate({
+          target: customerHeads.customerId,
+          set: { key, heads, updatedAt: new Date() },
+        });
+    },
+  };
 }
 
 /** Keeps the job head's regression choice a classify batch made for a customer (the last one wins). */

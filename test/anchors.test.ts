@@ -1,14 +1,15 @@
 /**
  * The job head's anchors in the pipeline: the classify stage keeps the anchors a customer's batches
  * chose (table customer_anchors), and a retrain scores the few units it sends with them. Also kept
- * per customer: the job head's regression choice (table customer_job_head).
+ * per customer: the job head's regression choice (table customer_job_head) and the customer's own
+ * kind and sentiment heads (table customer_heads).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eq } from 'drizzle-orm';
 import { createTestDb, testConfig, type TestDb } from './helpers/db.ts';
 import { ROTA_REWORDED, ticket, writeBundle } from './helpers/bundle.ts';
 import { importInProcessForTest } from './helpers/pipeline.ts';
-import { classifications, jobAnchors, jobHeadChoices, reviews, units } from '../db/schema/index.ts';
+import { classifications, customerHeads, jobAnchors, jobHeadChoices, reviews, units } from '../db/schema/index.ts';
 import { clearAnchors, customerAnchors, getCustomerByKey, mergeAnchors } from '../db/queries.ts';
 import { enqueueClassification } from '../workers/processors.ts';
 import { enqueueRetrain } from '../app/retrain.ts';
@@ -190,5 +191,31 @@ describe("the job head's regression choice kept per customer", () => {
     const anew = { key: 'classifier-v1:jobs-b', texts: 31, help: false };
     expect((await tagAgain(1, anew))[0]!.regressions).toEqual(choice);
     expect(await kept()).toEqual(anew);
+  });
+});
+
+describe("the customer's own kind and sentiment heads kept per customer", () => {
+  it('the classify stage hands the classifier a store in customer_heads: the latest key per customer', async () => {
+    const some = (await t.handle.db.select().from(units).where(eq(units.customerId, customerId))).slice(0, 1);
+    await t.handle.db.delete(classifications).where(eq(classifications.unitId, some[0]!.id));
+    const bytes = Uint8Array.from({ length: 3000 }, (_, i) => (i * 7) % 256);
+    const done: Promise<unknown>[] = [];
+    const { seen, rt } = recording(
+      () => [],
+      (context) => done.push(context.headsStore!.save('v1:corrections-a', bytes)),
+    );
+    await enqueueClassification(rt, [customerId]);
+    await rt.drain();
+    await Promise.all(done);
+    expect(seen.length).toBeGreaterThan(0);
+    const store = seen[0]!.headsStore!;
+    expect(await store.load('v1:corrections-a')).toEqual(bytes);
+    expect(await store.load('v1:corrections-b')).toBeNull();
+    // Other corrections: their heads replace the customer's row.
+    await store.save('v1:corrections-b', bytes.subarray(0, 10));
+    expect(await store.load('v1:corrections-a')).toBeNull();
+    expect(await store.load('v1:corrections-b')).toEqual(bytes.subarray(0, 10));
+    const rows = await t.handle.db.select().from(customerHeads).where(eq(customerHeads.customerId, customerId));
+    expect(rows.map((r) => r.key)).toEqual(['v1:corrections-b']);
   });
 });

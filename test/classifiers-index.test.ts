@@ -37,6 +37,7 @@ import { CachedEmbedder, Lru, OwnedLru, type Embedder } from '../classifiers/emb
 import { createBundledEmbedder, PieceTokenizer } from '../classifiers/embed-bundled.ts';
 import type {
   CustomerContext,
+  HeadsStore,
   JobAnchor,
   LabelledExample,
   RegressionChoice,
@@ -146,6 +147,50 @@ describe('embedding classifier (bundled USE-lite)', () => {
       kindConfidence: 1,
     });
     expect(before.kindConfidence).toBeLessThan(1);
+  });
+
+  it("keeps a customer's corrected heads in a store: another process loads them and tags the same", async () => {
+    const saved = new Map<string, Uint8Array>();
+    const store: HeadsStore = {
+      load: async (key) => saved.get(key) ?? null,
+      save: async (key, bytes) => void saved.set(key, bytes),
+    };
+    const examples: LabelledExample[] = [
+      { text: 'The zorblax export needs three clicks for every invoice.', kind: 'friction', sentiment: 'negative' },
+      { text: 'The rota page finally loads in a second, lovely.', kind: 'high_point', sentiment: 'positive' },
+    ];
+    const units = [
+      'Our cafes text their orders and the zorblax export drops half of them',
+      'Swapping shifts is easy now',
+      'Thanks for the call, speak soon',
+    ].map((t, i) => unit(i, t));
+    const context: CustomerContext = { ...bakery, customerKey: 'bakery-kept', examples, headsStore: store };
+    // Classifiers with cold caches of their own, as worker processes have (sharing the model).
+    const worker = () => createClassifier({ embedder: 'bundled' }, classifier.embedder.inner);
+    const first = await worker();
+    const tags = await first.classify(units, context);
+    expect(first.customerHeadsTrained).toBe(1);
+    expect(saved.size).toBe(1);
+    const [key] = [...saved.keys()];
+    expect(key).toContain(first.version);
+    const second = await worker();
+    expect(await second.classify(units, context)).toEqual(tags);
+    expect(second.customerHeadsTrained).toBe(0);
+    // Bytes of another layout are trained again, and replaced.
+    const json = new TextEncoder().encode('{"format":0}');
+    const other = new Uint8Array(4 + json.length);
+    new DataView(other.buffer).setUint32(0, json.length, true);
+    other.set(json, 4);
+    saved.set(key!, other);
+    const third = await worker();
+    expect(await third.classify(units, context)).toEqual(tags);
+    expect(third.customerHeadsTrained).toBe(1);
+    expect(saved.get(key!)!.length).toBeGreaterThan(1_000_000);
+    // Other corrections, another key: trained.
+    const fourth = await worker();
+    await fourth.classify(units, { ...context, examples: examples.slice(0, 1) });
+    expect(fourth.customerHeadsTrained).toBe(1);
+    expect(saved.size).toBe(2);
   });
 
   it('does not embed the same text twice within a process', async () => {

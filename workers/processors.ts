@@ -14,6 +14,7 @@ import {
   classifyStateOf,
   clearAnchors,
   customerAnchors,
+  customerHeadsStore,
   customersToRetag,
   customersWithPendingUnits,
   jobsOf,
@@ -129,6 +130,7 @@ export const processors: Processors = {
         ...(stored.length > 0 ? { anchors: stored } : { onAnchors: (a: JobAnchor[]) => (chosen = a) }),
         regressions,
         onRegressions: (c) => (decided = c),
+        headsStore: customerHeadsStore(rt.db, customerId),
       });
       // Before the tags: a batch retried after a crash skips the units it wrote, and would not
       // choose these again. Merging twice is harmless (one entry per text).

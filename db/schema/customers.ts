@@ -1,4 +1,9 @@
-import { integer, jsonb, pgTable, serial, text, timestamp, uniqueIndex } from 'drizzle-orm/pg-core';
+import { customType, integer, jsonb, pgTable, serial, text, timestamp, uniqueIndex } from 'drizzle-orm/pg-core';
+
+/** Bytes: node-postgres reads a Buffer, PGlite a Uint8Array (a Buffer is one too). */
+const bytea = customType<{ data: Uint8Array; driverData: Uint8Array }>({
+  dataType: () => 'bytea',
+});
 
 export const customers = pgTable('customers', {
   id: serial('id').primaryKey(),
@@ -46,6 +51,21 @@ export const jobHeadChoices = pgTable('customer_job_head', {
     .primaryKey()
     .references(() => customers.id, { onDelete: 'cascade' }),
   choice: jsonb('choice').$type<{ key: string; texts: number; help: boolean }>().notNull(),
+  updatedAt: timestamp('updated_at', { withTimezone: true }).notNull().defaultNow(),
+});
+
+/**
+ * A customer's own kind and sentiment heads, trained with its corrections (classifiers/index.ts,
+ * encodeCustomerHeads, about 2.5 MB): training them takes 3-4 s, which every worker process would
+ * otherwise spend again for every customer with corrections. `key` names the classifier version and
+ * the corrections they were trained with; one row per customer, the latest.
+ */
+export const customerHeads = pgTable('customer_heads', {
+  customerId: integer('customer_id')
+    .primaryKey()
+    .references(() => customers.id, { onDelete: 'cascade' }),
+  key: text('key').notNull(),
+  heads: bytea('heads').notNull(),
   updatedAt: timestamp('updated_at', { withTimezone: true }).notNull().defaultNow(),
 });
 
