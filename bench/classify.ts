@@ -2,8 +2,9 @@
  * npm run bench:classify [-- --units N] [-- --rounds R] [-- --chunk C] [-- --bundle <folder>]... [-- --embedder bundled|hf:<id>|openai:<model>]
  * Units per second of the classify stage (embed + job, kind and sentiment heads, in batches per
  * customer as the worker runs it), in memory and as the pipeline runs it on PostgreSQL (read
- * units, classify, write tags), next to the bare embedder on the same texts; plus start-up time
- * and peak memory (max RSS).
+ * units, classify, write tags), next to the bare embedder on the same texts; plus start-up time,
+ * a customer with corrections' first batch in a process (its own heads trained, or loaded from
+ * PostgreSQL) and peak memory (max RSS).
  * The machine is shared, and its speed swings by a third within seconds: R rounds (default 3), each
  * on N texts of its own (so every cache starts cold), split into chunks of C batches (`--chunk`,
  * default 8); the measurements take turns chunk by chunk, in an order that rotates from chunk to
@@ -23,7 +24,13 @@ import type { CustomerContext, RegressionChoice, UnitInput } from '../classifier
 import type { JobDef } from '../ingest/types.ts';
 import pg from 'pg';
 import { openDb } from '../db/client.ts';
-import { customerKeyMap, emptyCounts, pendingUnitIds, upsertCustomers } from '../db/queries.ts';
+import {
+  customerHeadsStore,
+  customerKeyMap,
+  emptyCounts,
+  pendingUnitIds,
+  upsertCustomers,
+} from '../db/queries.ts';
 import { units } from '../db/schema/index.ts';
 import { storeItems } from '../app/store.ts';
 import { loadConfig } from '../app/env.ts';
@@ -248,6 +255,8 @@ const results: {
   left: number;
 }[] = [];
 let againRate = 0;
+let headsTrained = { ms: 0, trained: 0 };
+let headsLoaded = { ms: 0, trained: 0 };
 try {
   const keyOf = (k: string) => `c${[...contexts.keys()].indexOf(k)}`;
   await upsertCustomers(
@@ -377,6 +386,39 @@ try {
     ),
   );
   againRate = rate(batch.length, again.ms);
+
+  // A customer with corrections: a process's first batch of it trains the customer's own kind and
+  // sentiment heads, or loads those an earlier process kept in PostgreSQL (customer_heads).
+  const [firstKey, firstContext] = [...contexts][0]!;
+  const firstId = customerIds.get(keyOf(firstKey))!;
+  const reviewed = {
+    ...firstContext,
+    customerKey: String(firstId),
+    examples: [
+      {
+        text: 'The monthly export takes ages and times out twice.',
+        kind: 'friction' as const,
+        sentiment: 'negative' as const,
+      },
+      {
+        text: 'Paying online from the reminder email is so easy.',
+        kind: 'high_point' as const,
+        sentiment: 'positive' as const,
+      },
+    ],
+    headsStore: customerHeadsStore(handle.db, firstId),
+  };
+  const firstBatch = async () => {
+    const fresh = await createClassifier({ embedder: spec, modelDir: process.env.GAPMAP_MODEL_DIR }, bare);
+    await warmUp(fresh);
+    // Its job head first (the corrections do not change it), so the time below is the heads'.
+    await fresh.classify([{ id: 0, text: 'set up', sourceType: 'survey' }], { ...reviewed, examples: [] });
+    const t0 = performance.now();
+    await fresh.classify([{ id: 0, text: 'one unit', sourceType: 'survey' }], reviewed);
+    return { ms: performance.now() - t0, trained: fresh.customerHeadsTrained };
+  };
+  headsTrained = await firstBatch();
+  headsLoaded = await firstBatch();
   await stage.close();
 } finally {
   await handle.close();
@@ -435,5 +477,9 @@ console.log(
   `  of which the main thread: bare ${m((r) => r.bare.main / per).toFixed(2)} ms, in memory ${m((r) => r.memory.main / per).toFixed(2)} ms, with PostgreSQL ${m((r) => r.db.main / per).toFixed(2)} ms`,
 );
 console.log(`  re-classify (cached embeddings): ${fmt(againRate)} units/s`);
+console.log(
+  `  a customer with corrections, first batch in a process: its own kind and sentiment heads trained in ${(headsTrained.ms / 1000).toFixed(2)} s` +
+    ` (${headsTrained.trained} trained), loaded from PostgreSQL in ${(headsLoaded.ms / 1000).toFixed(2)} s (${headsLoaded.trained} trained)`,
+);
 console.log(`  peak memory (max RSS): ${mb(process.resourceUsage().maxRSS)}`);
 await classifier.close();
