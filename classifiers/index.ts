@@ -833,22 +833,27 @@ export function encodeCustomerHeads(h: KindSentimentHeads, shipped: WordHeads): 
   return out;
 }
 
-/** encodeCustomerHeads' bytes as heads over the shipped ones; null for bytes of another layout. */
+/**
+ * encodeCustomerHeads' bytes as heads over the shipped ones; null for bytes it cannot read (another
+ * layout, cut short), which the caller trains again: they are a cache.
+ */
 export function decodeCustomerHeads(bytes: Uint8Array, shipped: KindSentimentHeads): KindSentimentHeads | null {
+  if (bytes.byteLength < 4) return null;
   const length = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength).getUint32(0, true);
-  const header = JSON.parse(new TextDecoder().decode(bytes.subarray(4, 4 + length))) as SavedCustomerHeads;
-  if (header.format !== CUSTOMER_HEADS_FORMAT) return null;
+  let header: SavedCustomerHeads;
+  try {
+    header = JSON.parse(new TextDecoder().decode(bytes.subarray(4, 4 + length))) as SavedCustomerHeads;
+  } catch {
+    return null;
+  }
+  if (header?.format !== CUSTOMER_HEADS_FORMAT) return null;
   const { words: saved } = header;
   const index = new Map(shipped.words.index);
   for (const t of saved.extra) index.set(t, index.size);
   const stride = 1 + saved.kind.classes + saved.sentiment.classes;
   const at = Math.ceil((4 + length) / 8) * 8;
   const rowBytes = index.size * stride * 8;
-  if (bytes.byteLength !== at + rowBytes + index.size * 4)
-    throw new GapmapError(
-      'internal',
-      `stored customer heads: ${bytes.byteLength} bytes, expected ${at + rowBytes + index.size * 4} for ${index.size} terms`,
-    );
+  if (bytes.byteLength !== at + rowBytes + index.size * 4) return null;
   // Copies, so the typed arrays are aligned whatever buffer the bytes came in.
   const rows = new Float64Array(bytes.slice(at, at + rowBytes).buffer);
   const frequencies = new Int32Array(bytes.slice(at + rowBytes).buffer);

@@ -186,6 +186,11 @@ describe('embedding classifier (bundled USE-lite)', () => {
     expect(await third.classify(units, context)).toEqual(tags);
     expect(third.customerHeadsTrained).toBe(1);
     expect(saved.get(key!)!.length).toBeGreaterThan(1_000_000);
+    // Bytes cut short: trained again too.
+    saved.set(key!, saved.get(key!)!.subarray(0, 5000));
+    const cut = await worker();
+    expect(await cut.classify(units, context)).toEqual(tags);
+    expect(cut.customerHeadsTrained).toBe(1);
     // Other corrections, another key: trained.
     const fourth = await worker();
     await fourth.classify(units, { ...context, examples: examples.slice(0, 1) });
