@@ -191,6 +191,14 @@ describe('embedding classifier (bundled USE-lite)', () => {
     const cut = await worker();
     expect(await cut.classify(units, context)).toEqual(tags);
     expect(cut.customerHeadsTrained).toBe(1);
+    // A store that fails (the database down) is a cache miss: the heads are trained, the tags made.
+    const failing: HeadsStore = {
+      load: () => Promise.reject(new Error('connection refused')),
+      save: () => Promise.reject(new Error('connection refused')),
+    };
+    const offline = await worker();
+    expect(await offline.classify(units, { ...context, headsStore: failing })).toEqual(tags);
+    expect(offline.customerHeadsTrained).toBe(1);
     // Other corrections, another key: trained.
     const fourth = await worker();
     await fourth.classify(units, { ...context, examples: examples.slice(0, 1) });
