@@ -91,7 +91,11 @@ export const processors: Processors = {
     const classifier = stages?.local ?? (await rt.classifier());
     const current = new Map(done.map((d) => [d.unitId, d]));
     const byCustomer = new Map<number, typeof rows>();
-    for (const r of rows) byCustomer.set(r.customerId, [...(byCustomer.get(r.customerId) ?? []), r]);
+    for (const r of rows) {
+      const list = byCustomer.get(r.customerId);
+      if (list) list.push(r);
+      else byCustomer.set(r.customerId, [r]);
+    }
     for (const [customerId, all] of byCustomer) {
       // The jobs' version before the jobs: a change in between makes these tags look older, never newer.
       const { jobsVersion, regressions } = await classifyStateOf(rt.db, customerId);
