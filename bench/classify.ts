@@ -255,6 +255,8 @@ const results: {
   left: number;
 }[] = [];
 let againRate = 0;
+/** Max RSS when the rounds were done, before the classifiers the heads line builds. */
+let roundsRss = 0;
 let headsTrained = { ms: 0, trained: 0 };
 let headsLoaded = { ms: 0, trained: 0 };
 try {
@@ -377,6 +379,7 @@ try {
     });
   }
 
+  roundsRss = process.resourceUsage().maxRSS;
   // Re-classifying units (after a correction elsewhere): embeddings come from the cache.
   const [key, batch] = batchesOf(slices[0]!)[0]!;
   const again = await timed(() =>
@@ -481,5 +484,8 @@ console.log(
   `  a customer with corrections, first batch in a process: its own kind and sentiment heads trained in ${(headsTrained.ms / 1000).toFixed(2)} s` +
     ` (${headsTrained.trained} trained), loaded from PostgreSQL in ${(headsLoaded.ms / 1000).toFixed(2)} s (${headsLoaded.trained} trained)`,
 );
-console.log(`  peak memory (max RSS): ${mb(process.resourceUsage().maxRSS)}`);
+console.log(
+  `  peak memory (max RSS): ${mb(roundsRss)} through the rounds, ${mb(process.resourceUsage().maxRSS)} at the end` +
+    ` (with the two more classifiers of the heads line)`,
+);
 await classifier.close();
