@@ -920,7 +920,7 @@ export class EmbeddingClassifier implements Classifier {
   private readonly customerHeads: OwnedLru<Promise<KindSentimentHeads>>;
   private readonly jobModels: OwnedLru<Promise<JobModel>>;
   private readonly regressionChoices = new Lru<string, RegressionChoice>(256);
-  private counter: { words: WordHeads; counter: TermCounter } | null = null;
+  private counter: TermCounter | null = null;
   /** Customers' own kind and sentiment heads trained (not loaded from a HeadsStore) by this classifier. */
   customerHeadsTrained = 0;
 
@@ -963,7 +963,7 @@ export class EmbeddingClassifier implements Classifier {
               );
             }
           }
-          return fromSaved(saved, this.trainWords([]));
+          return fromSaved(saved, wordHeadsWith(this.training, []));
         }
       } catch {
         // A damaged cache file is retrained and rewritten below.
@@ -997,10 +997,8 @@ export class EmbeddingClassifier implements Classifier {
   }
 
   /** The shipped word heads' TermCounter (one per process: its cache of words is shared by all customers). */
-  private termCounter(words: WordHeads): TermCounter {
-    if (this.counter?.words !== words)
-      this.counter = { words, counter: new TermCounter(words.index, words.frequencies.length) };
-    return this.counter.counter;
+  private termCounter(shipped: WordHeads): TermCounter {
+    return (this.counter ??= new TermCounter(shipped.index, shipped.frequencies.length));
   }
 
   /** Resolves when the shipped heads are trained (the pipeline may await it at start-up). */
@@ -1045,7 +1043,7 @@ export class EmbeddingClassifier implements Classifier {
       .filter(({ r, z }) => r.kind === 'other' && r.score == null && z)
       .map(({ r, z }) => ({ text: r.text, pOther: softmax(z!, kind.temperature)[other]! }));
     const combined = shipped?.combined ?? this.fitCombined(base, kind, sentiment);
-    return { kind, sentiment, noJob: shipped?.noJob ?? noJob, words: this.trainWords(corrections), combined };
+    return { kind, sentiment, noJob: shipped?.noJob ?? noJob, words: wordHeadsWith(this.training, corrections), combined };
   }
 
   /**
@@ -1088,10 +1086,6 @@ export class EmbeddingClassifier implements Classifier {
       });
     }
     return { kind: fitTemperature(kindOut), sentiment: fitTemperature(sentOut) };
-  }
-
-  private trainWords(corrections: LabelledExample[]): WordHeads {
-    return wordHeadsWith(this.training, corrections);
   }
 
   private kindSentimentHeads(ctx: CustomerContext): Promise<KindSentimentHeads> {
@@ -1311,6 +1305,13 @@ export class EmbeddingClassifier implements Classifier {
       context: UnitTerms | null;
     }[] = [];
     const features: Float32Array[] = [];
+    // A note's heading is the context of every unit under it: counted once per batch.
+    const contexts = new Map<string, UnitTerms>();
+    const contextOf = (model: JobModel, text: string) => {
+      let terms = contexts.get(text);
+      if (!terms) contexts.set(text, (terms = unitJobTerms(model, counter.count(text))));
+      return terms;
+    };
     for (let i = 0; i < units.length; i++) {
       if (i % 32 === 31) await new Promise((resolve) => setImmediate(resolve));
       const unit = units[i]!;
@@ -1318,7 +1319,7 @@ export class EmbeddingClassifier implements Classifier {
       wordParts.push({
         ...wordProbabilities(heads.words, own ? ownRows(own, tally) : tally),
         job: jobModel ? unitJobTerms(jobModel, tally) : null,
-        context: jobModel && unit.context ? unitJobTerms(jobModel, counter.count(unit.context)) : null,
+        context: jobModel && unit.context ? contextOf(jobModel, unit.context) : null,
       });
       features.push(unitFeatures(unit));
     }
