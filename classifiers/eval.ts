@@ -55,6 +55,8 @@ export interface EvalReport {
   sentiment: FieldReport | null;
   /** With `misses`: every scored field of a unit whose tag differs from its label. */
   misses?: Miss[];
+  /** Label lines skipped, or a field of them left unscored, and why (empty when all were usable). */
+  errors: LabelError[];
 }
 
 export interface Miss {
@@ -137,41 +139,86 @@ function readCustomers(dir: string, jobNamesOnly: boolean): Map<string, JobDef[]
   return out;
 }
 
-function readLabels(dir: string): LabelLine[] {
+/** A label line eval could not use, as `gapmap import` reports its bad rows: the rest is scored. */
+export interface LabelError {
+  file: string;
+  line: number;
+  /** The field left unscored; absent when the whole line was skipped. */
+  field?: 'job';
+  message: string;
+}
+
+/** The usable label lines (with their line numbers) and an error for each line that is not. */
+function readLabels(dir: string): { lines: { label: LabelLine; line: number }[]; errors: LabelError[] } {
   const file = path.join(dir, 'labels.jsonl');
   if (!existsSync(file))
     throw new GapmapError(
       'bad_input',
       `${file}: not found; a bundle folder holds customers.json and labels.jsonl`,
     );
-  const out: LabelLine[] = [];
+  const lines: { label: LabelLine; line: number }[] = [];
+  const errors: LabelError[] = [];
   readFileSync(file, 'utf8')
     .split('\n')
-    .forEach((line, i) => {
-      if (!line.trim()) return;
+    .forEach((text, i) => {
+      if (!text.trim()) return;
+      const bad = (message: string) => errors.push({ file, line: i + 1, message });
       let r: LabelLine;
       try {
-        r = JSON.parse(line) as LabelLine;
+        r = JSON.parse(text) as LabelLine;
       } catch (err) {
-        throw new GapmapError('bad_input', `${file}:${i + 1}: not JSON (${errorMessage(err)})`);
+        return bad(`not JSON (${errorMessage(err)})`);
       }
-      if (typeof r.ref !== 'string' || typeof r.customer !== 'string' || typeof r.text !== 'string') {
-        throw new GapmapError('bad_input', `${file}:${i + 1}: expected {"ref", "customer", "text", ...}`);
-      }
-      if (r.kind !== undefined && !(KINDS as readonly string[]).includes(r.kind)) {
-        throw new GapmapError(
-          'bad_input',
-          `${file}:${i + 1}: kind "${r.kind}" is not one of ${KINDS.join(', ')}`,
-        );
-      }
-      if (r.sentiment !== undefined && !(SENTIMENTS as readonly string[]).includes(r.sentiment)) {
-        throw new GapmapError(
-          'bad_input',
-          `${file}:${i + 1}: sentiment "${r.sentiment}" is not one of ${SENTIMENTS.join(', ')}`,
-        );
-      }
-      out.push(r);
+      if (
+        typeof r !== 'object' ||
+        r === null ||
+        typeof r.ref !== 'string' ||
+        typeof r.customer !== 'string' ||
+        typeof r.text !== 'string'
+      )
+        return bad('expected {"ref", "customer", "text", ...}');
+      if (r.kind !== undefined && !(KINDS as readonly string[]).includes(r.kind))
+        return bad(`kind "${r.kind}" is not one of ${KINDS.join(', ')}`);
+      if (r.sentiment !== undefined && !(SENTIMENTS as readonly string[]).includes(r.sentiment))
+        return bad(`sentiment "${r.sentiment}" is not one of ${SENTIMENTS.join(', ')}`);
+      if (r.job !== undefined && r.job !== null && typeof r.job !== 'string')
+        return bad(`job: expected a job key or null, got ${JSON.stringify(r.job)}`);
+      lines.push({ label: r, line: i + 1 });
     });
+  return { lines, errors };
+}
+
+/**
+ * Drops the lines of customers customers.json lacks, and the job label of a line naming a job its
+ * customer does not have (it could never be predicted, and a typo would pass for a miss); each with
+ * an error. What is left is scored.
+ */
+function checkAgainstCustomers(
+  file: string,
+  read: { label: LabelLine; line: number }[],
+  customers: Map<string, JobDef[]>,
+  errors: LabelError[],
+): LabelLine[] {
+  const out: LabelLine[] = [];
+  for (const { label, line } of read) {
+    const jobs = customers.get(label.customer);
+    if (!jobs) {
+      errors.push({ file, line, message: `customer "${label.customer}" is not in customers.json` });
+      continue;
+    }
+    if (typeof label.job === 'string' && !jobs.some((j) => j.key === label.job)) {
+      errors.push({
+        file,
+        line,
+        field: 'job',
+        message: `job "${label.job}" is not a job of customer "${label.customer}" in customers.json (${jobs.map((j) => j.key).join(', ') || 'it has none'}); the line's other fields are scored`,
+      });
+      const { job: _dropped, ...rest } = label;
+      out.push(rest);
+      continue;
+    }
+    out.push(label);
+  }
   return out;
 }
 
@@ -300,18 +347,19 @@ export async function evaluateBundle(
   } = {},
 ): Promise<EvalReport> {
   const customers = readCustomers(dir, opts.jobNamesOnly ?? false);
-  const all = readLabels(dir);
+  const read = readLabels(dir);
+  const errors = read.errors;
+  const all = checkAgainstCustomers(path.join(dir, 'labels.jsonl'), read.lines, customers, errors);
+  errors.sort((a, b) => a.line - b.line);
+  if (all.length === 0) {
+    throw new GapmapError(
+      'bad_input',
+      `${path.join(dir, 'labels.jsonl')}: no label line to score${errors.length ? `; ${errors.length} skipped, the first: line ${errors[0]!.line}: ${errors[0]!.message}` : ''}`,
+    );
+  }
   const { confirmed, labels } = splitConfirmed(all, opts.confirm ?? 0);
   const scores = readScores(dir);
   const contexts = await readContexts(dir);
-  all.forEach((l, i) => {
-    if (!customers.has(l.customer)) {
-      throw new GapmapError(
-        'bad_input',
-        `${path.join(dir, 'labels.jsonl')}:${i + 1}: customer "${l.customer}" is not in customers.json`,
-      );
-    }
-  });
   const byCustomer = new Map<string, number[]>();
   labels.forEach((l, i) => {
     const list = byCustomer.get(l.customer) ?? [];
@@ -430,6 +478,7 @@ export async function evaluateBundle(
       SENTIMENTS,
     ),
     ...(opts.misses ? { misses } : {}),
+    errors,
   };
 }
 
@@ -485,6 +534,19 @@ export function formatEvalReport(report: EvalReport): string {
   const parts = [
     `${report.units} labelled units${report.confirmed ? ` scored, ${report.confirmed} more given as confirmed by a person` : ''}, classifier ${report.classifier.name} ${report.classifier.version}`,
   ];
+  const errors = report.errors;
+  if (errors.length > 0) {
+    const skipped = errors.filter((e) => !e.field).length;
+    parts.push(
+      [
+        `${skipped} label line${skipped === 1 ? '' : 's'} skipped, ${errors.length - skipped} job label${errors.length - skipped === 1 ? '' : 's'} left unscored:`,
+        ...errors
+          .slice(0, 50)
+          .map((e) => `  ${e.file}:${e.line}${e.field ? ` [${e.field}]` : ''}: ${e.message}`),
+        ...(errors.length > 50 ? [`  ... and ${errors.length - 50} more (--json lists them all)`] : []),
+      ].join('\n'),
+    );
+  }
   for (const name of ['job', 'kind', 'sentiment'] as const) {
     const f = report[name];
     parts.push(f ? formatField(name, f) : `${name}: not labelled`);

@@ -1,4 +1,4 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -267,14 +267,55 @@ describe('evaluateBundle', () => {
     expect(seen.scores).toEqual([7]);
   });
 
-  it('names the file and line of a bad label', async () => {
-    const dir = bundle([{ ref: 'survey:1', customer: 'acme', text: 'x', kind: 'praise' }]);
-    await expect(evaluateBundle(dir, ruleClassifier({ texts: [], jobs: [], scores: [] }))).rejects.toThrow(
-      /labels\.jsonl:1: kind "praise" is not one of/,
+  it('skips bad label lines with their file and line, and scores the rest', async () => {
+    const dir = bundle([
+      { ref: 'survey:1', customer: 'acme', text: 'x', kind: 'praise' },
+      { ref: 'survey:2', customer: 'acme', text: 'invoice is late', kind: 'friction' },
+      { ref: 'survey:3', customer: 'nobody', text: 'y', kind: 'other' },
+      { ref: 'survey:4', customer: 'acme', text: 'invoice sent', job: 'shipping', kind: 'other' },
+      { ref: 'survey:5', customer: 'acme', text: 'fine', sentiment: 'meh' },
+      { ref: 'survey:6', customer: 'acme', text: 7 },
+    ]);
+    const file = path.join(dir, 'labels.jsonl');
+    writeFileSync(file, `{"ref": "survey:0", "customer": "acme"\n` + readFileSync(file, 'utf8'));
+    const seen = {
+      texts: [] as string[],
+      jobs: [] as string[][],
+      scores: [] as (number | null | undefined)[],
+    };
+    const report = await evaluateBundle(dir, ruleClassifier(seen));
+    expect(report.errors.map((e) => [e.file, e.line, e.field ?? null])).toEqual([
+      [file, 1, null],
+      [file, 2, null],
+      [file, 4, null],
+      [file, 5, 'job'],
+      [file, 6, null],
+      [file, 7, null],
+    ]);
+    expect(report.errors[0]!.message).toMatch(/^not JSON/);
+    expect(report.errors[1]!.message).toBe(
+      'kind "praise" is not one of touchpoint, high_point, friction, value_gap, other',
     );
-    const other = bundle([{ ref: 'survey:1', customer: 'nobody', text: 'x' }]);
-    await expect(evaluateBundle(other, ruleClassifier({ texts: [], jobs: [], scores: [] }))).rejects.toThrow(
-      /labels\.jsonl:1: customer "nobody" is not in customers\.json/,
+    expect(report.errors[2]!.message).toBe('customer "nobody" is not in customers.json');
+    expect(report.errors[3]!.message).toMatch(
+      /^job "shipping" is not a job of customer "acme" in customers\.json \(billing\)/,
+    );
+    expect(report.errors[4]!.message).toMatch(/^sentiment "meh" is not one of/);
+    expect(report.errors[5]!.message).toBe('expected {"ref", "customer", "text", ...}');
+    // The two usable lines are classified; the one naming an unknown job is scored on its kind only.
+    expect(seen.texts).toEqual(['invoice is late', 'invoice sent']);
+    expect(report.units).toBe(2);
+    expect(report.job).toBeNull();
+    expect(report.kind).toMatchObject({ n: 2, accuracy: 1 });
+    const text = formatEvalReport(report);
+    expect(text).toContain('5 label lines skipped, 1 job label left unscored:');
+    expect(text).toContain(`${file}:5 [job]: job "shipping"`);
+  });
+
+  it('fails with the first error when no label line is usable', async () => {
+    const dir = bundle([{ ref: 'survey:1', customer: 'nobody', text: 'x' }]);
+    await expect(evaluateBundle(dir, ruleClassifier({ texts: [], jobs: [], scores: [] }))).rejects.toThrow(
+      /labels\.jsonl: no label line to score; 1 skipped, the first: line 1: customer "nobody" is not in customers\.json/,
     );
   });
 });
