@@ -239,6 +239,13 @@ export async function reviewedExamples(db: Db, customerId: number): Promise<Labe
     .innerJoin(units, eq(units.id, reviews.unitId))
     .where(and(eq(reviews.customerId, customerId)))
     .orderBy(asc(reviews.id));
+  return examplesOf(rows);
+}
+
+/** Review rows in the order they were made -> one example per unit, its latest decision per field. */
+function examplesOf(
+  rows: { unitId: number | null; action: string; value: unknown; text: string }[],
+): LabelledExample[] {
   const byUnit = new Map<number, LabelledExample>();
   for (const r of rows) {
     const ex = byUnit.get(r.unitId!) ?? { text: r.text };
@@ -354,30 +361,32 @@ export async function countUnits(db: Db, customerIds?: number[]) {
  * is read once, not once per unit: a transcript's meta holds all its turns, and a batch of its
  * sixty turns would otherwise carry them sixty times.
  */
+/**
+ * The live units of a classify batch, each with its item's source type and meta and the tag it has
+ * (content hash, classifier and version; null when it has none), in one statement.
+ */
 export async function unitsForClassification(db: Db, unitIds: number[]) {
   if (unitIds.length === 0) return [];
-  const rows = await db
+  return db
     .select({
       id: units.id,
       customerId: units.customerId,
-      itemId: units.itemId,
       text: units.text,
       ordinal: units.ordinal,
       section: units.section,
       contentHash: units.contentHash,
+      sourceType: items.sourceType,
+      meta: items.meta,
+      tagged: {
+        hash: classifications.contentHash,
+        classifier: classifications.classifier,
+        version: classifications.version,
+      },
     })
     .from(units)
+    .innerJoin(items, eq(items.id, units.itemId))
+    .leftJoin(classifications, eq(classifications.unitId, units.id))
     .where(and(anyOf(units.id, unitIds, 'int'), isNull(units.deletedAt)));
-  if (rows.length === 0) return [];
-  const sources = await db
-    .select({ id: items.id, sourceType: items.sourceType, meta: items.meta })
-    .from(items)
-    .where(anyOf(items.id, [...new Set(rows.map((r) => r.itemId))], 'int'));
-  const byId = new Map(sources.map((i) => [i.id, i]));
-  return rows.map(({ itemId, ...r }) => {
-    const item = byId.get(itemId)!;
-    return { ...r, sourceType: item.sourceType, meta: item.meta };
-  });
 }
 
 export type ClassificationRow = typeof classifications.$inferInsert;
@@ -420,19 +429,45 @@ export async function jobsVersionOf(db: Db, customerId: number): Promise<number>
 }
 
 /**
- * What the classify stage reads of a customer before its jobs, in one statement: the jobs' version
- * and the job head's kept regression choice (customer_job_head), if any.
+ * What the classify stage reads of a customer, in one statement (one snapshot: the jobs are those
+ * of the version read, and one round trip instead of three): the jobs' version, the job head's kept
+ * regression choice (customer_job_head) if any, the jobs as jobsOf gives them and people's
+ * decisions as reviewedExamples gives them.
  */
 export async function classifyStateOf(
   db: Db,
   customerId: number,
-): Promise<{ jobsVersion: number; regressions: RegressionChoice | undefined }> {
+): Promise<{
+  jobsVersion: number;
+  regressions: RegressionChoice | undefined;
+  jobs: JobDef[];
+  examples: LabelledExample[];
+}> {
   const [row] = await db
-    .select({ v: customers.jobsVersion, choice: jobHeadChoices.choice })
+    .select({
+      v: customers.jobsVersion,
+      choice: jobHeadChoices.choice,
+      // json, not jsonb: the keys keep this order, as jobsOf's objects have them (the tags' version
+      // digests the jobs).
+      jobs: sql<JobDef[]>`coalesce((select json_agg(json_build_object('key', ${jobs.key},
+        'statement', ${jobs.statement}, 'desiredOutcome', ${jobs.desiredOutcome},
+        'examples', ${jobs.examples}) order by ${jobs.id}) from ${jobs}
+        where ${jobs.customerId} = ${customers.id}), '[]'::json)`,
+      reviews: sql<{ unitId: number; action: string; value: unknown; text: string }[]>`coalesce((select
+        json_agg(json_build_object('unitId', ${reviews.unitId}, 'action', ${reviews.action},
+        'value', ${reviews.value}, 'text', ${units.text}) order by ${reviews.id}) from ${reviews}
+        join ${units} on ${units.id} = ${reviews.unitId}
+        where ${reviews.customerId} = ${customers.id}), '[]'::json)`,
+    })
     .from(customers)
     .leftJoin(jobHeadChoices, eq(jobHeadChoices.customerId, customers.id))
     .where(eq(customers.id, customerId));
-  return { jobsVersion: row?.v ?? 0, regressions: row?.choice ?? undefined };
+  return {
+    jobsVersion: row?.v ?? 0,
+    regressions: row?.choice ?? undefined,
+    jobs: row?.jobs ?? [],
+    examples: examplesOf(row?.reviews ?? []),
+  };
 }
 
 /**

@@ -10,20 +10,17 @@ import { catalog, type JobName, type Payload } from './catalog.ts';
 import { runImport } from '../app/importer.ts';
 import { buildMap } from '../app/map.ts';
 import {
-  anyOf,
   classifyStateOf,
   clearAnchors,
   customerAnchors,
   customerHeadsStore,
   customersToRetag,
   customersWithPendingUnits,
-  jobsOf,
   liveUnitIds,
   markRetagged,
   markTagsCurrent,
   mergeAnchors,
   pendingUnitIds,
-  reviewedExamples,
   saveClassifications,
   saveRegressionChoice,
   unitsForClassification,
@@ -31,7 +28,6 @@ import {
 } from '../db/queries.ts';
 import { GapmapError } from '../app/errors.ts';
 import { hashOf } from '../app/store.ts';
-import { classifications } from '../db/schema/index.ts';
 import { classifierInput } from '../ingest/context.ts';
 import { enqueuePendingLlm, pendingLlmOf, routeToLlm, runLlmJob, stagesOf } from '../app/llm.ts';
 import type { DbHandle } from '../db/client.ts';
@@ -71,25 +67,13 @@ export const processors: Processors = {
   },
 
   async classify(payload, rt) {
-    // The units, and the tags they have: a retried batch skips the units it already did (their
-    // tags match this classifier and text). Both reads at once, on two connections of the pool.
-    const [rows, done] = await Promise.all([
-      unitsForClassification(rt.db, payload.unitIds),
-      rt.db
-        .select({
-          unitId: classifications.unitId,
-          hash: classifications.contentHash,
-          version: classifications.version,
-          classifier: classifications.classifier,
-        })
-        .from(classifications)
-        .where(anyOf(classifications.unitId, payload.unitIds, 'int')),
-    ]);
+    // The units, with the tags they have: a retried batch skips the units it already did (their
+    // tags match this classifier and text).
+    const rows = await unitsForClassification(rt.db, payload.unitIds);
     if (rows.length === 0) return;
     // With the LLM on, this stage tags with the local model and routes the unsure units to the llm stage.
     const stages = stagesOf(await rt.classifier());
     const classifier = stages?.local ?? (await rt.classifier());
-    const current = new Map(done.map((d) => [d.unitId, d]));
     const byCustomer = new Map<number, typeof rows>();
     for (const r of rows) {
       const list = byCustomer.get(r.customerId);
@@ -97,17 +81,13 @@ export const processors: Processors = {
       else byCustomer.set(r.customerId, [r]);
     }
     for (const [customerId, all] of byCustomer) {
-      // The jobs' version before the jobs: a change in between makes these tags look older, never newer.
-      const { jobsVersion, regressions } = await classifyStateOf(rt.db, customerId);
-      const [jobs, examples] = await Promise.all([
-        jobsOf(rt.db, customerId),
-        reviewedExamples(rt.db, customerId),
-      ]);
+      // The jobs' version with the jobs, in one statement: the tags never claim newer jobs than they saw.
+      const { jobsVersion, regressions, jobs, examples } = await classifyStateOf(rt.db, customerId);
       // The heads a customer's units are tagged with depend on its jobs and on people's corrections:
       // tags made before a correction or a job edit are out of date.
       const version = customerVersion(classifier.version, jobs, examples);
       const us = all.filter((r) => {
-        const c = current.get(r.id);
+        const c = r.tagged;
         const by = (name: string, v: string) => c?.classifier === name && c.version === v;
         return (
           !c ||

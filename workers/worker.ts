@@ -18,7 +18,7 @@ import { runJob, type Runtime } from './processors.ts';
 import { startScheduler } from './scheduler.ts';
 
 /** Classify batches a worker process works on at once. */
-export const CLASSIFY_CONCURRENCY = 2;
+export const CLASSIFY_CONCURRENCY = 3;
 
 function workerOptions(name: JobName, config: Config): Omit<WorkerOptions, 'connection'> {
   const common = {
