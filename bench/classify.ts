@@ -34,8 +34,7 @@ import {
 import { units } from '../db/schema/index.ts';
 import { storeItems } from '../app/store.ts';
 import { loadConfig } from '../app/env.ts';
-import { runJob } from '../workers/processors.ts';
-import { CLASSIFY_CONCURRENCY } from '../workers/worker.ts';
+import { CLASSIFY_CONCURRENCY, runJob } from '../workers/processors.ts';
 import { mapLimit } from '../ingest/connectors/http.ts';
 
 const args = process.argv.slice(2);

@@ -1,9 +1,10 @@
 /**
- * The embedded mode's queue: the same processors, called in this process, in order. Map rebuilds
- * are held back until nothing else is waiting, and each customer's map is built once.
+ * The embedded mode's queue: the same processors, called in this process, in order (classify
+ * batches a few at a time, as a worker takes them). Map rebuilds are held back until nothing else
+ * is waiting, and each customer's map is built once.
  */
 import type { JobName, Payload } from './catalog.ts';
-import { runJob, type Runtime } from './processors.ts';
+import { CLASSIFY_CONCURRENCY, runJob, type Runtime } from './processors.ts';
 
 export function createInProcessRuntime(base: Omit<Runtime, 'enqueue'>): Runtime & { drain(): Promise<void> } {
   const work: { name: JobName; payload: unknown }[] = [];
@@ -15,9 +16,30 @@ export function createInProcessRuntime(base: Omit<Runtime, 'enqueue'>): Runtime 
       else work.push({ name, payload });
     },
     async drain() {
+      // Classify batches next to each other in the queue run CLASSIFY_CONCURRENCY at a time, as a
+      // worker runs them; any other job waits until they are done, and so keeps its order.
+      const running = new Set<Promise<void>>();
+      const failed: unknown[] = [];
       for (;;) {
-        const next = work.shift();
+        if (failed.length > 0) {
+          await Promise.all(running);
+          throw failed[0];
+        }
+        const next = work[0];
+        if (next?.name === 'classify' && running.size < CLASSIFY_CONCURRENCY) {
+          work.shift();
+          const job: Promise<void> = runJob(next.name, next.payload, rt)
+            .catch((err: unknown) => void failed.push(err))
+            .finally(() => running.delete(job));
+          running.add(job);
+          continue;
+        }
+        if (running.size > 0) {
+          await Promise.race(running);
+          continue;
+        }
         if (next) {
+          work.shift();
           await runJob(next.name, next.payload, rt);
           continue;
         }

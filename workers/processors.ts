@@ -51,6 +51,14 @@ export interface Runtime {
   signal?: AbortSignal;
 }
 
+/**
+ * Classify batches a process works on at once (a worker's BullMQ concurrency, the embedded mode's
+ * queue): while one batch's reads, heads and database writes run and wait on PostgreSQL, the
+ * others' texts keep the model threads busy. Two left model time idle on a fast machine; measured
+ * by bench:classify.
+ */
+export const CLASSIFY_CONCURRENCY = 3;
+
 type Processors = { [N in JobName]: (payload: Payload<N>, rt: Runtime) => Promise<void> };
 
 export const processors: Processors = {

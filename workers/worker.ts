@@ -14,11 +14,8 @@ import type { Classifier } from '../classifiers/types.ts';
 import { errorMessage } from '../app/errors.ts';
 import { JOB_NAMES, catalog, type JobName } from './catalog.ts';
 import { connectRedis, createQueueClient } from './queues.ts';
-import { runJob, type Runtime } from './processors.ts';
+import { CLASSIFY_CONCURRENCY, runJob, type Runtime } from './processors.ts';
 import { startScheduler } from './scheduler.ts';
-
-/** Classify batches a worker process works on at once. */
-export const CLASSIFY_CONCURRENCY = 3;
 
 function workerOptions(name: JobName, config: Config): Omit<WorkerOptions, 'connection'> {
   const common = {
@@ -34,8 +31,7 @@ function workerOptions(name: JobName, config: Config): Omit<WorkerOptions, 'conn
       // An import streams one file after another; parallel imports come from more workers.
       return { ...common, concurrency: 1 };
     case 'classify':
-      // Two batches in hand: while one batch's heads and database writes run on the main thread, the
-      // other's texts keep the model threads busy (CLASSIFY_CONCURRENCY, measured by bench:classify).
+      // A few batches in hand (CLASSIFY_CONCURRENCY): the others' texts keep the model threads busy.
       return { ...common, concurrency: CLASSIFY_CONCURRENCY };
     case 'llm':
       return {
