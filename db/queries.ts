@@ -357,36 +357,45 @@ export async function countUnits(db: Db, customerIds?: number[]) {
 }
 
 /**
- * Live units with what classifying them needs: their item's source type and meta. Each item's meta
- * is read once, not once per unit: a transcript's meta holds all its turns, and a batch of its
- * sixty turns would otherwise carry them sixty times.
- */
-/**
- * The live units of a classify batch, each with its item's source type and meta and the tag it has
- * (content hash, classifier and version; null when it has none), in one statement.
+ * The live units of a classify batch with what classifying them needs: their item's source type
+ * and meta, and the tag each has (content hash, classifier and version; null when it has none).
+ * Each item's meta is read once, not once per unit: a transcript's meta holds all its turns, and a
+ * batch of its sixty turns would otherwise carry them sixty times. The items are found from the
+ * unit ids in the database, so both reads go at once (two connections of the pool): one round trip.
  */
 export async function unitsForClassification(db: Db, unitIds: number[]) {
   if (unitIds.length === 0) return [];
-  return db
-    .select({
-      id: units.id,
-      customerId: units.customerId,
-      text: units.text,
-      ordinal: units.ordinal,
-      section: units.section,
-      contentHash: units.contentHash,
-      sourceType: items.sourceType,
-      meta: items.meta,
-      tagged: {
-        hash: classifications.contentHash,
-        classifier: classifications.classifier,
-        version: classifications.version,
-      },
-    })
-    .from(units)
-    .innerJoin(items, eq(items.id, units.itemId))
-    .leftJoin(classifications, eq(classifications.unitId, units.id))
-    .where(and(anyOf(units.id, unitIds, 'int'), isNull(units.deletedAt)));
+  const [rows, sources] = await Promise.all([
+    db
+      .select({
+        id: units.id,
+        customerId: units.customerId,
+        itemId: units.itemId,
+        text: units.text,
+        ordinal: units.ordinal,
+        section: units.section,
+        contentHash: units.contentHash,
+        tagged: {
+          hash: classifications.contentHash,
+          classifier: classifications.classifier,
+          version: classifications.version,
+        },
+      })
+      .from(units)
+      .leftJoin(classifications, eq(classifications.unitId, units.id))
+      .where(and(anyOf(units.id, unitIds, 'int'), isNull(units.deletedAt))),
+    db
+      .select({ id: items.id, sourceType: items.sourceType, meta: items.meta })
+      .from(items)
+      .where(
+        sql`${items.id} in (select ${units.itemId} from ${units} where ${anyOf(units.id, unitIds, 'int')})`,
+      ),
+  ]);
+  const byId = new Map(sources.map((i) => [i.id, i]));
+  return rows.map(({ itemId, ...r }) => {
+    const item = byId.get(itemId)!;
+    return { ...r, sourceType: item.sourceType, meta: item.meta };
+  });
 }
 
 export type ClassificationRow = typeof classifications.$inferInsert;
