@@ -6,7 +6,8 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eq } from 'drizzle-orm';
-import { createTestDb, testConfig, type TestDb } from './helpers/db.ts';
+import { createTestDb, tempDir, testConfig, type TestDb } from './helpers/db.ts';
+import { openDb, type Db } from '../db/client.ts';
 import { ROTA_REWORDED, ticket, writeBundle } from './helpers/bundle.ts';
 import { importInProcessForTest } from './helpers/pipeline.ts';
 import {
@@ -242,97 +243,108 @@ describe("the customer's own kind and sentiment heads kept per customer", () => 
 });
 
 describe('what the classify stage reads of a customer', () => {
-  it('classifyStateOf gives the jobs and decisions jobsOf and reviewedExamples give, keys in the same order', async () => {
-    const db = t.handle.db;
-    const [other] = await db
-      .insert(customers)
-      .values({ key: 'state-check', name: 'State check', jobsVersion: 4 })
-      .returning();
-    await db.insert(jobs).values([
-      {
-        customerId: other!.id,
-        key: 'z-last-key',
-        statement: 'Pay "suppliers" on time — ünïcode, tabs\tand\nnewlines',
-        desiredOutcome: '',
-        examples: [],
-      },
-      {
-        customerId: other!.id,
-        key: 'a-first-key',
-        statement: 'Plan the week',
-        desiredOutcome: 'Minimize the time to a full rota',
-        examples: ['The rota is out on Friday', 'Emoji 🍕 and \\ backslash'],
-      },
-    ]);
-    const [item] = await db
-      .insert(items)
-      .values({
-        customerId: other!.id,
-        sourceType: 'ticket',
-        externalId: 'state-check-1',
-        contentHash: 'h',
-        origin: { file: 'x', line: 1 },
-        meta: {},
-      })
-      .returning();
-    const made = await db
-      .insert(units)
-      .values(
-        ['First unit', 'Second unit, "quoted"'].map((text, i) => ({
-          itemId: item!.id,
-          customerId: other!.id,
-          ref: `ticket:state-check-1#${i}`,
-          ordinal: i,
-          text,
-          contentHash: `h${i}`,
-        })),
-      )
-      .returning();
-    const review = (unit: number, action: string, value: unknown) => ({
-      customerId: other!.id,
-      unitId: made[unit]!.id,
-      action,
-      value,
-      who: 'lead@example.com',
-    });
-    await db
-      .insert(reviews)
-      .values([
-        review(1, 'set_kind', 'friction'),
-        review(0, 'set_job', 'a-first-key'),
-        review(0, 'set_job', null),
-        review(1, 'set_sentiment', 'negative'),
-        review(1, 'set_kind', 'value_gap'),
-        {
-          customerId: other!.id,
-          entryKey: 'friction:a-first-key:x',
-          action: 'rename',
-          value: 'New',
-          who: 'lead',
-        },
-      ]);
-    await db
-      .insert(jobHeadChoices)
-      .values({ customerId: other!.id, choice: { key: 'k', texts: 3, help: true } });
-
-    const state = await classifyStateOf(db, other!.id);
-    expect(state.jobsVersion).toBe(4);
-    expect(state.regressions).toEqual({ key: 'k', texts: 3, help: true });
-    // The tags' version digests JSON.stringify of these: the same text, not only equal objects.
-    expect(JSON.stringify(state.jobs)).toBe(JSON.stringify(await jobsOf(db, other!.id)));
-    expect(JSON.stringify(state.examples)).toBe(JSON.stringify(await reviewedExamples(db, other!.id)));
-    expect(state.jobs.map((j) => j.key)).toEqual(['z-last-key', 'a-first-key']);
-    expect(state.examples).toEqual([
-      { text: 'Second unit, "quoted"', kind: 'value_gap', sentiment: 'negative' },
-      { text: 'First unit', job: null },
-    ]);
-
-    const [bare] = await db.insert(customers).values({ key: 'state-bare', name: 'Bare' }).returning();
-    expect(await classifyStateOf(db, bare!.id)).toEqual({
-      jobsVersion: 0,
-      regressions: undefined,
-      jobs: [],
-      examples: [],
-    });
-  });
+  // PostgreSQL for workers, PGlite for the embedded mode: json_agg must give the same text on both.
+  it.each(['postgres', 'pglite'] as const)(
+    'classifyStateOf gives the jobs and decisions jobsOf and reviewedExamples give, keys in the same order (%s)',
+    async (which) => {
+      const lite = which === 'pglite' ? await openDb({ home: tempDir() }) : null;
+      try {
+        await checkState(lite?.db ?? t.handle.db);
+      } finally {
+        await lite?.close();
+      }
+    },
+  );
 });
+
+/** A customer with awkward jobs and decisions: classifyStateOf against jobsOf and reviewedExamples. */
+async function checkState(db: Db) {
+  const [other] = await db
+    .insert(customers)
+    .values({ key: 'state-check', name: 'State check', jobsVersion: 4 })
+    .returning();
+  await db.insert(jobs).values([
+    {
+      customerId: other!.id,
+      key: 'z-last-key',
+      statement: 'Pay "suppliers" on time — ünïcode, tabs\tand\nnewlines',
+      desiredOutcome: '',
+      examples: [],
+    },
+    {
+      customerId: other!.id,
+      key: 'a-first-key',
+      statement: 'Plan the week',
+      desiredOutcome: 'Minimize the time to a full rota',
+      examples: ['The rota is out on Friday', 'Emoji 🍕 and \\ backslash'],
+    },
+  ]);
+  const [item] = await db
+    .insert(items)
+    .values({
+      customerId: other!.id,
+      sourceType: 'ticket',
+      externalId: 'state-check-1',
+      contentHash: 'h',
+      origin: { file: 'x', line: 1 },
+      meta: {},
+    })
+    .returning();
+  const made = await db
+    .insert(units)
+    .values(
+      ['First unit', 'Second unit, "quoted"'].map((text, i) => ({
+        itemId: item!.id,
+        customerId: other!.id,
+        ref: `ticket:state-check-1#${i}`,
+        ordinal: i,
+        text,
+        contentHash: `h${i}`,
+      })),
+    )
+    .returning();
+  const review = (unit: number, action: string, value: unknown) => ({
+    customerId: other!.id,
+    unitId: made[unit]!.id,
+    action,
+    value,
+    who: 'lead@example.com',
+  });
+  await db.insert(reviews).values([
+    review(1, 'set_kind', 'friction'),
+    review(0, 'set_job', 'a-first-key'),
+    review(0, 'set_job', null),
+    review(1, 'set_sentiment', 'negative'),
+    review(1, 'set_kind', 'value_gap'),
+    {
+      customerId: other!.id,
+      entryKey: 'friction:a-first-key:x',
+      action: 'rename',
+      value: 'New',
+      who: 'lead',
+    },
+  ]);
+  await db
+    .insert(jobHeadChoices)
+    .values({ customerId: other!.id, choice: { key: 'k', texts: 3, help: true } });
+
+  const state = await classifyStateOf(db, other!.id);
+  expect(state.jobsVersion).toBe(4);
+  expect(state.regressions).toEqual({ key: 'k', texts: 3, help: true });
+  // The tags' version digests JSON.stringify of these: the same text, not only equal objects.
+  expect(JSON.stringify(state.jobs)).toBe(JSON.stringify(await jobsOf(db, other!.id)));
+  expect(JSON.stringify(state.examples)).toBe(JSON.stringify(await reviewedExamples(db, other!.id)));
+  expect(state.jobs.map((j) => j.key)).toEqual(['z-last-key', 'a-first-key']);
+  expect(state.examples).toEqual([
+    { text: 'Second unit, "quoted"', kind: 'value_gap', sentiment: 'negative' },
+    { text: 'First unit', job: null },
+  ]);
+
+  const [bare] = await db.insert(customers).values({ key: 'state-bare', name: 'Bare' }).returning();
+  expect(await classifyStateOf(db, bare!.id)).toEqual({
+    jobsVersion: 0,
+    regressions: undefined,
+    jobs: [],
+    examples: [],
+  });
+}
