@@ -150,10 +150,7 @@ export function registerLlmCommands(program: Command): void {
           const { createQueueClient } = await import('../workers/queues.ts');
           const queue = await createQueueClient(config);
           try {
-            const n = await enqueuePendingLlm(
-              { db: handle.db, config, enqueue: queue.enqueue },
-              only,
-            );
+            const n = await enqueuePendingLlm({ db: handle.db, config, enqueue: queue.enqueue }, only);
             print(`${n} units queued for the LLM`);
           } finally {
             await queue.close();

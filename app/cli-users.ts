@@ -8,7 +8,6 @@ import { GapmapError } from './errors.ts';
 import { ROLES, type Role } from '../db/schema/auth.ts';
 import { createApiToken, createUser, listUsers } from '../dashboard/auth.ts';
 
-
 function role(value: string): Role {
   if (!(ROLES as readonly string[]).includes(value)) {
     throw new GapmapError('bad_input', `--role "${value}": expected one of ${ROLES.join(', ')}`);
@@ -34,8 +33,15 @@ export function registerUserCommands(program: Command) {
     .action(async (flags: { email: string; role: Role; name?: string; passwordStdin?: boolean }) => {
       const password = flags.passwordStdin ? await readStdin() : undefined;
       await withDb(async (handle) => {
-        const user = await createUser(handle.db, { email: flags.email, name: flags.name, role: flags.role, password });
-        process.stdout.write(`added ${user.email} as ${user.role}${password ? '' : ' (no password: set one on the People page, or sign in with a token)'}\n`);
+        const user = await createUser(handle.db, {
+          email: flags.email,
+          name: flags.name,
+          role: flags.role,
+          password,
+        });
+        process.stdout.write(
+          `added ${user.email} as ${user.role}${password ? '' : ' (no password: set one on the People page, or sign in with a token)'}\n`,
+        );
       });
     });
   usersCmd
@@ -44,7 +50,10 @@ export function registerUserCommands(program: Command) {
     .action(async (flags: { json?: boolean }) => {
       await withDb(async (handle) => {
         const rows = await listUsers(handle.db);
-        if (flags.json) process.stdout.write(JSON.stringify(rows.map((u) => ({ email: u.email, name: u.name, role: u.role }))) + '\n');
+        if (flags.json)
+          process.stdout.write(
+            JSON.stringify(rows.map((u) => ({ email: u.email, name: u.name, role: u.role }))) + '\n',
+          );
         else for (const u of rows) process.stdout.write(`${u.email}  ${u.role}  ${u.name}\n`);
       });
     });

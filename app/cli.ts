@@ -341,7 +341,10 @@ program
       const config = loadConfig();
       const batch = flags.batch === undefined ? config.classifyBatch : Number(flags.batch);
       if (!Number.isInteger(batch) || batch < 1) {
-        throw new GapmapError('bad_input', `--batch: expected a whole number of units above 0, got "${flags.batch}"`);
+        throw new GapmapError(
+          'bad_input',
+          `--batch: expected a whole number of units above 0, got "${flags.batch}"`,
+        );
       }
       const { evaluateBundle, formatEvalReport } = await import('../classifiers/eval.ts');
       const classifier = await loadClassifier(config);

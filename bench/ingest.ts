@@ -21,7 +21,10 @@ const n = Number(args[args.indexOf('--tickets') + 1] ?? 0) || 100_000;
 const admin = process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 const dbName = `gapmap_bench_${process.pid}`;
 
-const words = 'booking table guest staff rota invoice payment refund export calendar reminder deposit class member shift report'.split(' ');
+const words =
+  'booking table guest staff rota invoice payment refund export calendar reminder deposit class member shift report'.split(
+    ' ',
+  );
 function sentence(i: number): string {
   const w = (k: number) => words[(i * 7 + k * 13) % words.length];
   return `The ${w(1)} ${w(2)} page does not show the ${w(3)} for ${w(4)} number ${i}, and we have to redo the ${w(5)} by hand.`;
@@ -40,7 +43,9 @@ const file = path.join(dir, 'tickets.jsonl');
       description: sentence(i),
       tags: [words[i % 5]!, words[(i + 3) % 7]!],
       group: ['Support', 'Billing', 'Onboarding'][i % 3],
-      comments: [{ author_role: 'agent', body: 'Thanks, looking into it.', created_at: '2026-01-02T00:00:00Z' }],
+      comments: [
+        { author_role: 'agent', body: 'Thanks, looking into it.', created_at: '2026-01-02T00:00:00Z' },
+      ],
     };
     if (!out.write(JSON.stringify(t) + '\n')) await new Promise<void>((r) => out.once('drain', () => r()));
   }
@@ -84,7 +89,13 @@ try {
       for await (const line of lines) {
         if (!line) continue;
         const t = JSON.parse(line);
-        const cells = [`ticket:${t.id}`, t.customer, t.created_at, `${t.subject}\n${t.description}`, JSON.stringify({ tags: t.tags, group: t.group })];
+        const cells = [
+          `ticket:${t.id}`,
+          t.customer,
+          t.created_at,
+          `${t.subject}\n${t.description}`,
+          JSON.stringify({ tags: t.tags, group: t.group }),
+        ];
         yield cells.map((c) => `"${String(c).replace(/"/g, '""')}"`).join(',') + '\n';
       }
     }
@@ -98,9 +109,13 @@ try {
   const rate = units / importSecs;
   const copyRate = n / copySecs;
   console.log(`tickets: ${n} (${mb} MB), units stored: ${units}, errors: ${res.counts.errors}`);
-  console.log(`gapmap import: ${importSecs.toFixed(1)} s, ${rate.toFixed(0)} units/s, peak RSS ${(peak / 1e6).toFixed(0)} MB`);
+  console.log(
+    `gapmap import: ${importSecs.toFixed(1)} s, ${rate.toFixed(0)} units/s, peak RSS ${(peak / 1e6).toFixed(0)} MB`,
+  );
   console.log(`plain COPY:    ${copySecs.toFixed(1)} s, ${copyRate.toFixed(0)} rows/s`);
-  console.log(`ratio import/COPY: ${(rate / copyRate).toFixed(2)} (aim: at least 0.33), peak RSS aim: under 500 MB`);
+  console.log(
+    `ratio import/COPY: ${(rate / copyRate).toFixed(2)} (aim: at least 0.33), peak RSS aim: under 500 MB`,
+  );
 } finally {
   const c = new pg.Client({ connectionString: admin });
   await c.connect();

@@ -837,7 +837,10 @@ export function encodeCustomerHeads(h: KindSentimentHeads, shipped: WordHeads): 
  * encodeCustomerHeads' bytes as heads over the shipped ones; null for bytes it cannot read (another
  * layout, cut short), which the caller trains again: they are a cache.
  */
-export function decodeCustomerHeads(bytes: Uint8Array, shipped: KindSentimentHeads): KindSentimentHeads | null {
+export function decodeCustomerHeads(
+  bytes: Uint8Array,
+  shipped: KindSentimentHeads,
+): KindSentimentHeads | null {
   if (bytes.byteLength < 4) return null;
   const length = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength).getUint32(0, true);
   let header: SavedCustomerHeads;
@@ -1047,7 +1050,13 @@ export class EmbeddingClassifier implements Classifier {
       .filter(({ r, z }) => r.kind === 'other' && r.score == null && z)
       .map(({ r, z }) => ({ text: r.text, pOther: softmax(z!, kind.temperature)[other]! }));
     const combined = shipped?.combined ?? this.fitCombined(base, kind, sentiment);
-    return { kind, sentiment, noJob: shipped?.noJob ?? noJob, words: wordHeadsWith(this.training, corrections), combined };
+    return {
+      kind,
+      sentiment,
+      noJob: shipped?.noJob ?? noJob,
+      words: wordHeadsWith(this.training, corrections),
+      combined,
+    };
   }
 
   /**

@@ -62,7 +62,8 @@ const FRICTION = [
 const HIGH_POINT = [
   /\b(love|loved|great|easy|easier|saved?|saves|amazing|finally|brilliant|fantastic|perfect|smooth|quick(ly)?|works? (well|great))\b/i,
 ];
-const POSITIVE = /\b(love|loved|great|easy|easier|saved?|saves|amazing|brilliant|fantastic|perfect|smooth|happy|thanks?|thank you|good|nice|helpful|excellent|awesome|best|quick)\b/gi;
+const POSITIVE =
+  /\b(love|loved|great|easy|easier|saved?|saves|amazing|brilliant|fantastic|perfect|smooth|happy|thanks?|thank you|good|nice|helpful|excellent|awesome|best|quick)\b/gi;
 const NEGATIVE =
   /\b(bad|worst|terrible|awful|annoying|frustrat\w*|slow|broken|hate|angry|disappoint\w*|useless|problem|issue|wrong|error|fail\w*|late|delay\w*|can't|cannot|never|confus\w*|painful|stuck|lost|missing)\b/gi;
 
@@ -73,7 +74,10 @@ export function createLexicalClassifier(): Classifier {
     async classify(units: UnitInput[], context: CustomerContext): Promise<Tags[]> {
       const jobDocs = context.jobs.map((j) => {
         const confirmed = (context.examples ?? []).filter((e) => e.job === j.key).map((e) => e.text);
-        return { key: j.key, toks: tokens([j.statement, j.desiredOutcome, ...j.examples, ...confirmed].join(' ')) };
+        return {
+          key: j.key,
+          toks: tokens([j.statement, j.desiredOutcome, ...j.examples, ...confirmed].join(' ')),
+        };
       });
       const df = new Map<string, number>();
       for (const d of jobDocs) for (const t of new Set(d.toks)) df.set(t, (df.get(t) ?? 0) + 1);
@@ -89,7 +93,11 @@ export function createLexicalClassifier(): Classifier {
           if (!best || s > best.score) best = { key: j.key, score: s };
         }
         const job = best && best.score >= 0.12 ? best.key : null;
-        const jobConfidence = best ? (job ? Math.min(0.9, 0.4 + best.score) : Math.max(0.3, 0.7 - best.score * 2)) : 0.5;
+        const jobConfidence = best
+          ? job
+            ? Math.min(0.9, 0.4 + best.score)
+            : Math.max(0.3, 0.7 - best.score * 2)
+          : 0.5;
 
         const kind = kindOf(u.text, job !== null);
         const sentiment = sentimentOf(u.text, u.score ?? null);

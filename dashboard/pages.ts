@@ -356,10 +356,7 @@ type OtherTurn = { speaker: string; text: string; offsetMs: number | null };
  * A transcript keeps its whole conversation (ingest/turns.ts `conversation`): the customer's turns
  * are its units, the others (the interviewer's) are shown between them. Other sources: the units.
  */
-function conversationOf(
-  meta: Record<string, unknown>,
-  units: EvidenceUnit[],
-): (EvidenceUnit | OtherTurn)[] {
+function conversationOf(meta: Record<string, unknown>, units: EvidenceUnit[]): (EvidenceUnit | OtherTurn)[] {
   const turns = meta.turns;
   if (!Array.isArray(turns)) return units;
   const byOrdinal = new Map(units.map((u) => [Number(u.ref.slice(u.ref.lastIndexOf('#') + 1)), u]));

@@ -4,13 +4,7 @@
  */
 import { and, asc, eq, sql, type SQL } from 'drizzle-orm';
 import type { Db } from '../db/client.ts';
-import {
-  customers,
-  items,
-  jobs,
-  mapEntries,
-  units,
-} from '../db/schema/index.ts';
+import { customers, items, jobs, mapEntries, units } from '../db/schema/index.ts';
 import { mapJson, type MapJson } from '../app/map.ts';
 import { unitsWithTags } from '../db/queries.ts';
 

@@ -683,7 +683,9 @@ export function createDashboard(p: AppOptions): { app: Hono<Env>; background: Ba
       db,
       runs.map((r) => r.id),
     );
-    return c.json(runs.map((r) => ({ ...runJson(r, llm.get(r.id)), progress: background.progress(r.id) ?? null })));
+    return c.json(
+      runs.map((r) => ({ ...runJson(r, llm.get(r.id)), progress: background.progress(r.id) ?? null })),
+    );
   });
 
   app.post(

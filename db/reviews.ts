@@ -99,18 +99,16 @@ export async function decideUnit(
       );
   }
   const at = new Date();
-  await db
-    .insert(reviews)
-    .values(
-      rows.map((r) => ({
-        customerId: p.customerId,
-        unitId: unit.id,
-        action: r.action,
-        value: r.value,
-        who: p.who,
-        at,
-      })),
-    );
+  await db.insert(reviews).values(
+    rows.map((r) => ({
+      customerId: p.customerId,
+      unitId: unit.id,
+      action: r.action,
+      value: r.value,
+      who: p.who,
+      at,
+    })),
+  );
   return { unitId: unit.id, rows: rows.length };
 }
 
@@ -204,19 +202,17 @@ export async function mergeEntries(
   const label = p.label?.trim() || first.label;
   await db.transaction(async (tx) => {
     const at = new Date();
-    await tx
-      .insert(reviews)
-      .values([
-        { customerId: p.customerId, entryKey, action: 'merge', value: { from: keys, label }, who: p.who, at },
-        ...keys.map((k) => ({
-          customerId: p.customerId,
-          entryKey: k,
-          action: 'reject',
-          value: { mergedInto: entryKey },
-          who: p.who,
-          at,
-        })),
-      ]);
+    await tx.insert(reviews).values([
+      { customerId: p.customerId, entryKey, action: 'merge', value: { from: keys, label }, who: p.who, at },
+      ...keys.map((k) => ({
+        customerId: p.customerId,
+        entryKey: k,
+        action: 'reject',
+        value: { mergedInto: entryKey },
+        who: p.who,
+        at,
+      })),
+    ]);
     await tx
       .delete(mapEntries)
       .where(and(eq(mapEntries.customerId, p.customerId), inArray(mapEntries.entryKey, keys)));

@@ -44,7 +44,9 @@ for (const s of services) {
 // The dashboard tests drive Debian's Chromium through playwright-core (never a downloaded browser).
 const chromium = process.env.GAPMAP_CHROMIUM ?? '/usr/bin/chromium';
 if (!fs.existsSync(chromium)) {
-  console.error(`Chromium is not installed at ${chromium}: apt-get install chromium (Debian), or set GAPMAP_CHROMIUM`);
+  console.error(
+    `Chromium is not installed at ${chromium}: apt-get install chromium (Debian), or set GAPMAP_CHROMIUM`,
+  );
   missing++;
 }
 if (missing) process.exit(1);

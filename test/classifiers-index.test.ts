@@ -156,7 +156,11 @@ describe('embedding classifier (bundled USE-lite)', () => {
       save: async (key, bytes) => void saved.set(key, bytes),
     };
     const examples: LabelledExample[] = [
-      { text: 'The zorblax export needs three clicks for every invoice.', kind: 'friction', sentiment: 'negative' },
+      {
+        text: 'The zorblax export needs three clicks for every invoice.',
+        kind: 'friction',
+        sentiment: 'negative',
+      },
       { text: 'The rota page finally loads in a second, lovely.', kind: 'high_point', sentiment: 'positive' },
     ];
     const units = [

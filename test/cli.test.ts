@@ -81,12 +81,18 @@ describe('embedded mode (PGlite, no services)', () => {
   }, 60_000);
 
   it('users add, users list and tokens add give a server its first people', async () => {
-    await gapmap(['users', 'add', '--email', 'Lead@Example.com', '--role', 'lead', '--name', 'Lea'], { GAPMAP_HOME: home });
+    await gapmap(['users', 'add', '--email', 'Lead@Example.com', '--role', 'lead', '--name', 'Lea'], {
+      GAPMAP_HOME: home,
+    });
     const users = JSON.parse((await gapmap(['users', 'list', '--json'], { GAPMAP_HOME: home })).stdout);
     expect(users).toEqual([{ email: 'lead@example.com', name: 'Lea', role: 'lead' }]);
-    const { stdout: token } = await gapmap(['tokens', 'add', '--email', 'lead@example.com', '--name', 'ci'], { GAPMAP_HOME: home });
+    const { stdout: token } = await gapmap(['tokens', 'add', '--email', 'lead@example.com', '--name', 'ci'], {
+      GAPMAP_HOME: home,
+    });
     expect(token.trim()).toMatch(/^\S{20,}$/);
-    const bad = await gapmap(['users', 'add', '--email', 'x@example.com', '--role', 'admin'], { GAPMAP_HOME: home }).catch((e) => e);
+    const bad = await gapmap(['users', 'add', '--email', 'x@example.com', '--role', 'admin'], {
+      GAPMAP_HOME: home,
+    }).catch((e) => e);
     expect(bad.code).toBe(2);
     expect(bad.stderr).toMatch(/--role "admin": expected one of viewer, researcher, lead/);
   }, 60_000);

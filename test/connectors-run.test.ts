@@ -67,7 +67,9 @@ const unmappedIds = () =>
  */
 async function waitForDeadSessionsLocks() {
   for (let i = 0; i < 200; i++) {
-    const [row] = await q<{ n: number }>(`select count(*)::int as n from pg_locks where locktype = 'advisory' and database = (select oid from pg_database where datname = current_database())`);
+    const [row] = await q<{ n: number }>(
+      `select count(*)::int as n from pg_locks where locktype = 'advisory' and database = (select oid from pg_database where datname = current_database())`,
+    );
     if (row!.n === 0) return;
     await new Promise((r) => setTimeout(r, 50));
   }

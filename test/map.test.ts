@@ -24,7 +24,13 @@ beforeAll(async () => {
     'Cannot set a deposit for large groups.',
   ];
   const tickets = complaints.map((d, i) =>
-    ticket({ id: 900 + i, subject: `Bookings ${i}`, description: d, group: i < 3 ? 'Bookings' : 'Integrations', tags: ['bookings'] }),
+    ticket({
+      id: 900 + i,
+      subject: `Bookings ${i}`,
+      description: d,
+      group: i < 3 ? 'Bookings' : 'Integrations',
+      tags: ['bookings'],
+    }),
   );
   bundleDir = writeBundle({ tickets, surveyRows: [], transcripts: false });
   await importInProcessForTest(t.handle, testConfig(), { path: bundleDir });
@@ -54,7 +60,11 @@ describe('the map', () => {
 
   it('puts units saying the same thing into one entry, the biggest first', async () => {
     const map = await mapJson(t.handle.db, customerId);
-    const all = map.columns.flatMap((c) => Object.entries(c.cells).filter(([row]) => row !== 'internal_processes').flatMap(([, es]) => es));
+    const all = map.columns.flatMap((c) =>
+      Object.entries(c.cells)
+        .filter(([row]) => row !== 'internal_processes')
+        .flatMap(([, es]) => es),
+    );
     const doubleBooking = all.find((e) => e.refs.includes('ticket:900'))!;
     expect(doubleBooking.refs).toEqual(expect.arrayContaining(['ticket:900', 'ticket:901']));
   });
@@ -98,12 +108,20 @@ describe('the map', () => {
     const entries = before.columns.flatMap((c) => Object.values(c.cells).flat());
     const [a, b] = entries;
     await t.handle.db.insert(reviews).values([
-      { customerId, entryKey: a!.key, action: 'rename', value: 'Double bookings on busy nights', who: 'lead@test' },
+      {
+        customerId,
+        entryKey: a!.key,
+        action: 'rename',
+        value: 'Double bookings on busy nights',
+        who: 'lead@test',
+      },
       { customerId, entryKey: b!.key, action: 'reject', value: null, who: 'lead@test' },
     ]);
     await buildMap(t.handle.db, customerId);
     await buildMap(t.handle.db, customerId);
-    const after = (await mapJson(t.handle.db, customerId)).columns.flatMap((c) => Object.values(c.cells).flat());
+    const after = (await mapJson(t.handle.db, customerId)).columns.flatMap((c) =>
+      Object.values(c.cells).flat(),
+    );
     expect(after.find((e) => e.key === a!.key)!.label).toBe('Double bookings on busy nights');
     expect(after.find((e) => e.key === b!.key)).toBeUndefined();
   });

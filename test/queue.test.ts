@@ -183,7 +183,10 @@ describe('queues', () => {
 
       // The same files with kiln-cafe's rota job reworded: no unit is new, every one needs a re-tag.
       const file = path.join(dir, 'customers.json');
-      const defs = JSON.parse(fs.readFileSync(file, 'utf8')) as { key: string; jobs: { key: string; statement: string }[] }[];
+      const defs = JSON.parse(fs.readFileSync(file, 'utf8')) as {
+        key: string;
+        jobs: { key: string; statement: string }[];
+      }[];
       defs.find((c) => c.key === 'kiln-cafe')!.jobs.find((j) => j.key === 'staff-rota')!.statement =
         ROTA_REWORDED.statement;
       fs.writeFileSync(file, JSON.stringify(defs));

@@ -1,4 +1,13 @@
-import { customType, integer, jsonb, pgTable, serial, text, timestamp, uniqueIndex } from 'drizzle-orm/pg-core';
+import {
+  customType,
+  integer,
+  jsonb,
+  pgTable,
+  serial,
+  text,
+  timestamp,
+  uniqueIndex,
+} from 'drizzle-orm/pg-core';
 
 /** Bytes: node-postgres reads a Buffer, PGlite a Uint8Array (a Buffer is one too). */
 const bytea = customType<{ data: Uint8Array; driverData: Uint8Array }>({
