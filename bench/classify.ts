@@ -4,7 +4,8 @@
  * customer as the worker runs it), in memory and as the pipeline runs it on PostgreSQL (read
  * units, classify, write tags), next to the bare embedder on the same texts; plus start-up time,
  * a customer with corrections' first batch in a process (its own heads trained, or loaded from
- * PostgreSQL) and peak memory (max RSS).
+ * PostgreSQL), CPU time per unit split by thread (main, the model's, V8's helpers; and PostgreSQL's
+ * own processes) and peak memory (max RSS).
  * The machine is shared, and its speed swings by a third within seconds: R rounds (default 3), each
  * on N texts of its own (so every cache starts cold), split into chunks of C batches (`--chunk`,
  * default 8); the measurements take turns chunk by chunk, in an order that rotates from chunk to
@@ -122,8 +123,19 @@ const config = loadConfig({ ...process.env });
 const BATCH = config.classifyBatch;
 
 let t = performance.now();
+/** This process's threads (Linux; empty elsewhere). */
+function threadIds(): string[] {
+  try {
+    return readdirSync('/proc/self/task');
+  } catch {
+    return [];
+  }
+}
+const threadsBefore = new Set(threadIds());
 // One model for all: each classifier wraps it in its own (cold) cache, the bare runs use it directly.
 const bare = await createEmbedder({ embedder: spec, modelDir: process.env.GAPMAP_MODEL_DIR });
+/** The threads the embedder started (its sessions' worker threads): the model's. */
+const modelThreads = threadIds().filter((id) => !threadsBefore.has(id));
 const classifier = await createClassifier({ embedder: spec, modelDir: process.env.GAPMAP_MODEL_DIR }, bare);
 const startup = performance.now() - t;
 await bare.embed(['warm up the model once']);
@@ -182,6 +194,8 @@ interface Timing {
   ms: number;
   /** CPU time of this process, all threads. */
   cpu: number;
+  /** CPU time of the model's threads (0 where /proc cannot show them). */
+  model: number;
   /** CPU time of this process's main thread (0 where /proc cannot show it). */
   main: number;
   /** CPU time of the machine's PostgreSQL processes (0 where /proc cannot show them). */
@@ -192,6 +206,18 @@ function statCpuMs(stat: string): number {
   // Fields after the name: state is the 1st, utime the 12th and stime the 13th; USER_HZ is 100.
   const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   return (Number(f[11]) + Number(f[12])) * 10;
+}
+/** CPU milliseconds of the model's threads, all together (Linux; 0 elsewhere). */
+function modelThreadsCpuMs(): number {
+  let ms = 0;
+  for (const id of modelThreads) {
+    try {
+      ms += statCpuMs(readFileSync(`/proc/self/task/${id}/stat`, 'utf8'));
+    } catch {
+      // A thread that ended.
+    }
+  }
+  return ms;
 }
 /** CPU milliseconds of the main thread, whose thread id is the process id (Linux; 0 elsewhere). */
 function mainThreadCpuMs(): number {
@@ -224,13 +250,14 @@ async function timed(run: () => Promise<unknown>): Promise<Timing> {
   // The scan of /proc for PostgreSQL's processes outside this process's measured CPU and time.
   const pg0 = postgresCpuMs();
   const main0 = mainThreadCpuMs();
+  const model0 = modelThreadsCpuMs();
   const cpu = process.cpuUsage();
   const t0 = performance.now();
   await run();
   const ms = performance.now() - t0;
   const used = cpuMs(process.cpuUsage(cpu));
   const main = mainThreadCpuMs() - main0;
-  return { ms, cpu: used, main, pg: postgresCpuMs() - pg0 };
+  return { ms, cpu: used, main, model: modelThreadsCpuMs() - model0, pg: postgresCpuMs() - pg0 };
 }
 
 const admin = process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
@@ -313,6 +340,7 @@ try {
     ms: a.ms + b.ms,
     cpu: a.cpu + b.cpu,
     main: a.main + b.main,
+    model: a.model + b.model,
     pg: a.pg + b.pg,
   });
   for (let round = 0; round < rounds; round++) {
@@ -352,10 +380,10 @@ try {
     // seconds, and runs a whole round apart compared those swings more than the stage.
     const names = ['bare', 'bareInHand', 'memory', 'db'] as const;
     const got: Record<(typeof names)[number], Timing> = {
-      bare: { ms: 0, cpu: 0, main: 0, pg: 0 },
-      bareInHand: { ms: 0, cpu: 0, main: 0, pg: 0 },
-      memory: { ms: 0, cpu: 0, main: 0, pg: 0 },
-      db: { ms: 0, cpu: 0, main: 0, pg: 0 },
+      bare: { ms: 0, cpu: 0, main: 0, model: 0, pg: 0 },
+      bareInHand: { ms: 0, cpu: 0, main: 0, model: 0, pg: 0 },
+      memory: { ms: 0, cpu: 0, main: 0, model: 0, pg: 0 },
+      db: { ms: 0, cpu: 0, main: 0, model: 0, pg: 0 },
     };
     for (let c = 0, turn = round; c < batches.length; c += CHUNK, turn++) {
       const runs = runsOf(batches.slice(c, c + CHUNK));
@@ -473,8 +501,18 @@ console.log(
 );
 // The main thread tokenizes, runs the heads and talks to PostgreSQL while the model threads embed:
 // on a machine whose cores the model threads fill, its work takes their time.
+// The rest of the process's CPU: V8's helper threads (garbage collection, the compiler) and libuv's.
+const split = (x: Timing) =>
+  `main thread ${(x.main / per).toFixed(2)}, model threads ${(x.model / per).toFixed(2)}, others ${((x.cpu - x.main - x.model) / per).toFixed(2)}`;
+const medianTiming = (f: (r: (typeof results)[number]) => Timing): Timing => ({
+  ms: m((r) => f(r).ms),
+  cpu: m((r) => f(r).cpu),
+  main: m((r) => f(r).main),
+  model: m((r) => f(r).model),
+  pg: m((r) => f(r).pg),
+});
 console.log(
-  `  of which the main thread: bare ${m((r) => r.bare.main / per).toFixed(2)} ms, in memory ${m((r) => r.memory.main / per).toFixed(2)} ms, with PostgreSQL ${m((r) => r.db.main / per).toFixed(2)} ms`,
+  `  of which (ms per unit): bare ${split(medianTiming((r) => r.bare))}; in memory ${split(medianTiming((r) => r.memory))}; with PostgreSQL ${split(medianTiming((r) => r.db))}`,
 );
 console.log(`  re-classify (cached embeddings): ${fmt(againRate)} units/s`);
 console.log(
