@@ -6,7 +6,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Command, Option } from 'commander';
 import { loadConfig } from './env.ts';
-import { GapmapError, errorMessage } from './errors.ts';
+import { GapmapError, errorMessage, issueLines } from './errors.ts';
 import { openDatabase, queueMode, withDb } from './context.ts';
 import type { ImportOptions } from './importer.ts';
 import { importInProcess } from './pipeline.ts';
@@ -138,10 +138,7 @@ function printRun(r: RunRow, json: boolean, llm?: RunLlm) {
   );
   if (llm) print(`  ${formatRunLlm(llm)}`);
   if (r.error) print(`  failed: ${r.error}`);
-  for (const e of r.errors.slice(0, 50))
-    print(`  ${e.file}${e.line ? `:${e.line}` : ''}${e.field ? ` [${e.field}]` : ''}: ${e.message}`);
-  if (r.errors.length > 50)
-    print(`  ... and ${r.errors.length - 50} more (gapmap imports --json lists them all)`);
+  for (const line of issueLines(r.errors, 'gapmap imports --json lists them all')) print(line);
 }
 
 program

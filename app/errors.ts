@@ -3,6 +3,8 @@
  * `GapmapError`, so the message says what to do, and `errorMessage` replaces the usual
  * `err instanceof Error ? err.message : String(err)` copies.
  */
+import type { ImportIssue } from '../ingest/types.ts';
+
 export const ERROR_CODES = {
   bad_input: 400,
   unauthorized: 401,
@@ -35,4 +37,16 @@ export class GapmapError extends Error {
 export function errorMessage(err: unknown): string {
   if (err instanceof Error) return err.message;
   return String(err);
+}
+
+/**
+ * Bad rows of an input (ImportIssue: an import's, eval's label lines) as lines for a person, one
+ * per issue up to `limit`, then how many more there are and where to see them all.
+ */
+export function issueLines(issues: ImportIssue[], more: string, limit = 50): string[] {
+  const lines = issues
+    .slice(0, limit)
+    .map((e) => `  ${e.file}${e.line ? `:${e.line}` : ''}${e.field ? ` [${e.field}]` : ''}: ${e.message}`);
+  if (issues.length > limit) lines.push(`  ... and ${issues.length - limit} more (${more})`);
+  return lines;
 }

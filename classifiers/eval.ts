@@ -5,8 +5,8 @@
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { parse as parseCsv } from 'csv-parse/sync';
-import { GapmapError, errorMessage } from '../app/errors.ts';
-import type { JobDef, SourceType } from '../ingest/types.ts';
+import { GapmapError, errorMessage, issueLines } from '../app/errors.ts';
+import type { ImportIssue, JobDef, SourceType } from '../ingest/types.ts';
 import { NOTES, TRANSCRIPTS, type FolderReader } from '../ingest/folders.ts';
 import { unitContext } from '../ingest/context.ts';
 import { expectedCalibrationError, reliabilityBins, type ReliabilityBin } from './calibration.ts';
@@ -56,7 +56,7 @@ export interface EvalReport {
   /** With `misses`: every scored field of a unit whose tag differs from its label. */
   misses?: Miss[];
   /** Label lines skipped, or a field of them left unscored, and why (empty when all were usable). */
-  errors: LabelError[];
+  errors: ImportIssue[];
 }
 
 export interface Miss {
@@ -139,30 +139,29 @@ function readCustomers(dir: string, jobNamesOnly: boolean): Map<string, JobDef[]
   return out;
 }
 
-/** A label line eval could not use, as `gapmap import` reports its bad rows: the rest is scored. */
-export interface LabelError {
-  file: string;
-  line: number;
-  /** The field left unscored; absent when the whole line was skipped. */
-  field?: 'job';
-  message: string;
-}
-
-/** The usable label lines (with their line numbers) and an error for each line that is not. */
-function readLabels(dir: string): { lines: { label: LabelLine; line: number }[]; errors: LabelError[] } {
-  const file = path.join(dir, 'labels.jsonl');
+/**
+ * The usable lines of a bundle's labels.jsonl, and an ImportIssue for each one that is not (as
+ * `gapmap import` reports its bad rows: the rest is scored). A line is skipped when it is not JSON,
+ * lacks ref, customer or text, has a kind or sentiment outside the labels, or names a customer
+ * customers.json lacks. A job label naming a job its customer does not have is dropped (field
+ * "job"): it could never be predicted, and a typo would pass for a miss.
+ */
+function readLabels(
+  file: string,
+  customers: Map<string, JobDef[]>,
+): { labels: LabelLine[]; errors: ImportIssue[] } {
   if (!existsSync(file))
     throw new GapmapError(
       'bad_input',
       `${file}: not found; a bundle folder holds customers.json and labels.jsonl`,
     );
-  const lines: { label: LabelLine; line: number }[] = [];
-  const errors: LabelError[] = [];
+  const labels: LabelLine[] = [];
+  const errors: ImportIssue[] = [];
   readFileSync(file, 'utf8')
     .split('\n')
     .forEach((text, i) => {
       if (!text.trim()) return;
-      const bad = (message: string) => errors.push({ file, line: i + 1, message });
+      const bad = (message: string, field?: string) => errors.push({ file, line: i + 1, field, message });
       let r: LabelLine;
       try {
         r = JSON.parse(text) as LabelLine;
@@ -183,43 +182,18 @@ function readLabels(dir: string): { lines: { label: LabelLine; line: number }[];
         return bad(`sentiment "${r.sentiment}" is not one of ${SENTIMENTS.join(', ')}`);
       if (r.job !== undefined && r.job !== null && typeof r.job !== 'string')
         return bad(`job: expected a job key or null, got ${JSON.stringify(r.job)}`);
-      lines.push({ label: r, line: i + 1 });
+      const jobs = customers.get(r.customer);
+      if (!jobs) return bad(`customer "${r.customer}" is not in customers.json`);
+      if (typeof r.job === 'string' && !jobs.some((j) => j.key === r.job)) {
+        bad(
+          `job "${r.job}" is not a job of customer "${r.customer}" in customers.json (${jobs.map((j) => j.key).join(', ') || 'it has none'}); the line's other fields are scored`,
+          'job',
+        );
+        const { job: _dropped, ...rest } = r;
+        labels.push(rest);
+      } else labels.push(r);
     });
-  return { lines, errors };
-}
-
-/**
- * Drops the lines of customers customers.json lacks, and the job label of a line naming a job its
- * customer does not have (it could never be predicted, and a typo would pass for a miss); each with
- * an error. What is left is scored.
- */
-function checkAgainstCustomers(
-  file: string,
-  read: { label: LabelLine; line: number }[],
-  customers: Map<string, JobDef[]>,
-  errors: LabelError[],
-): LabelLine[] {
-  const out: LabelLine[] = [];
-  for (const { label, line } of read) {
-    const jobs = customers.get(label.customer);
-    if (!jobs) {
-      errors.push({ file, line, message: `customer "${label.customer}" is not in customers.json` });
-      continue;
-    }
-    if (typeof label.job === 'string' && !jobs.some((j) => j.key === label.job)) {
-      errors.push({
-        file,
-        line,
-        field: 'job',
-        message: `job "${label.job}" is not a job of customer "${label.customer}" in customers.json (${jobs.map((j) => j.key).join(', ') || 'it has none'}); the line's other fields are scored`,
-      });
-      const { job: _dropped, ...rest } = label;
-      out.push(rest);
-      continue;
-    }
-    out.push(label);
-  }
-  return out;
+  return { labels, errors };
 }
 
 /** Survey scores by response id, when the bundle has surveys.csv: the pipeline has them too. */
@@ -347,14 +321,12 @@ export async function evaluateBundle(
   } = {},
 ): Promise<EvalReport> {
   const customers = readCustomers(dir, opts.jobNamesOnly ?? false);
-  const read = readLabels(dir);
-  const errors = read.errors;
-  const all = checkAgainstCustomers(path.join(dir, 'labels.jsonl'), read.lines, customers, errors);
-  errors.sort((a, b) => a.line - b.line);
+  const file = path.join(dir, 'labels.jsonl');
+  const { labels: all, errors } = readLabels(file, customers);
   if (all.length === 0) {
     throw new GapmapError(
       'bad_input',
-      `${path.join(dir, 'labels.jsonl')}: no label line to score${errors.length ? `; ${errors.length} skipped, the first: line ${errors[0]!.line}: ${errors[0]!.message}` : ''}`,
+      `${file}: no label line to score${errors.length ? `; ${errors.length} skipped, the first: line ${errors[0]!.line}: ${errors[0]!.message}` : ''}`,
     );
   }
   const { confirmed, labels } = splitConfirmed(all, opts.confirm ?? 0);
@@ -540,10 +512,7 @@ export function formatEvalReport(report: EvalReport): string {
     parts.push(
       [
         `${skipped} label line${skipped === 1 ? '' : 's'} skipped, ${errors.length - skipped} job label${errors.length - skipped === 1 ? '' : 's'} left unscored:`,
-        ...errors
-          .slice(0, 50)
-          .map((e) => `  ${e.file}:${e.line}${e.field ? ` [${e.field}]` : ''}: ${e.message}`),
-        ...(errors.length > 50 ? [`  ... and ${errors.length - 50} more (--json lists them all)`] : []),
+        ...issueLines(errors, '--json lists them all'),
       ].join('\n'),
     );
   }
