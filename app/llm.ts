@@ -19,13 +19,7 @@ import { DEFAULT_LLM_MODEL } from './env.ts';
 import { GapmapError, errorMessage } from './errors.ts';
 import type { Db } from '../db/client.ts';
 import { classifications, customerSettings, items, llmUsage, unitLlm, units } from '../db/schema/index.ts';
-import {
-  jobsOf,
-  jobsVersionOf,
-  reviewedExamples,
-  saveClassifications,
-  type ClassificationRow,
-} from '../db/queries.ts';
+import { classifyStateOf, saveClassifications, type ClassificationRow } from '../db/queries.ts';
 import type { Classifier, Tags } from '../classifiers/types.ts';
 import {
   LlmUnavailableError,
@@ -327,10 +321,8 @@ export async function runLlmJob(payload: { unitIds: number[] }, rt: Runtime): Pr
       );
       continue;
     }
-    // The jobs' version before the jobs, as the classify stage reads them.
-    const jobsVersion = await jobsVersionOf(rt.db, customerId);
-    const jobs = await jobsOf(rt.db, customerId);
-    const examples = await reviewedExamples(rt.db, customerId);
+    // The jobs with their version, in one statement, as the classify stage reads them.
+    const { jobsVersion, jobs, examples } = await classifyStateOf(rt.db, customerId);
     const inputs: LlmUnitInput[] = group.map((u) => ({
       ...classifierInput(u),
       speakerNames: speakerNamesOf(u.speaker, u.meta),

@@ -19,6 +19,15 @@ import {
   units,
 } from './schema/index.ts';
 import type { ImportCounts } from './schema/index.ts';
+import type { CustomerDef, ImportIssue, JobDef } from '../ingest/types.ts';
+import {
+  ANCHOR_CAP,
+  surestPerJob,
+  type HeadsStore,
+  type JobAnchor,
+  type LabelledExample,
+  type RegressionChoice,
+} from '../classifiers/types.ts';
 
 /**
  * `column = any($1)`: one array parameter where drizzle's inArray writes one parameter per value.
@@ -30,15 +39,6 @@ export const anyOf = (column: AnyColumn, values: number[] | string[], type: 'int
   type === 'int'
     ? sql`${column} = any(${sql.param(values)}::int[])`
     : sql`${column} = any(${sql.param(values)}::text[])`;
-import type { CustomerDef, ImportIssue, JobDef } from '../ingest/types.ts';
-import {
-  ANCHOR_CAP,
-  surestPerJob,
-  type HeadsStore,
-  type JobAnchor,
-  type LabelledExample,
-  type RegressionChoice,
-} from '../classifiers/types.ts';
 
 export const emptyCounts = (): ImportCounts => ({
   itemsNew: 0,
@@ -426,15 +426,6 @@ export async function saveClassifications(db: Db, rows: ClassificationRow[]) {
       kind = excluded.kind, kind_confidence = excluded.kind_confidence,
       sentiment = excluded.sentiment, sentiment_confidence = excluded.sentiment_confidence,
       classified_at = excluded.classified_at, jobs_version = excluded.jobs_version`);
-}
-
-/** The version of a customer's jobs (read it before the jobs: tags then never claim newer jobs than they saw). */
-export async function jobsVersionOf(db: Db, customerId: number): Promise<number> {
-  const [row] = await db
-    .select({ v: customers.jobsVersion })
-    .from(customers)
-    .where(eq(customers.id, customerId));
-  return row?.v ?? 0;
 }
 
 /**
