@@ -386,7 +386,7 @@ interface JobModel {
   /**
    * Per term of the customer's own texts or of the job documents: in how many of those texts it
    * occurs, the jobs whose documents have it with its weight there (as in `postings`), and its row
-   * of the sparse head. What a unit's terms are scored with (unitJobVector), one lookup per term.
+   * of the sparse head. What a unit's terms are scored with (unitJobTerms), one lookup per term.
    */
   terms: JobTerms;
   /**
@@ -512,9 +512,11 @@ export interface UnitTerms {
 }
 
 /**
- * unitJobVector from a TermTally over the model's base word heads: the same weights in the same
- * order, by key, with one array read per term the shipped sentences have (baseTerms) and the
- * table's IDF for the terms it has.
+ * A unit's TF-IDF vector under a job model, from a TermTally over the model's base word heads: the
+ * same numbers as model.tfidf.weighCounts of its term counts, in the same order, by key (one array
+ * read per term the shipped sentences have, baseTerms, and the table's IDF for the terms it has);
+ * plus the terms the model's documents or sparse head have (`hits`, in the vector's order), so
+ * jobScores need not look every term up again.
  */
 export function unitJobTerms(
   model: Pick<JobModel, 'baseWords' | 'terms' | 'tfidf' | 'baseTerms'>,
@@ -545,21 +547,6 @@ export function unitJobTerms(
   norm = Math.sqrt(norm) || 1;
   for (let k = 0; k < out.weights.length; k++) out.weights[k] = out.weights[k]! / norm;
   for (let h = 0; h < hits.weights.length; h++) hits.weights[h] = hits.weights[h]! / norm;
-  return out;
-}
-
-/** A TF-IDF vector under a job model (its `tfidf`) by term key, in its order (UnitTerms without hits). */
-export function keysOf(
-  model: Pick<JobModel, 'baseWords' | 'terms'>,
-  tf: SparseVec,
-): Pick<UnitTerms, 'keys' | 'weights'> {
-  const n = model.terms.keys.length;
-  const out: Pick<UnitTerms, 'keys' | 'weights'> = { keys: [], weights: [] };
-  for (const [t, w] of tf) {
-    // A term of the vector has a document frequency: the table or the shipped sentences have it.
-    out.keys.push(model.terms.index.get(t) ?? n + model.baseWords.index.get(t)!);
-    out.weights.push(w);
-  }
   return out;
 }
 
@@ -594,45 +581,7 @@ export function addKeyScores(
   }
 }
 
-/**
- * A unit's TF-IDF vector under a job model, from its termCounts: the same numbers as
- * model.tfidf.weighCounts(counts), plus the terms the model's documents or sparse head have
- * (`hits`, in the vector's order), so jobScores need not look every term up again.
- */
-export function unitJobVector(
-  model: Pick<JobModel, 'baseWords' | 'terms' | 'tfidf'>,
-  counts: Map<string, number>,
-  /** wordRows of the counts in model.baseWords, when the caller has them. */
-  baseRows?: Int32Array,
-): { tf: SparseVec; hits: JobHits } {
-  const tf: SparseVec = new Map();
-  const hits: JobHits = { terms: [], weights: [] };
-  const rows = baseRows ?? wordRows(model.baseWords, counts);
-  const { frequencies } = model.baseWords;
-  const own = model.terms;
-  const docs = model.tfidf.docs;
-  let norm = 0;
-  let j = 0;
-  for (const [t, c] of counts) {
-    const i = own.index.get(t);
-    const row = rows[j++]!;
-    const df = (i === undefined ? 0 : own.df[i]!) + (row < 0 ? 0 : frequencies[row]!);
-    if (df === 0) continue;
-    const w = (1 + Math.log(c)) * Math.log(1 + docs / df);
-    tf.set(t, w);
-    norm += w * w;
-    if (i !== undefined && (own.start[i + 1]! > own.start[i]! || own.w[i])) {
-      hits.terms.push(i);
-      hits.weights.push(w);
-    }
-  }
-  norm = Math.sqrt(norm) || 1;
-  for (const [t, w] of tf) tf.set(t, w / norm);
-  for (let h = 0; h < hits.weights.length; h++) hits.weights[h] = hits.weights[h]! / norm;
-  return { tf, hits };
-}
-
-/** addTermScores from a unit's hits (unitJobVector): the same sums, in the same order. */
+/** addTermScores from a unit's hits (unitJobTerms): the same sums, in the same order. */
 export function addHitScores(out: Float64Array, terms: JobTerms, hits: JobHits) {
   const { start, jobs, weights } = terms;
   const { terms: hitTerms, weights: hitWeights } = hits;
@@ -1627,7 +1576,7 @@ function jobScores(
   /** Job documents other than the model's (leave-one-out calibration). */
   docs?: SparseVec[],
   /**
-   * `tf`'s terms the model knows (unitJobVector) and the model's term table: the same scores
+   * `tf`'s terms the model knows (unitJobTerms' hits) and the model's term table: the same scores
    * without a lookup per term.
    */
   known?: { terms: JobTerms; hits: JobHits },

@@ -14,11 +14,9 @@ import {
   jobTerms,
   loadTrainingRows,
   trainWordHeads,
-  keysOf,
   ownRows,
   wordHeadsWith,
   unitJobTerms,
-  unitJobVector,
   wordProbabilities,
   wordRows,
   type EmbeddingClassifier,
@@ -43,6 +41,61 @@ import type {
   RegressionChoice,
   UnitInput,
 } from '../classifiers/types.ts';
+
+type WordHeads = ReturnType<typeof trainWordHeads>;
+type JobTerms = ReturnType<typeof jobTerms>;
+type JobHits = Parameters<typeof addHitScores>[2];
+
+/**
+ * The per-term reference for unitJobTerms: a unit's TF-IDF vector under a job model from its
+ * termCounts (model.tfidf.weighCounts(counts)), with the terms the model's documents or sparse head
+ * have (`hits`, in the vector's order). What the classifier computed before its TermCounter path.
+ */
+function unitJobVector(
+  model: { baseWords: WordHeads; terms: JobTerms; tfidf: TfIdf },
+  counts: Map<string, number>,
+): { tf: Map<string, number>; hits: JobHits } {
+  const tf = new Map<string, number>();
+  const hits: JobHits = { terms: [], weights: [] };
+  const rows = wordRows(model.baseWords, counts);
+  const { frequencies } = model.baseWords;
+  const own = model.terms;
+  const docs = model.tfidf.docs;
+  let norm = 0;
+  let j = 0;
+  for (const [t, c] of counts) {
+    const i = own.index.get(t);
+    const row = rows[j++]!;
+    const df = (i === undefined ? 0 : own.df[i]!) + (row < 0 ? 0 : frequencies[row]!);
+    if (df === 0) continue;
+    const w = (1 + Math.log(c)) * Math.log(1 + docs / df);
+    tf.set(t, w);
+    norm += w * w;
+    if (i !== undefined && (own.start[i + 1]! > own.start[i]! || own.w[i])) {
+      hits.terms.push(i);
+      hits.weights.push(w);
+    }
+  }
+  norm = Math.sqrt(norm) || 1;
+  for (const [t, w] of tf) tf.set(t, w / norm);
+  for (let h = 0; h < hits.weights.length; h++) hits.weights[h] = hits.weights[h]! / norm;
+  return { tf, hits };
+}
+
+/** The per-term reference for unitJobTerms' keys: a TF-IDF vector under a job model by term key, in its order. */
+function keysOf(
+  model: { baseWords: WordHeads; terms: JobTerms },
+  tf: Map<string, number>,
+): { keys: number[]; weights: number[] } {
+  const n = model.terms.keys.length;
+  const out: { keys: number[]; weights: number[] } = { keys: [], weights: [] };
+  for (const [t, w] of tf) {
+    // A term of the vector has a document frequency: the table or the shipped sentences have it.
+    out.keys.push(model.terms.index.get(t) ?? n + model.baseWords.index.get(t)!);
+    out.weights.push(w);
+  }
+  return out;
+}
 
 // An invented customer: a bakery with two jobs.
 const bakery: CustomerContext = {
