@@ -207,26 +207,20 @@ function statCpuMs(stat: string): number {
   const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   return (Number(f[11]) + Number(f[12])) * 10;
 }
-/** CPU milliseconds of the model's threads, all together (Linux; 0 elsewhere). */
-function modelThreadsCpuMs(): number {
+/** CPU milliseconds of these threads of this process, all together (Linux; 0 elsewhere). */
+function threadsCpuMs(ids: string[]): number {
   let ms = 0;
-  for (const id of modelThreads) {
+  for (const id of ids) {
     try {
       ms += statCpuMs(readFileSync(`/proc/self/task/${id}/stat`, 'utf8'));
     } catch {
-      // A thread that ended.
+      // A thread that ended, or no /proc.
     }
   }
   return ms;
 }
-/** CPU milliseconds of the main thread, whose thread id is the process id (Linux; 0 elsewhere). */
-function mainThreadCpuMs(): number {
-  try {
-    return statCpuMs(readFileSync(`/proc/self/task/${process.pid}/stat`, 'utf8'));
-  } catch {
-    return 0;
-  }
-}
+/** The main thread's id is the process id. */
+const mainThread = [String(process.pid)];
 /** CPU milliseconds of every process named postgres, from /proc (Linux; 0 elsewhere). */
 function postgresCpuMs(): number {
   let ms = 0;
@@ -249,15 +243,15 @@ function postgresCpuMs(): number {
 async function timed(run: () => Promise<unknown>): Promise<Timing> {
   // The scan of /proc for PostgreSQL's processes outside this process's measured CPU and time.
   const pg0 = postgresCpuMs();
-  const main0 = mainThreadCpuMs();
-  const model0 = modelThreadsCpuMs();
+  const main0 = threadsCpuMs(mainThread);
+  const model0 = threadsCpuMs(modelThreads);
   const cpu = process.cpuUsage();
   const t0 = performance.now();
   await run();
   const ms = performance.now() - t0;
   const used = cpuMs(process.cpuUsage(cpu));
-  const main = mainThreadCpuMs() - main0;
-  return { ms, cpu: used, main, model: modelThreadsCpuMs() - model0, pg: postgresCpuMs() - pg0 };
+  const main = threadsCpuMs(mainThread) - main0;
+  return { ms, cpu: used, main, model: threadsCpuMs(modelThreads) - model0, pg: postgresCpuMs() - pg0 };
 }
 
 const admin = process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
@@ -343,6 +337,7 @@ try {
     model: a.model + b.model,
     pg: a.pg + b.pg,
   });
+  const zero = (): Timing => ({ ms: 0, cpu: 0, main: 0, model: 0, pg: 0 });
   for (let round = 0; round < rounds; round++) {
     const batches = batchesOf(slices[round]!);
     const runsOf = (part: [string, Row[]][]) => ({
@@ -380,10 +375,10 @@ try {
     // seconds, and runs a whole round apart compared those swings more than the stage.
     const names = ['bare', 'bareInHand', 'memory', 'db'] as const;
     const got: Record<(typeof names)[number], Timing> = {
-      bare: { ms: 0, cpu: 0, main: 0, model: 0, pg: 0 },
-      bareInHand: { ms: 0, cpu: 0, main: 0, model: 0, pg: 0 },
-      memory: { ms: 0, cpu: 0, main: 0, model: 0, pg: 0 },
-      db: { ms: 0, cpu: 0, main: 0, model: 0, pg: 0 },
+      bare: zero(),
+      bareInHand: zero(),
+      memory: zero(),
+      db: zero(),
     };
     for (let c = 0, turn = round; c < batches.length; c += CHUNK, turn++) {
       const runs = runsOf(batches.slice(c, c + CHUNK));
@@ -502,17 +497,13 @@ console.log(
 // The main thread tokenizes, runs the heads and talks to PostgreSQL while the model threads embed:
 // on a machine whose cores the model threads fill, its work takes their time.
 // The rest of the process's CPU: V8's helper threads (garbage collection, the compiler) and libuv's.
-const split = (x: Timing) =>
-  `main thread ${(x.main / per).toFixed(2)}, model threads ${(x.model / per).toFixed(2)}, others ${((x.cpu - x.main - x.model) / per).toFixed(2)}`;
-const medianTiming = (f: (r: (typeof results)[number]) => Timing): Timing => ({
-  ms: m((r) => f(r).ms),
-  cpu: m((r) => f(r).cpu),
-  main: m((r) => f(r).main),
-  model: m((r) => f(r).model),
-  pg: m((r) => f(r).pg),
-});
+// Each part's median over the rounds; the rest's is the median of each round's rest (the rest of
+// the medians mixed figures of different rounds).
+const split = (f: (r: (typeof results)[number]) => Timing) =>
+  `main thread ${m((r) => f(r).main / per).toFixed(2)}, model threads ${m((r) => f(r).model / per).toFixed(2)}, ` +
+  `others ${m((r) => (f(r).cpu - f(r).main - f(r).model) / per).toFixed(2)}`;
 console.log(
-  `  of which (ms per unit): bare ${split(medianTiming((r) => r.bare))}; in memory ${split(medianTiming((r) => r.memory))}; with PostgreSQL ${split(medianTiming((r) => r.db))}` +
+  `  of which (ms per unit): bare ${split((r) => r.bare)}; in memory ${split((r) => r.memory)}; with PostgreSQL ${split((r) => r.db)}` +
     ` (threads read from /proc in 10 ms ticks, chunk by chunk: about ±0.02 ms)`,
 );
 console.log(`  re-classify (cached embeddings): ${fmt(againRate)} units/s`);
