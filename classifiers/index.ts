@@ -508,6 +508,8 @@ export function baseTerms(words: WordHeads, terms: JobTerms): Int32Array {
 export interface UnitTerms {
   keys: number[];
   weights: number[];
+  /** How often the unit has each key's term (what anchorDelta adds to a job's counts). */
+  counts: number[];
   hits: JobHits;
 }
 
@@ -522,7 +524,7 @@ export function unitJobTerms(
   model: Pick<JobModel, 'baseWords' | 'terms' | 'tfidf' | 'baseTerms'>,
   tally: TermTally,
 ): UnitTerms {
-  const out: UnitTerms = { keys: [], weights: [], hits: { terms: [], weights: [] } };
+  const out: UnitTerms = { keys: [], weights: [], counts: [], hits: { terms: [], weights: [] } };
   const { hits } = out;
   const { frequencies } = model.baseWords;
   const own = model.terms;
@@ -535,9 +537,11 @@ export function unitJobTerms(
     const df = (i < 0 ? 0 : own.df[i]!) + (row < 0 ? 0 : frequencies[row]!);
     if (df === 0) continue;
     // The table's IDF is tfidf.idf of the same term: Math.log(1 + docs / df) with this df.
-    const w = (1 + Math.log(tally.counts[j]!)) * (i < 0 ? Math.log(1 + docs / df) : own.idf[i]!);
+    const count = tally.counts[j]!;
+    const w = (1 + Math.log(count)) * (i < 0 ? Math.log(1 + docs / df) : own.idf[i]!);
     out.keys.push(i < 0 ? n + row : i);
     out.weights.push(w);
+    out.counts.push(count);
     norm += w * w;
     if (i >= 0 && (own.start[i + 1]! > own.start[i]! || own.w[i])) {
       hits.terms.push(i);
@@ -1356,7 +1360,15 @@ export class EmbeddingClassifier implements Classifier {
         context.onAnchors?.(anchors.map(({ text, job, confidence }) => ({ text, job, confidence })));
       if (anchors.length > 0) {
         // Only the words' part changes: the first pass's scores plus what the anchors change.
-        const delta = anchorDelta(jobModel, anchors);
+        // The anchors' terms as the first pass counted them; an anchor the caller gave that is not
+        // a unit of this batch is counted here.
+        const delta = anchorDelta(
+          jobModel,
+          anchors.map((a) => ({
+            job: a.job,
+            terms: a.unit >= 0 ? wordParts[a.unit]!.job! : unitJobTerms(jobModel, counter.count(a.text)),
+          })),
+        );
         const isAnchor = new Set(anchors.map((a) => a.unit));
         units.forEach((_, i) => {
           if (isAnchor.has(i)) return;
@@ -1692,19 +1704,15 @@ function givenAnchors(given: JobAnchor[], units: UnitInput[], jobs: string[]): A
  */
 export function anchorDelta(
   model: Pick<JobModel, 'jobs' | 'terms' | 'docTables' | 'baseWords' | 'tfidf'>,
-  anchors: Anchor[],
+  /**
+   * Each anchor's job and its terms under the model (unitJobTerms: by key, the terms neither the
+   * table nor the shipped sentences have left out, as TfIdf.countsOf leaves them out).
+   */
+  anchors: { job: string; terms: Pick<UnitTerms, 'keys' | 'counts'> }[],
 ): KeyedPostings {
   const table = model.terms;
   const n = table.keys.length;
-  const { index: baseIndex, frequencies } = model.baseWords;
-  // A term's key: its index in the term table, or n + its row in the shipped word heads for a term
-  // only the shipped sentences have (a term neither has cannot count: TfIdf.countsOf).
-  const keyOf = (t: string) => {
-    const i = table.index.get(t);
-    if (i !== undefined) return table.idf[i]! > 0 ? i : -1;
-    const row = baseIndex.get(t);
-    return row !== undefined && frequencies[row]! > 0 ? n + row : -1;
-  };
+  const { frequencies } = model.baseWords;
   // Per anchored job, in the order of its first anchor: its anchors' counts by key, in the order
   // their terms first occur (TfIdf.countsOf on a copy of the job's counts).
   const byJob = new Map<number, Map<number, number>>();
@@ -1712,11 +1720,8 @@ export function anchorDelta(
     const k = model.jobs.indexOf(a.job);
     let add = byJob.get(k);
     if (!add) byJob.set(k, (add = new Map()));
-    for (const t of terms(a.text)) {
-      const key = keyOf(t);
-      if (key < 0) continue;
-      add.set(key, (add.get(key) ?? 0) + 1);
-    }
+    const { keys, counts } = a.terms;
+    for (let j = 0; j < keys.length; j++) add.set(keys[j]!, (add.get(keys[j]!) ?? 0) + counts[j]!);
   }
   // Whether job k's document has the term of table index i (its postings are the jobs that do).
   const hasTerm = (i: number, k: number) => {

@@ -82,17 +82,22 @@ function unitJobVector(
   return { tf, hits };
 }
 
-/** The per-term reference for unitJobTerms' keys: a TF-IDF vector under a job model by term key, in its order. */
+/**
+ * The per-term reference for unitJobTerms' keys: a TF-IDF vector under a job model by term key, in
+ * its order, with each term's count (`counts`, the text's termCounts).
+ */
 function keysOf(
   model: { baseWords: WordHeads; terms: JobTerms },
   tf: Map<string, number>,
-): { keys: number[]; weights: number[] } {
+  counts: Map<string, number>,
+): { keys: number[]; weights: number[]; counts: number[] } {
   const n = model.terms.keys.length;
-  const out: { keys: number[]; weights: number[] } = { keys: [], weights: [] };
+  const out: { keys: number[]; weights: number[]; counts: number[] } = { keys: [], weights: [], counts: [] };
   for (const [t, w] of tf) {
     // A term of the vector has a document frequency: the table or the shipped sentences have it.
     out.keys.push(model.terms.index.get(t) ?? n + model.baseWords.index.get(t)!);
     out.weights.push(w);
+    out.counts.push(counts.get(t)!);
   }
   return out;
 }
@@ -694,7 +699,7 @@ describe("a unit's terms under a job model", () => {
         expect(tally.rows).toEqual(rows);
         expect(tally.unknown).toEqual([...counts.keys()].map((t, j) => (rows[j]! < 0 ? t : '')));
         expect(wordProbabilities(words, tally)).toEqual(wordProbabilities(words, counts));
-        expect(unitJobTerms(keyed, tally)).toEqual({ ...keysOf(model, tf), hits });
+        expect(unitJobTerms(keyed, tally)).toEqual({ ...keysOf(model, tf, counts), hits });
       }
     }
     // The shipped-only term scores for its job.
@@ -785,7 +790,13 @@ describe("the anchors' change to the job documents", () => {
     }
     expect(grown.size).toBeGreaterThan(0);
     expect([...expected.keys()].some((t) => !table.index.has(t))).toBe(true);
-    const keyed = anchorDelta(model, anchors);
+    // The anchors' terms as the classify stage's first pass counts them.
+    const counter = new TermCounter(words.index, words.frequencies.length);
+    const keyedModel = { ...model, baseTerms: baseTerms(words, table) };
+    const keyed = anchorDelta(
+      model,
+      anchors.map((a) => ({ job: a.job, terms: unitJobTerms(keyedModel, counter.count(a.text)) })),
+    );
     // The postings by key, as postings by term.
     const n = table.keys.length;
     const termOfRow = new Map([...words.index].map(([t, row]) => [row, t]));
@@ -800,8 +811,6 @@ describe("the anchors' change to the job documents", () => {
     expect(new Set(delta.keys())).toEqual(new Set(expected.keys()));
     for (const [t, list] of expected) expect(delta.get(t)).toEqual(list);
     // A unit's scores from the postings by key are the per-term sums, in the same order.
-    const counter = new TermCounter(words.index, words.frequencies.length);
-    const keyedModel = { ...model, baseTerms: baseTerms(words, table) };
     for (const text of [
       'Export the invoices for the cafes, thanks',
       'Sick bakers and early shifts',
