@@ -175,26 +175,43 @@ export interface TermTally {
   unknown: string[];
 }
 
-/** A word's own terms: its `w:` term and character n-grams with their rows in the index. */
+/** Word pairs kept per cached word, at most, before a TermCounter's cache starts again. */
+const PAIRS_PER_WORD = 8;
+/** Word ids below this make a word pair's key (first * PAIR_STRIDE + second, a small integer). */
+const PAIR_STRIDE = 1 << 15;
+
+/**
+ * A term's id in a TermCounter: its row in the index (>= 0), or -1 - its place in the counter's
+ * table of terms the index lacks.
+ */
+type TermId = number;
+
+/** A word's own terms: its `w:` term and character n-grams as TermIds. */
 interface WordTerms {
+  /** This word's place in the counter's cache (the key of its word pairs). */
+  id: number;
   stem: string;
-  row: number;
-  /** The `w:` term when the index lacks it, for the other lookups; else ''. */
-  term: string;
+  term: TermId;
   grams: Int32Array;
-  /** Each n-gram term the index lacks, at its place; '' for the others. */
-  gramTerms: string[];
 }
 
 /**
  * TermTally for texts over one term index (the shipped word heads'): each word's terms are built and
- * looked up once per process (up to `cap` distinct words, then the cache starts again), so a text
- * costs one lookup per word and per word pair.
+ * looked up once per process (up to `cap` distinct words, then the cache starts again), and each
+ * word pair's on its first occurrence, so a text costs one lookup per word and per word pair, and a
+ * term the index lacks is a number like the others (its text is built once, for the tally).
  */
 export class TermCounter {
   private readonly words = new Map<string, WordTerms | null>();
+  /** Word pairs by their words' ids (first * cap + second): their TermIds. */
+  private readonly pairs = new Map<number, TermId>();
+  /** The terms the index lacks, by the place their TermIds name, and the other way round. */
+  private readonly unknownTerms: string[] = [];
+  private readonly unknownIds = new Map<string, TermId>();
   /** Per row of the index, 1 + its place in the text being counted (0: not seen yet). */
   private readonly slot: Int32Array;
+  /** The same per term the index lacks. */
+  private unknownSlot = new Int32Array(1024);
   constructor(
     private readonly index: Map<string, number>,
     size: number,
@@ -203,88 +220,123 @@ export class TermCounter {
     this.slot = new Int32Array(size);
   }
 
+  private idOf(term: string): TermId {
+    const row = this.index.get(term);
+    if (row !== undefined) return row;
+    let id = this.unknownIds.get(term);
+    if (id === undefined) {
+      id = -1 - this.unknownTerms.length;
+      this.unknownTerms.push(term);
+      this.unknownIds.set(term, id);
+    }
+    return id;
+  }
+
   private wordTerms(w: string): WordTerms {
-    const wordTerm = 'w:' + w;
-    const row = this.index.get(wordTerm) ?? -1;
     const all: string[] = [];
     pushGrams(w, all);
-    const grams = Int32Array.from(all, (t) => this.index.get(t) ?? -1);
     return {
+      id: this.words.size,
       stem: w,
-      row,
-      term: row < 0 ? wordTerm : '',
-      grams,
-      gramTerms: all.map((t, g) => (grams[g]! < 0 ? t : '')),
+      term: this.idOf('w:' + w),
+      grams: Int32Array.from(all, (t) => this.idOf(t)),
     };
   }
 
   /** The same terms as `termCounts(terms(text))`, in the same order, with their rows. */
   count(text: string): TermTally {
+    const textTokens = tokens(text);
+    // Between texts, so the ids of a text's words and terms all come from one cache.
+    if (this.words.size + textTokens.length > this.cap || this.pairs.size > PAIRS_PER_WORD * this.cap)
+      this.restart();
     const words: WordTerms[] = [];
-    for (const token of tokens(text)) {
+    for (const token of textTokens) {
       let w = this.words.get(token);
       if (w === undefined) {
         w = STOP.has(token) ? null : this.wordTerms(stem(token));
-        if (this.words.size >= this.cap) this.words.clear();
         this.words.set(token, w);
       }
       if (w) words.push(w);
     }
     this.size = 0;
-    for (const w of words) this.add(w.row, w.term);
+    for (const w of words) this.add(w.term);
     for (let i = 0; i + 1 < words.length; i++) {
-      const pair = `b:${words[i]!.stem} ${words[i + 1]!.stem}`;
-      this.add(this.index.get(pair) ?? -1, pair);
+      const a = words[i]!;
+      const b = words[i + 1]!;
+      // A small integer key (a text of more words than PAIR_STRIDE builds its later pairs' terms).
+      const key = a.id < PAIR_STRIDE && b.id < PAIR_STRIDE ? a.id * PAIR_STRIDE + b.id : -1;
+      let id = key < 0 ? undefined : this.pairs.get(key);
+      if (id === undefined) {
+        id = this.idOf(`b:${a.stem} ${b.stem}`);
+        if (key >= 0) this.pairs.set(key, id);
+      }
+      this.add(id);
     }
-    for (const w of words) for (let g = 0; g < w.grams.length; g++) this.add(w.grams[g]!, w.gramTerms[g]!);
+    for (const w of words) for (let g = 0; g < w.grams.length; g++) this.add(w.grams[g]!);
     const n = this.size;
     const out: TermTally = {
-      rows: this.rows.slice(0, n),
+      rows: new Int32Array(n),
       counts: this.counts.slice(0, n),
-      unknown: this.unknown.slice(0, n),
+      unknown: new Array<string>(n),
     };
-    for (let j = 0; j < n; j++) if (out.rows[j]! >= 0) this.slot[out.rows[j]!] = 0;
-    // A new map costs less than clearing one.
-    this.unknownAt = new Map();
+    for (let j = 0; j < n; j++) {
+      const id = this.ids[j]!;
+      if (id >= 0) {
+        this.slot[id] = 0;
+        out.rows[j] = id;
+        out.unknown[j] = '';
+      } else {
+        this.unknownSlot[-1 - id] = 0;
+        out.rows[j] = -1;
+        out.unknown[j] = this.unknownTerms[-1 - id]!;
+      }
+    }
     return out;
   }
 
-  /** The text being counted: its distinct terms so far, as TermTally has them. */
-  private size = 0;
-  private rows = new Int32Array(256);
-  private counts = new Int32Array(256);
-  private readonly unknown: string[] = [];
-  /** Its terms the index lacks, by their place. */
-  private unknownAt = new Map<string, number>();
+  /** The cache is full: words, pairs and unknown terms start again (their ids with them). */
+  private restart() {
+    this.words.clear();
+    this.pairs.clear();
+    this.unknownTerms.length = 0;
+    this.unknownIds.clear();
+  }
 
-  /** One occurrence of a term: its row, and its text when the index lacks it. */
-  private add(row: number, term: string) {
-    if (row >= 0) {
-      const at = this.slot[row]!;
-      if (at) {
-        this.counts[at - 1]!++;
-        return;
-      }
-      this.slot[row] = this.size + 1;
+  /** The text being counted: its distinct terms so far, by TermId, and their counts. */
+  private size = 0;
+  private ids = new Int32Array(256);
+  private counts = new Int32Array(256);
+
+  /** One occurrence of a term. */
+  private add(id: TermId) {
+    let at: number;
+    if (id >= 0) {
+      at = this.slot[id]!;
+      if (!at) this.slot[id] = this.size + 1;
     } else {
-      const at = this.unknownAt.get(term);
-      if (at !== undefined) {
-        this.counts[at]!++;
-        return;
+      const u = -1 - id;
+      if (u >= this.unknownSlot.length) {
+        const grown = new Int32Array(2 * u + 2);
+        grown.set(this.unknownSlot);
+        this.unknownSlot = grown;
       }
-      this.unknownAt.set(term, this.size);
+      at = this.unknownSlot[u]!;
+      if (!at) this.unknownSlot[u] = this.size + 1;
     }
-    if (this.size === this.rows.length) {
-      const rows = new Int32Array(2 * this.size);
-      rows.set(this.rows);
-      this.rows = rows;
+    if (at) {
+      this.counts[at - 1]!++;
+      return;
+    }
+    if (this.size === this.ids.length) {
+      const ids = new Int32Array(2 * this.size);
+      ids.set(this.ids);
+      this.ids = ids;
       const counts = new Int32Array(2 * this.size);
       counts.set(this.counts);
       this.counts = counts;
     }
-    this.rows[this.size] = row;
-    this.counts[this.size] = 1;
-    this.unknown[this.size++] = row < 0 ? term : '';
+    this.ids[this.size] = id;
+    this.counts[this.size++] = 1;
   }
 }
 

@@ -688,6 +688,10 @@ describe("a unit's terms under a job model", () => {
       'orders order ordering ordered: bread bread bread, rota rotas',
       'a',
       '',
+      // More distinct words than a word pair's key has room for (their later pairs are built as
+      // text), then pairs met before, and a text after it.
+      `${Array.from({ length: 33_000 }, (_, i) => `q${i.toString(36)}`).join(' ')} bread orders the rota q0 q1`,
+      'bread orders for the rota',
     ];
     for (const text of [...texts, ...texts]) {
       const counts = termCounts(terms(text));
