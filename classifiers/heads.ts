@@ -114,15 +114,73 @@ export async function trainSoftmax(
  * a JavaScript loop per pair (a batch of units against a customer's job texts).
  */
 export async function dotMatrix(a: Float32Array[], bT: Float32Array, dim: number): Promise<Float32Array> {
+  return dotRows(rowsOf(a, dim), a.length, bT, dim);
+}
+
+/** Vectors as the rows of one [vectors.length, dim] row-major matrix. */
+export function rowsOf(vectors: Float32Array[], dim: number): Float32Array {
+  const flat = new Float32Array(vectors.length * dim);
+  vectors.forEach((v, i) => flat.set(v, i * dim));
+  return flat;
+}
+
+/**
+ * dotMatrix of `rows` vectors given as one [rows, dim] row-major matrix (rowsOf): a batch's
+ * vectors copied once for the products that read them.
+ */
+export async function dotRows(
+  flat: Float32Array,
+  rows: number,
+  bT: Float32Array,
+  dim: number,
+): Promise<Float32Array> {
   const cols = bT.length / dim;
-  if (a.length === 0 || cols === 0) return new Float32Array(a.length * cols);
+  if (rows === 0 || cols === 0) return new Float32Array(rows * cols);
   await ensureTfBackend();
-  const flat = new Float32Array(a.length * dim);
-  a.forEach((v, i) => flat.set(v, i * dim));
-  const out = tf.tidy(() => tf.matMul(tf.tensor2d(flat, [a.length, dim]), tf.tensor2d(bT, [dim, cols])));
+  const out = tf.tidy(() => tf.matMul(tf.tensor2d(flat, [rows, dim]), tf.tensor2d(bT, [dim, cols])));
   const data = (await out.data()) as Float32Array;
   out.dispose();
   return data;
+}
+
+/**
+ * [dim, c] row-major matrices side by side, as one [dim, c1 + c2 + ...] matrix: one product
+ * (dotRows) gives each one's columns, in this order, for the cost of about one.
+ */
+export function sideBySide(matrices: Float32Array[], dim: number): Float32Array {
+  const widths = matrices.map((m) => m.length / dim);
+  const cols = widths.reduce((a, b) => a + b, 0);
+  const out = new Float32Array(dim * cols);
+  for (let d = 0; d < dim; d++) {
+    let at = d * cols;
+    matrices.forEach((m, k) => {
+      const w = widths[k]!;
+      out.set(m.subarray(d * w, (d + 1) * w), at);
+      at += w;
+    });
+  }
+  return out;
+}
+
+/**
+ * A head's probabilities for each row of a product whose columns `from` to `from + classes` are
+ * the head's (dotRows over `sideBySide` with head.W among the matrices; `cols` columns in all).
+ */
+export function headProbabilities(
+  head: SoftmaxHead,
+  z: Float32Array,
+  cols: number,
+  from: number,
+): Float64Array[] {
+  const C = head.classes.length;
+  const rows = z.length / cols;
+  const out = new Array<Float64Array>(rows);
+  for (let i = 0; i < rows; i++) {
+    const row = new Float64Array(C);
+    for (let c = 0; c < C; c++) row[c] = z[i * cols + from + c]! + head.b[c]!;
+    out[i] = softmax(row, head.temperature);
+  }
+  return out;
 }
 
 /** Vectors as the columns of a [dim, vectors.length] row-major matrix, for `dotMatrix`. */
@@ -141,12 +199,7 @@ export function columns(vectors: Float32Array[], dim: number): Float32Array {
  */
 export async function predictBatch(head: SoftmaxHead, xs: Float32Array[]): Promise<Float64Array[]> {
   const C = head.classes.length;
-  const z = await dotMatrix(xs, head.W, head.dim);
-  return xs.map((_, i) => {
-    const row = new Float64Array(C);
-    for (let c = 0; c < C; c++) row[c] = z[i * C + c]! + head.b[c]!;
-    return softmax(row, head.temperature);
-  });
+  return headProbabilities(head, await dotMatrix(xs, head.W, head.dim), C, 0);
 }
 
 export function logits(head: SoftmaxHead, x: Float32Array): Float64Array {

@@ -48,8 +48,12 @@ import {
   argmax,
   columns,
   dotMatrix,
+  dotRows,
+  headProbabilities,
   logits,
   predictBatch,
+  rowsOf,
+  sideBySide,
   predict,
   softmax,
   sparseLogits,
@@ -374,8 +378,11 @@ interface JobModel {
   /** The same over their TF-IDF vectors (words and character n-grams). */
   sparseHead: SparseSoftmaxHead | null;
   items: { vec: Float32Array; job: string }[];
-  /** The items' vectors as columns, for one matrix product per batch of units. */
-  itemMatrix: Float32Array;
+  /**
+   * The items' vectors as columns and, when there is one, the embedding regression's weights side
+   * by side (sideBySide): one matrix product per batch of units gives both.
+   */
+  unitMatrix: Float32Array;
   /** Per term of the job documents, the jobs that have it and its weight there. */
   postings: Map<string, { job: number; weight: number }[]>;
   /** Index into `jobs` of each item's job. */
@@ -653,7 +660,7 @@ function headsBytes(h: KindSentimentHeads): number {
  * regressions, TF-IDF tables and job documents.
  */
 function jobModelBytes(m: JobModel): number {
-  let bytes = m.itemMatrix.byteLength;
+  let bytes = m.unitMatrix.byteLength;
   for (const it of m.items) bytes += it.vec.byteLength + MAP_ENTRY_BYTES;
   if (m.head) bytes += m.head.W.byteLength;
   if (m.sparseHead) bytes += m.sparseHead.W.size * (m.sparseHead.classes * 8 + 2 * MAP_ENTRY_BYTES);
@@ -860,6 +867,14 @@ function signature(value: unknown): string {
 
 function rowOf(matrix: Float32Array, row: number, cols: number): Float32Array {
   return matrix.subarray(row * cols, (row + 1) * cols);
+}
+
+/** The kind and sentiment heads' weights side by side ([dim, kinds + sentiments]), made once per heads. */
+const headsMatrices = new WeakMap<KindSentimentHeads, Float32Array>();
+function headsMatrix(heads: KindSentimentHeads): Float32Array {
+  let m = headsMatrices.get(heads);
+  if (!m) headsMatrices.set(heads, (m = sideBySide([heads.kind.W, heads.sentiment.W], heads.kind.dim)));
+  return m;
 }
 
 /** Largest entry of a row of similarities (among the columns `keep` allows), -1 when none is. */
@@ -1194,7 +1209,7 @@ export class EmbeddingClassifier implements Classifier {
     const terms = jobTerms(tfidf, scoring.postings, scoring.sparseHead, jobs.length);
     const model: JobModel = {
       items,
-      itemMatrix,
+      unitMatrix: head ? sideBySide([itemMatrix, head.W], dim) : itemMatrix,
       jobIndex: scoring.jobIndex,
       postings: scoring.postings,
       head,
@@ -1291,16 +1306,27 @@ export class EmbeddingClassifier implements Classifier {
     }
     const vecs = await embedding;
     const exact = new Map((context.examples ?? []).map((e) => [e.text, e]));
-    // The dense parts as matrix products over the whole batch.
-    const xs = units.map((_, i) => concat(vecs[i]!, features[i]!));
-    const [sims, kindDense, sentimentDense, jobDense] = await Promise.all([
-      jobModel
-        ? dotMatrix(vecs, jobModel.itemMatrix, jobModel.itemMatrix.length / jobModel.items.length)
-        : null,
-      predictBatch(heads.kind, xs),
-      predictBatch(heads.sentiment, xs),
-      jobModel?.head ? predictBatch(jobModel.head, vecs) : null,
+    // The dense parts as two matrix products over the whole batch: the embeddings with their cue
+    // features against the kind and sentiment heads side by side, and the embeddings against the
+    // job texts and the job regression side by side.
+    const dim = this.embedder.dim;
+    const xDim = heads.kind.dim;
+    const xs = new Float32Array(units.length * xDim);
+    for (let i = 0; i < units.length; i++) {
+      xs.set(vecs[i]!, i * xDim);
+      xs.set(features[i]!, i * xDim + dim);
+    }
+    const kindCols = heads.kind.classes.length;
+    const headCols = kindCols + heads.sentiment.classes.length;
+    const itemCount = jobModel?.items.length ?? 0;
+    const jobCols = jobModel ? jobModel.unitMatrix.length / dim : 0;
+    const [z, jz] = await Promise.all([
+      dotRows(xs, units.length, headsMatrix(heads), xDim),
+      jobModel ? dotRows(rowsOf(vecs, dim), units.length, jobModel.unitMatrix, dim) : null,
     ]);
+    const kindDense = headProbabilities(heads.kind, z, headCols, 0);
+    const sentimentDense = headProbabilities(heads.sentiment, z, headCols, kindCols);
+    const jobDense = jobModel?.head ? headProbabilities(jobModel.head, jz!, jobCols, itemCount) : null;
     const other = KINDS.indexOf('other');
     // The unit's context against the job documents (its own words are jobScores' part).
     const addContext = (scores: Float64Array, terms: JobTerms, i: number) => {
@@ -1329,7 +1355,7 @@ export class EmbeddingClassifier implements Classifier {
       };
       if (jobModel) {
         const nearest = { sim: -1 };
-        const row = rowOf(sims!, i, jobModel.items.length);
+        const row = jz!.subarray(i * jobCols, i * jobCols + itemCount);
         const { hits } = wordParts[i]!.job!;
         const scores = jobScores(jobModel, row, jobDense?.[i] ?? null, NO_TERMS, -1, nearest, undefined, {
           terms: jobModel.terms,
@@ -1398,7 +1424,9 @@ export class EmbeddingClassifier implements Classifier {
   }
 }
 
-type JobScoring = Pick<JobModel, 'head' | 'sparseHead' | 'items' | 'itemMatrix' | 'postings' | 'jobIndex'> & {
+type JobScoring = Pick<JobModel, 'head' | 'sparseHead' | 'items' | 'postings' | 'jobIndex'> & {
+  /** The items' vectors as columns (`columns`). */
+  itemMatrix: Float32Array;
   /** One TF-IDF vector per job: all its texts together. */
   jobDocs: SparseVec[];
   /** Each job's term counts (its texts together), before weighting. */

@@ -30,7 +30,19 @@ import {
   terms,
   unitFeatures,
 } from '../classifiers/features.ts';
-import { softmax, sparseLogits, trainSparseSoftmax } from '../classifiers/heads.ts';
+import {
+  columns,
+  dotMatrix,
+  dotRows,
+  headProbabilities,
+  predictBatch,
+  rowsOf,
+  sideBySide,
+  softmax,
+  sparseLogits,
+  trainSparseSoftmax,
+  type SoftmaxHead,
+} from '../classifiers/heads.ts';
 import { CachedEmbedder, Lru, OwnedLru, type Embedder } from '../classifiers/embedders.ts';
 import { createBundledEmbedder, PieceTokenizer } from '../classifiers/embed-bundled.ts';
 import type {
@@ -617,6 +629,38 @@ describe('word heads', () => {
       expect(wordProbabilities(words, counts)).toEqual(fused);
       expect(words.tfidf.weighCounts(counts)).toEqual(words.tfidf.weigh(words.tfidf.countsOf(terms(text))));
     }
+  });
+});
+
+describe('matrix products side by side', () => {
+  it('give each matrix its own product and each head its own probabilities, to the last bit', async () => {
+    // Deterministic values of mixed signs and sizes.
+    let seed = 7;
+    const next = () => ((seed = (seed * 16807) % 2147483647) / 2147483647 - 0.5) * 2;
+    const vector = (n: number) => Float32Array.from({ length: n }, next);
+    const dim = 37;
+    const rows = Array.from({ length: 11 }, () => vector(dim));
+    const items = columns(
+      Array.from({ length: 9 }, () => vector(dim)),
+      dim,
+    );
+    const head = (classes: number, temperature: number): SoftmaxHead => ({
+      classes: Array.from({ length: classes }, (_, c) => `c${c}`),
+      dim,
+      W: vector(dim * classes),
+      b: vector(classes),
+      temperature,
+    });
+    const a = head(5, 1.3);
+    const b = head(3, 0.8);
+    const both = sideBySide([items, a.W, b.W], dim);
+    expect(both.length).toBe(dim * (9 + 5 + 3));
+    const z = await dotRows(rowsOf(rows, dim), rows.length, both, dim);
+    const sims = await dotMatrix(rows, items, dim);
+    rows.forEach((_, i) => expect(z.subarray(i * 17, i * 17 + 9)).toEqual(sims.subarray(i * 9, (i + 1) * 9)));
+    expect(headProbabilities(a, z, 17, 9)).toEqual(await predictBatch(a, rows));
+    expect(headProbabilities(b, z, 17, 14)).toEqual(await predictBatch(b, rows));
+    expect(await dotRows(new Float32Array(0), 0, both, dim)).toEqual(new Float32Array(0));
   });
 });
 
