@@ -47,8 +47,12 @@ function counting(fail: (call: number) => boolean = () => false) {
       state.inFlight++;
       state.most = Math.max(state.most, state.inFlight);
       try {
-        // Long enough for the queue to start the next batches meanwhile.
-        await new Promise((r) => setTimeout(r, 30));
+        // Until the queue has started as many batches as it will run at once, or a deadline (the
+        // last batches of a run, or a queue that runs fewer): timing alone made this flaky on a
+        // loaded machine, where the next batch's reads took longer than a fixed wait.
+        const deadline = Date.now() + 2000;
+        while (state.inFlight < CLASSIFY_CONCURRENCY && Date.now() < deadline)
+          await new Promise((r) => setTimeout(r, 5));
         if (fail(call)) throw new Error(`batch ${call} failed`);
         return await lexical.classify(batch, context);
       } finally {
