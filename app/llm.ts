@@ -19,7 +19,7 @@ import { DEFAULT_LLM_MODEL } from './env.ts';
 import { GapmapError, errorMessage } from './errors.ts';
 import type { Db } from '../db/client.ts';
 import { classifications, customerSettings, items, llmUsage, unitLlm, units } from '../db/schema/index.ts';
-import { classifyStateOf, saveClassifications, type ClassificationRow } from '../db/queries.ts';
+import { classifyStateOf, saveClassifications, type UnitTags } from '../db/queries.ts';
 import type { Classifier, Tags } from '../classifiers/types.ts';
 import {
   LlmUnavailableError,
@@ -365,7 +365,7 @@ export async function runLlmJob(payload: { unitIds: number[] }, rt: Runtime): Pr
       usage: usageDelta(stages.llm.usage(), before),
     });
     const now = new Date();
-    const answered: ClassificationRow[] = [];
+    const answered: UnitTags[] = [];
     await rt.db.transaction(async (tx) => {
       for (let i = 0; i < group.length; i++) {
         const u = group[i]!;
@@ -379,25 +379,24 @@ export async function runLlmJob(payload: { unitIds: number[] }, rt: Runtime): Pr
         }
         answered.push({
           unitId: u.id,
-          customerId,
           contentHash: u.contentHash,
-          classifier: stages.name,
-          version: stages.version,
-          jobsVersion,
           job: t.job,
           jobConfidence: t.jobConfidence,
           kind: t.kind,
           kindConfidence: t.kindConfidence,
           sentiment: t.sentiment,
           sentimentConfidence: t.sentimentConfidence,
-          classifiedAt: now,
         });
         await tx
           .update(unitLlm)
           .set({ status: 'done', span: t.span ?? null, flag: null, lastError: null, updatedAt: now })
           .where(eq(unitLlm.unitId, u.id));
       }
-      await saveClassifications(tx as unknown as Db, answered);
+      await saveClassifications(
+        tx as unknown as Db,
+        { customerId, classifier: stages.name, version: stages.version, jobsVersion, classifiedAt: now },
+        answered,
+      );
     });
     touched.add(customerId);
   }

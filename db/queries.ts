@@ -398,28 +398,54 @@ export async function unitsForClassification(db: Db, unitIds: number[]) {
   });
 }
 
-export type ClassificationRow = typeof classifications.$inferInsert;
+/** What a batch's tags share: one customer, one classifier and version, one jobs version, one time. */
+export interface ClassificationBatch {
+  customerId: number;
+  classifier: string;
+  version: string;
+  jobsVersion: number;
+  classifiedAt: Date;
+}
+
+/** One unit's tags in a ClassificationBatch. */
+export interface UnitTags {
+  unitId: number;
+  contentHash: string;
+  job: string | null;
+  jobConfidence: number;
+  kind: string;
+  kindConfidence: number;
+  sentiment: string;
+  sentimentConfidence: number;
+}
 
 /**
- * Writes a batch of tags, replacing each unit's row. One array per column (`unnest`): twelve
- * parameters instead of twelve per row, which PostgreSQL parses and plans once for the batch.
+ * Writes a batch of tags, replacing each unit's row: what the units share as single parameters,
+ * and the units' own tags as one JSON array of rows (JSON.stringify is native code, where one
+ * array parameter per column was built element by element in JavaScript: 1.6 against 0.3 ms per
+ * batch of 256 here). One statement for the batch, parsed and planned once.
  */
-export async function saveClassifications(db: Db, rows: ClassificationRow[]) {
-  if (rows.length === 0) return;
-  // One parameter per column (sql.param: drizzle would spread a bare array into a list).
-  const col = <T>(f: (r: ClassificationRow) => T) => sql.param(rows.map(f));
+export async function saveClassifications(db: Db, batch: ClassificationBatch, tags: UnitTags[]) {
+  if (tags.length === 0) return;
+  const rows = JSON.stringify(
+    tags.map((t) => [
+      t.unitId,
+      t.contentHash,
+      t.job,
+      t.jobConfidence,
+      t.kind,
+      t.kindConfidence,
+      t.sentiment,
+      t.sentimentConfidence,
+    ]),
+  );
   await db.execute(sql`
     insert into ${classifications} (unit_id, customer_id, content_hash, classifier, version, job,
       job_confidence, kind, kind_confidence, sentiment, sentiment_confidence, classified_at, jobs_version)
-    select * from unnest(
-      ${col((r) => r.unitId)}::int[], ${col((r) => r.customerId)}::int[],
-      ${col((r) => r.contentHash)}::text[], ${col((r) => r.classifier)}::text[],
-      ${col((r) => r.version)}::text[], ${col((r) => r.job ?? null)}::text[],
-      ${col((r) => r.jobConfidence)}::real[], ${col((r) => r.kind)}::text[],
-      ${col((r) => r.kindConfidence)}::real[], ${col((r) => r.sentiment)}::text[],
-      ${col((r) => r.sentimentConfidence)}::real[],
-      ${col((r) => (r.classifiedAt ?? new Date()).toISOString())}::timestamptz[],
-      ${col((r) => r.jobsVersion ?? 0)}::int[])
+    select (r->>0)::int, ${batch.customerId}::int, r->>1, ${batch.classifier}::text, ${batch.version}::text,
+      r->>2, (r->>3)::real, r->>4, (r->>5)::real, r->>6, (r->>7)::real,
+      ${batch.classifiedAt.toISOString()}::timestamptz, ${batch.jobsVersion}::int
+    from jsonb_array_elements(${rows}::jsonb) r
     on conflict (unit_id) do update set
       content_hash = excluded.content_hash, classifier = excluded.classifier,
       version = excluded.version, job = excluded.job, job_confidence = excluded.job_confidence,

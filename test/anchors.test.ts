@@ -29,6 +29,7 @@ import {
   jobsOf,
   mergeAnchors,
   reviewedExamples,
+  saveClassifications,
 } from '../db/queries.ts';
 import { enqueueClassification } from '../workers/processors.ts';
 import { enqueueRetrain } from '../app/retrain.ts';
@@ -256,6 +257,119 @@ describe('what the classify stage reads of a customer', () => {
     },
   );
 });
+
+describe("the classify stage's writes", () => {
+  it.each(['postgres', 'pglite'] as const)(
+    "saveClassifications stores every tag as given and replaces a unit's row (%s)",
+    async (which) => {
+      const lite = which === 'pglite' ? await openDb({ home: tempDir() }) : null;
+      try {
+        await checkSave(lite?.db ?? t.handle.db);
+      } finally {
+        await lite?.close();
+      }
+    },
+  );
+});
+
+/** Tags with awkward text and numbers through saveClassifications, read back. */
+async function checkSave(db: Db) {
+  const [c] = await db.insert(customers).values({ key: 'save-check', name: 'Save check' }).returning();
+  const [item] = await db
+    .insert(items)
+    .values({
+      customerId: c!.id,
+      sourceType: 'ticket',
+      externalId: 'save-check-1',
+      contentHash: 'h',
+      origin: { file: 'x', line: 1 },
+      meta: {},
+    })
+    .returning();
+  const made = await db
+    .insert(units)
+    .values(
+      [0, 1, 2].map((i) => ({
+        itemId: item!.id,
+        customerId: c!.id,
+        ref: `ticket:save-check-1#${i}`,
+        ordinal: i,
+        text: `Unit ${i}`,
+        contentHash: `h${i}`,
+      })),
+    )
+    .returning();
+  const at = new Date('2026-12-07T10:11:12.345Z');
+  const batch = {
+    customerId: c!.id,
+    classifier: 'c "one"',
+    version: 'v1+ü',
+    jobsVersion: 3,
+    classifiedAt: at,
+  };
+  const tags = [
+    { job: 'pay "suppliers" — ü\\n\t🍕', confidence: 1e-7 },
+    { job: null, confidence: 0.1 + 0.2 },
+    { job: 'plain', confidence: 1 },
+  ].map(({ job, confidence }, i) => ({
+    unitId: made[i]!.id,
+    contentHash: `hash-${i}`,
+    job,
+    jobConfidence: confidence,
+    kind: 'friction',
+    kindConfidence: 0.7071067811865476,
+    sentiment: i === 2 ? 'positive' : 'negative',
+    sentimentConfidence: 1 / 3,
+  }));
+  await saveClassifications(db, batch, tags);
+  // The unit 2's row again, from another classifier: replaced, the others kept.
+  const later = {
+    ...batch,
+    classifier: 'c2',
+    version: 'v2',
+    jobsVersion: 4,
+    classifiedAt: new Date(at.getTime() + 1000),
+  };
+  await saveClassifications(db, later, [{ ...tags[2]!, job: 'other', kindConfidence: 0.25 }]);
+  const rows = await db
+    .select()
+    .from(classifications)
+    .where(eq(classifications.customerId, c!.id))
+    .orderBy(classifications.unitId);
+  expect(
+    rows.map((r) => ({
+      unitId: r.unitId,
+      contentHash: r.contentHash,
+      classifier: r.classifier,
+      version: r.version,
+      jobsVersion: r.jobsVersion,
+      classifiedAt: r.classifiedAt,
+      job: r.job,
+      jobConfidence: Math.fround(r.jobConfidence),
+      kind: r.kind,
+      kindConfidence: Math.fround(r.kindConfidence),
+      sentiment: r.sentiment,
+      sentimentConfidence: Math.fround(r.sentimentConfidence),
+    })),
+  ).toEqual(
+    tags.map((tag, i) => {
+      const b = i === 2 ? later : batch;
+      const saved = i === 2 ? { ...tag, job: 'other', kindConfidence: 0.25 } : tag;
+      return {
+        ...saved,
+        classifier: b.classifier,
+        version: b.version,
+        jobsVersion: b.jobsVersion,
+        classifiedAt: b.classifiedAt,
+        // real columns: the float32 nearest to what was given (PostgreSQL prints its shortest digits).
+        jobConfidence: Math.fround(saved.jobConfidence),
+        kindConfidence: Math.fround(saved.kindConfidence),
+        sentimentConfidence: Math.fround(saved.sentimentConfidence),
+      };
+    }),
+  );
+  await saveClassifications(db, batch, []);
+}
 
 /** A customer with awkward jobs and decisions: classifyStateOf against jobsOf and reviewedExamples. */
 async function checkState(db: Db) {

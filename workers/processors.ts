@@ -24,7 +24,6 @@ import {
   saveClassifications,
   saveRegressionChoice,
   unitsForClassification,
-  type ClassificationRow,
 } from '../db/queries.ts';
 import { GapmapError } from '../app/errors.ts';
 import { hashOf } from '../app/store.ts';
@@ -129,18 +128,11 @@ export const processors: Processors = {
       await mergeAnchors(rt.db, customerId, chosen);
       if (decided) await saveRegressionChoice(rt.db, customerId, decided);
       if (stages) await routeToLlm(rt.db, stages, customerId, us, tags);
-      const now = new Date();
-      const out: ClassificationRow[] = us.map((u, i) => ({
-        unitId: u.id,
-        customerId,
-        contentHash: u.contentHash,
-        classifier: classifier.name,
-        version,
-        jobsVersion,
-        ...tags[i]!,
-        classifiedAt: now,
-      }));
-      await saveClassifications(rt.db, out);
+      await saveClassifications(
+        rt.db,
+        { customerId, classifier: classifier.name, version, jobsVersion, classifiedAt: new Date() },
+        us.map((u, i) => ({ unitId: u.id, contentHash: u.contentHash, ...tags[i]! })),
+      );
       rt.onClassified?.(us.length);
     }
     if (stages) {
