@@ -420,32 +420,26 @@ export interface UnitTags {
 }
 
 /**
- * Writes a batch of tags, replacing each unit's row: what the units share as single parameters,
- * and the units' own tags as one JSON array of rows (JSON.stringify is native code, where one
- * array parameter per column was built element by element in JavaScript: 1.6 against 0.3 ms per
- * batch of 256 here). One statement for the batch, parsed and planned once.
+ * Writes a batch of tags, replacing each unit's row: what the units share as single parameters, and
+ * the units' own tags as one array per column (`unnest`), so PostgreSQL parses and plans one
+ * statement for the batch. Per batch of 256, against thirteen arrays (the shared values repeated in
+ * each row): pg builds the arrays in 0.7 instead of 1.6 ms, and PostgreSQL's backend took about
+ * 6 instead of 8-9 ms of CPU (60 inserts each, measured from /proc). One JSON array of rows was
+ * quicker to build (0.3 ms) but took PostgreSQL as long as thirteen arrays.
  */
 export async function saveClassifications(db: Db, batch: ClassificationBatch, tags: UnitTags[]) {
   if (tags.length === 0) return;
-  const rows = JSON.stringify(
-    tags.map((t) => [
-      t.unitId,
-      t.contentHash,
-      t.job,
-      t.jobConfidence,
-      t.kind,
-      t.kindConfidence,
-      t.sentiment,
-      t.sentimentConfidence,
-    ]),
-  );
+  // One parameter per column (sql.param: drizzle would spread a bare array into a list).
+  const col = <T>(f: (t: UnitTags) => T) => sql.param(tags.map(f));
   await db.execute(sql`
     insert into ${classifications} (unit_id, customer_id, content_hash, classifier, version, job,
       job_confidence, kind, kind_confidence, sentiment, sentiment_confidence, classified_at, jobs_version)
-    select (r->>0)::int, ${batch.customerId}::int, r->>1, ${batch.classifier}::text, ${batch.version}::text,
-      r->>2, (r->>3)::real, r->>4, (r->>5)::real, r->>6, (r->>7)::real,
-      ${batch.classifiedAt.toISOString()}::timestamptz, ${batch.jobsVersion}::int
-    from jsonb_array_elements(${rows}::jsonb) r
+    select u, ${batch.customerId}::int, h, ${batch.classifier}::text, ${batch.version}::text, j, jc, k,
+      kc, s, sc, ${batch.classifiedAt.toISOString()}::timestamptz, ${batch.jobsVersion}::int
+    from unnest(${col((t) => t.unitId)}::int[], ${col((t) => t.contentHash)}::text[],
+      ${col((t) => t.job)}::text[], ${col((t) => t.jobConfidence)}::real[], ${col((t) => t.kind)}::text[],
+      ${col((t) => t.kindConfidence)}::real[], ${col((t) => t.sentiment)}::text[],
+      ${col((t) => t.sentimentConfidence)}::real[]) as t(u, h, j, jc, k, kc, s, sc)
     on conflict (unit_id) do update set
       content_hash = excluded.content_hash, classifier = excluded.classifier,
       version = excluded.version, job = excluded.job, job_confidence = excluded.job_confidence,
