@@ -342,6 +342,12 @@ export class TermCounter {
 
 export type SparseVec = Map<string, number>;
 
+/**
+ * A term's weight for how often a text has it, 1 + log(count): without calling the logarithm for
+ * the single occurrence most terms have (log(1) is exactly 0, so the same number).
+ */
+export const countWeight = (count: number) => (count === 1 ? 1 : 1 + Math.log(count));
+
 /** How often each of a text's `terms` occurs in it. */
 export function termCounts(textTerms: string[]): Map<string, number> {
   const counts = new Map<string, number>();
@@ -414,7 +420,7 @@ export class TfIdf {
       const df = this.frequency(t);
       // Terms no job text or background sentence has cannot match anything; they would only dilute.
       if (df === 0) continue;
-      const w = (1 + Math.log(c)) * Math.log(1 + this.docs / df);
+      const w = countWeight(c) * Math.log(1 + this.docs / df);
       out.set(t, w);
       norm += w * w;
     }
@@ -432,7 +438,7 @@ export class TfIdf {
   weigh(tf: Map<string, number>): SparseVec {
     let norm = 0;
     for (const [t, c] of tf) {
-      const w = (1 + Math.log(c)) * this.idf(t)!;
+      const w = countWeight(c) * this.idf(t)!;
       tf.set(t, w);
       norm += w * w;
     }

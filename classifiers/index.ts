@@ -35,6 +35,7 @@ import {
 } from './embedders.ts';
 import {
   concat,
+  countWeight,
   sparseDot,
   termCounts,
   TermCounter,
@@ -222,7 +223,7 @@ export function wordProbabilities(
     const c = cs[j]!;
     if (row < 0) continue;
     const o = row * (1 + K + S);
-    const w = (1 + Math.log(c)) * rows[o]!;
+    const w = countWeight(c) * rows[o]!;
     norm += w * w;
     for (let k = 0; k < K; k++) zk[k]! += w * rows[o + 1 + k]!;
     for (let k = 0; k < S; k++) zs[k]! += w * rows[o + 1 + K + k]!;
@@ -545,7 +546,7 @@ export function unitJobTerms(
     if (df === 0) continue;
     // The table's IDF is tfidf.idf of the same term: Math.log(1 + docs / df) with this df.
     const count = tally.counts[j]!;
-    const w = (1 + Math.log(count)) * (i < 0 ? Math.log(1 + docs / df) : own.idf[i]!);
+    const w = countWeight(count) * (i < 0 ? Math.log(1 + docs / df) : own.idf[i]!);
     out.keys.push(i < 0 ? n + row : i);
     out.weights.push(w);
     out.counts.push(count);
@@ -1793,13 +1794,13 @@ export function anchorDelta(
     let norm = 0;
     for (let j = 0; j < m; j++) {
       const i = doc.terms[j]!;
-      const x = (1 + Math.log(doc.counts[j]! + addCount[i]!)) * table.idf[i]!;
+      const x = countWeight(doc.counts[j]! + addCount[i]!) * table.idf[i]!;
       w[j] = x;
       norm += x * x;
     }
     list.forEach((key, j) => {
       const idf = key < n ? table.idf[key]! : Math.log(1 + docs / frequencies[key - n]!);
-      const x = (1 + Math.log(add.get(key)!)) * idf;
+      const x = countWeight(add.get(key)!) * idf;
       w[m + j] = x;
       norm += x * x;
     });
