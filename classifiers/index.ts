@@ -1780,10 +1780,14 @@ export function anchorDelta(
   };
   // Each anchored job's document built again from its texts' and its anchors' counts
   // (TfIdf.weigh, then jobContrast), the same sums in the same order, less its document before.
-  // The postings in the order they come (per term, the anchored jobs in order), then by key.
-  const pKey: number[] = [];
-  const pJob: number[] = [];
-  const pWeight: number[] = [];
+  // The postings in the order they come (per term, the anchored jobs in order), then by key: one
+  // per term of each anchored job's document, old or new.
+  let postings = 0;
+  for (const k of byJob.keys()) postings += model.docTables[k]!.terms.length + fresh.get(k)!.length;
+  const pKey = new Int32Array(postings);
+  const pJob = new Int32Array(postings);
+  const pWeight = new Float64Array(postings);
+  let p = 0;
   const addCount = new Int32Array(n);
   for (const [k, add] of byJob) {
     const doc = model.docTables[k]!;
@@ -1812,16 +1816,16 @@ export function anchorDelta(
       contrasted += x * x;
     }
     contrasted = Math.sqrt(contrasted) || 1;
-    for (let j = 0; j < m; j++) {
-      pKey.push(doc.terms[j]!);
-      pJob.push(k);
-      pWeight.push(w[j]! / contrasted - doc.weights[j]!);
+    for (let j = 0; j < m; j++, p++) {
+      pKey[p] = doc.terms[j]!;
+      pJob[p] = k;
+      pWeight[p] = w[j]! / contrasted - doc.weights[j]!;
     }
-    list.forEach((key, j) => {
-      pKey.push(key);
-      pJob.push(k);
-      pWeight.push(w[m + j]! / contrasted);
-    });
+    for (let j = 0; j < list.length; j++, p++) {
+      pKey[p] = list[j]!;
+      pJob[p] = k;
+      pWeight[p] = w[m + j]! / contrasted;
+    }
     for (const key of add.keys()) if (key < n) addCount[key] = 0;
   }
   const start = new Int32Array(n + 1);
@@ -1834,16 +1838,17 @@ export function anchorDelta(
     extra: new Map(),
   };
   const fill = start.slice(0, n);
-  pKey.forEach((key, p) => {
+  for (let q = 0; q < postings; q++) {
+    const key = pKey[q]!;
     if (key < n) {
-      delta.jobs[fill[key]!] = pJob[p]!;
-      delta.weights[fill[key]!++] = pWeight[p]!;
+      delta.jobs[fill[key]!] = pJob[q]!;
+      delta.weights[fill[key]!++] = pWeight[q]!;
     } else {
       const list = delta.extra.get(key);
-      if (list) list.push({ job: pJob[p]!, weight: pWeight[p]! });
-      else delta.extra.set(key, [{ job: pJob[p]!, weight: pWeight[p]! }]);
+      if (list) list.push({ job: pJob[q]!, weight: pWeight[q]! });
+      else delta.extra.set(key, [{ job: pJob[q]!, weight: pWeight[q]! }]);
     }
-  });
+  }
   return delta;
 }
 
