@@ -1310,7 +1310,8 @@ export class EmbeddingClassifier implements Classifier {
     // The dense parts as two matrix products over the whole batch: the embeddings with their cue
     // features against the kind and sentiment heads side by side, and the embeddings against the
     // job texts and the job regression side by side.
-    const dim = this.embedder.dim;
+    // The vectors' own length: an endpoint's embedder learns its dimension from its first answer.
+    const dim = vecs[0]!.length;
     const xDim = heads.kind.dim;
     const xs = new Float32Array(units.length * xDim);
     for (let i = 0; i < units.length; i++) {
