@@ -243,62 +243,63 @@ describe("the customer's own kind and sentiment heads kept per customer", () => 
   });
 });
 
+/** Runs a check on the test database (PostgreSQL, the workers') or on a fresh PGlite (the embedded mode's). */
+async function onDatabase(which: 'postgres' | 'pglite', check: (db: Db) => Promise<void>) {
+  const lite = which === 'pglite' ? await openDb({ home: tempDir() }) : null;
+  try {
+    await check(lite?.db ?? t.handle.db);
+  } finally {
+    await lite?.close();
+  }
+}
+
 describe('what the classify stage reads of a customer', () => {
   // PostgreSQL for workers, PGlite for the embedded mode: json_agg must give the same text on both.
   it.each(['postgres', 'pglite'] as const)(
     'classifyStateOf gives the jobs and decisions jobsOf and reviewedExamples give, keys in the same order (%s)',
-    async (which) => {
-      const lite = which === 'pglite' ? await openDb({ home: tempDir() }) : null;
-      try {
-        await checkState(lite?.db ?? t.handle.db);
-      } finally {
-        await lite?.close();
-      }
-    },
+    (which) => onDatabase(which, checkState),
   );
 });
 
 describe("the classify stage's writes", () => {
   it.each(['postgres', 'pglite'] as const)(
     "saveClassifications stores every tag as given and replaces a unit's row (%s)",
-    async (which) => {
-      const lite = which === 'pglite' ? await openDb({ home: tempDir() }) : null;
-      try {
-        await checkSave(lite?.db ?? t.handle.db);
-      } finally {
-        await lite?.close();
-      }
-    },
+    (which) => onDatabase(which, checkSave),
   );
 });
 
-/** Tags with awkward text and numbers through saveClassifications, read back. */
-async function checkSave(db: Db) {
-  const [c] = await db.insert(customers).values({ key: 'save-check', name: 'Save check' }).returning();
+/** A ticket of a customer's with one unit per text (content hashes h0, h1, ...): the units' rows. */
+async function ticketUnits(db: Db, customerId: number, externalId: string, texts: string[]) {
   const [item] = await db
     .insert(items)
     .values({
-      customerId: c!.id,
+      customerId,
       sourceType: 'ticket',
-      externalId: 'save-check-1',
+      externalId,
       contentHash: 'h',
       origin: { file: 'x', line: 1 },
       meta: {},
     })
     .returning();
-  const made = await db
+  return db
     .insert(units)
     .values(
-      [0, 1, 2].map((i) => ({
+      texts.map((text, i) => ({
         itemId: item!.id,
-        customerId: c!.id,
-        ref: `ticket:save-check-1#${i}`,
+        customerId,
+        ref: `ticket:${externalId}#${i}`,
         ordinal: i,
-        text: `Unit ${i}`,
+        text,
         contentHash: `h${i}`,
       })),
     )
     .returning();
+}
+
+/** Tags with awkward text and numbers through saveClassifications, read back. */
+async function checkSave(db: Db) {
+  const [c] = await db.insert(customers).values({ key: 'save-check', name: 'Save check' }).returning();
+  const made = await ticketUnits(db, c!.id, 'save-check-1', ['Unit 0', 'Unit 1', 'Unit 2']);
   const at = new Date('2026-12-07T10:11:12.345Z');
   const batch = {
     customerId: c!.id,
@@ -393,30 +394,7 @@ async function checkState(db: Db) {
       examples: ['The rota is out on Friday', 'Emoji 🍕 and \\ backslash'],
     },
   ]);
-  const [item] = await db
-    .insert(items)
-    .values({
-      customerId: other!.id,
-      sourceType: 'ticket',
-      externalId: 'state-check-1',
-      contentHash: 'h',
-      origin: { file: 'x', line: 1 },
-      meta: {},
-    })
-    .returning();
-  const made = await db
-    .insert(units)
-    .values(
-      ['First unit', 'Second unit, "quoted"'].map((text, i) => ({
-        itemId: item!.id,
-        customerId: other!.id,
-        ref: `ticket:state-check-1#${i}`,
-        ordinal: i,
-        text,
-        contentHash: `h${i}`,
-      })),
-    )
-    .returning();
+  const made = await ticketUnits(db, other!.id, 'state-check-1', ['First unit', 'Second unit, "quoted"']);
   const review = (unit: number, action: string, value: unknown) => ({
     customerId: other!.id,
     unitId: made[unit]!.id,
