@@ -175,7 +175,10 @@ export interface TermTally {
   unknown: string[];
 }
 
-/** Word pairs kept per cached word, at most, before a TermCounter's cache starts again. */
+/**
+ * Word pairs kept per cached word, at most, before a TermCounter's cache starts again: with the
+ * default 20,000 words, 160,000 pairs, some 15 MB with their terms' text.
+ */
 const PAIRS_PER_WORD = 8;
 /** Word ids below this make a word pair's key (first * PAIR_STRIDE + second, a small integer). */
 const PAIR_STRIDE = 1 << 15;
@@ -203,7 +206,7 @@ interface WordTerms {
  */
 export class TermCounter {
   private readonly words = new Map<string, WordTerms | null>();
-  /** Word pairs by their words' ids (first * cap + second): their TermIds. */
+  /** Word pairs by their words' ids (first * PAIR_STRIDE + second): their TermIds. */
   private readonly pairs = new Map<number, TermId>();
   /** The terms the index lacks, by the place their TermIds name, and the other way round. */
   private readonly unknownTerms: string[] = [];
