@@ -114,7 +114,6 @@ export class OwnedLru<V> {
 export class CachedEmbedder implements Embedder {
   readonly name: string;
   readonly version: string;
-  readonly dim: number;
   private readonly cache: Lru<string, Float32Array>;
   hits = 0;
   misses = 0;
@@ -124,8 +123,11 @@ export class CachedEmbedder implements Embedder {
   ) {
     this.name = inner.name;
     this.version = inner.version;
-    this.dim = inner.dim;
     this.cache = new Lru(capacity);
+  }
+  /** The inner embedder's, read each time: an endpoint's embedder learns it from its first answer. */
+  get dim(): number {
+    return this.inner.dim;
   }
   /** Seeds the cache with vectors computed elsewhere (a benchmark's warm-up, a stored run). */
   prime(texts: string[], vecs: Float32Array[]): void {

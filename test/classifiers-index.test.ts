@@ -999,6 +999,25 @@ describe('embedding cache', () => {
     expect(lru.get('y')).toBeUndefined();
     expect(lru.get('x')).toBe(1);
   });
+
+  it("reports the inner embedder's dimension once that one learns it (an endpoint's first answer)", async () => {
+    let dim = 0;
+    const inner: Embedder = {
+      name: 'endpoint',
+      version: '1',
+      get dim() {
+        return dim;
+      },
+      embed: async (texts) => {
+        dim = 3;
+        return texts.map(() => Float32Array.from([1, 0, 0]));
+      },
+    };
+    const cached = new CachedEmbedder(inner);
+    expect(cached.dim).toBe(0);
+    await cached.embed(['first']);
+    expect(cached.dim).toBe(3);
+  });
 });
 
 describe('word-piece tokenizer', () => {
