@@ -6,6 +6,7 @@
  * where the model cannot load.
  */
 import type { Classifier, CustomerContext, Kind, Sentiment, Tags, UnitInput } from './types.ts';
+import { countWeight } from './features.ts';
 
 const STOP = new Set(
   'a an the and or but if of to in on at for with by from as is are was were be been being it its this that these those i we you he she they me us our your my their them there here so do does did have has had not no can could would should will just than then too very also all any each about into out up down over under again more most some such only own same what which who whom when where why how'.split(
@@ -34,7 +35,7 @@ function tfidf(toks: string[], idf: Map<string, number>): Vec {
   for (const t of toks) v.set(t, (v.get(t) ?? 0) + 1);
   let norm = 0;
   for (const [t, c] of v) {
-    const w = (1 + Math.log(c)) * (idf.get(t) ?? 1);
+    const w = countWeight(c) * (idf.get(t) ?? 1);
     v.set(t, w);
     norm += w * w;
   }

@@ -27,6 +27,7 @@ import {
   type JobAnchor,
   type LabelledExample,
   type RegressionChoice,
+  type Tags,
 } from '../classifiers/types.ts';
 
 /**
@@ -407,17 +408,8 @@ export interface ClassificationBatch {
   classifiedAt: Date;
 }
 
-/** One unit's tags in a ClassificationBatch. */
-export interface UnitTags {
-  unitId: number;
-  contentHash: string;
-  job: string | null;
-  jobConfidence: number;
-  kind: string;
-  kindConfidence: number;
-  sentiment: string;
-  sentimentConfidence: number;
-}
+/** One unit's tags in a ClassificationBatch: a classifier's Tags, for this unit and text. */
+export type UnitTags = Tags & { unitId: number; contentHash: string };
 
 /**
  * Writes a batch of tags, replacing each unit's row: what the units share as single parameters, and

@@ -30,6 +30,7 @@ import {
   mergeAnchors,
   reviewedExamples,
   saveClassifications,
+  type UnitTags,
 } from '../db/queries.ts';
 import { enqueueClassification } from '../workers/processors.ts';
 import { enqueueRetrain } from '../app/retrain.ts';
@@ -312,7 +313,7 @@ async function checkSave(db: Db) {
     { job: 'pay "suppliers" — ü\\n\t🍕', confidence: 1e-7 },
     { job: null, confidence: 0.1 + 0.2 },
     { job: 'plain', confidence: 1 },
-  ].map(({ job, confidence }, i) => ({
+  ].map(({ job, confidence }, i): UnitTags => ({
     unitId: made[i]!.id,
     contentHash: `hash-${i}`,
     job,
