@@ -18,7 +18,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
 import { loadGraphModel, type GraphModel } from '@tensorflow/tfjs-converter';
 import { sparseInput } from './use-lite-input.mjs';
-import { IdlePool, workerChannel } from './thread-pool.ts';
+import { RunnerPool, workerChannel } from './thread-pool.ts';
 import { readUseLiteGraph, readUseLiteVocab } from './use-lite-files.mjs';
 import { GapmapError, errorMessage } from '../app/errors.ts';
 import { normalize, type Embedder } from './embedders.ts';
@@ -176,7 +176,7 @@ export const USE_LITE_VERSION = 'use-lite-1';
 async function createPooledEmbedder(threads: number): Promise<Embedder> {
   const tokenizer = await loadTokenizer();
   const file = fileURLToPath(new URL('./use-lite-worker.mjs', import.meta.url));
-  const pool = new IdlePool(
+  const pool = new RunnerPool(
     Array.from({ length: threads }, () => workerChannel(file, 'bundled embedder worker')),
   );
   const run = (rows: number[][]) => pool.use((w) => w.call({ rows }));

