@@ -30,45 +30,90 @@ export const MAX_PIECES = 128;
 const TOKEN_BUDGET = 4096;
 const MAX_ROWS = 256;
 
-/** Unigram word-piece tokenizer over USE-lite's 8k vocabulary (pieces with log-probabilities). */
+/** A node of the pieces' trie: its children by code point, and the piece that ends here (id -1: none). */
+interface PieceNode {
+  next: Map<number, PieceNode> | null;
+  id: number;
+  score: number;
+}
+
+/**
+ * Unigram word-piece tokenizer over USE-lite's 8k vocabulary (pieces with log-probabilities): the
+ * most likely split (Viterbi). The pieces sit in a trie by code point, so the candidates that start
+ * at a character are found by walking it until the text leaves it, with no substring made or
+ * hashed: this was the bare embedder's main-thread work and most of the garbage it made.
+ */
 export class PieceTokenizer {
-  private readonly pieces = new Map<string, { id: number; score: number }>();
-  private readonly maxLen: number;
+  private readonly root: PieceNode = { next: new Map(), id: -1, score: 0 };
   private readonly unkScore: number;
+  // Per-call scratch, grown as needed: the best score of a split up to each code point, and where
+  // its last piece starts and which piece it is.
+  private best = new Float64Array(0);
+  private from = new Int32Array(0);
+  private ids = new Int32Array(0);
+  private points = new Int32Array(0);
   constructor(vocab: [string, number][]) {
-    let maxLen = 1;
     let minScore = 0;
     vocab.forEach(([piece, score], id) => {
       // The first entries are control symbols with score 0; they never match text.
       if (id < 6) return;
-      this.pieces.set(piece, { id, score });
-      maxLen = Math.max(maxLen, [...piece].length);
+      let node = this.root;
+      for (const ch of piece) {
+        const cp = ch.codePointAt(0)!;
+        node.next ??= new Map();
+        let child = node.next.get(cp);
+        if (!child) node.next.set(cp, (child = { next: null, id: -1, score: 0 }));
+        node = child;
+      }
+      // A piece listed twice takes its last id and score.
+      if (node !== this.root) {
+        node.id = id;
+        node.score = score;
+      }
       minScore = Math.min(minScore, score);
     });
-    this.maxLen = maxLen;
     this.unkScore = minScore - 10;
   }
+  private grow(n: number): void {
+    if (this.best.length >= n + 1) return;
+    const size = Math.max(n + 1, this.best.length * 2);
+    this.best = new Float64Array(size);
+    this.from = new Int32Array(size);
+    this.ids = new Int32Array(size);
+    this.points = new Int32Array(size);
+  }
   encode(text: string): number[] {
-    const chars = [...('\u2581' + text.normalize('NFKC').trim().replace(/\s+/g, '\u2581'))];
-    const n = chars.length;
-    const best = new Float64Array(n + 1).fill(-Infinity);
-    const from = new Int32Array(n + 1);
-    const ids = new Int32Array(n + 1);
+    const normal = '\u2581' + text.normalize('NFKC').trim().replace(/\s+/g, '\u2581');
+    this.grow(normal.length);
+    const { best, from, ids, points } = this;
+    let n = 0;
+    for (let k = 0; k < normal.length; k++) {
+      const cp = normal.codePointAt(k)!;
+      points[n++] = cp;
+      if (cp > 0xffff) k++;
+    }
+    best.fill(-Infinity, 0, n + 1);
     best[0] = 0;
     for (let i = 0; i < n; i++) {
-      if (best[i] === -Infinity) continue;
-      let s = '';
-      for (let len = 1; len <= this.maxLen && i + len <= n; len++) {
-        s += chars[i + len - 1];
-        const p = this.pieces.get(s);
-        const score = p ? p.score : len === 1 ? this.unkScore : undefined;
-        if (score === undefined) continue;
-        const total = best[i]! + score;
-        if (total > best[i + len]!) {
-          best[i + len] = total;
-          from[i + len] = i;
-          ids[i + len] = p ? p.id : 0;
+      const start = best[i]!;
+      if (start === -Infinity) continue;
+      // One character the vocabulary lacks is an unknown piece.
+      let node = this.root.next!.get(points[i]!);
+      if (!node || node.id < 0) {
+        if (start + this.unkScore > best[i + 1]!) {
+          best[i + 1] = start + this.unkScore;
+          from[i + 1] = i;
+          ids[i + 1] = 0;
         }
+      }
+      for (let end = i + 1; node;) {
+        if (node.id >= 0 && start + node.score > best[end]!) {
+          best[end] = start + node.score;
+          from[end] = i;
+          ids[end] = node.id;
+        }
+        if (end >= n) break;
+        node = node.next?.get(points[end++]!);
       }
     }
     const out: number[] = [];

