@@ -515,6 +515,18 @@ console.log(
   `  of which (ms per unit): bare ${split((r) => r.bare)}; in memory ${split((r) => r.memory)}; with PostgreSQL ${split((r) => r.db)}` +
     ` (threads read from /proc in 10 ms ticks, chunk by chunk: about ±0.02 ms)`,
 );
+// When the model threads fill the cores, the ratios follow the CPU per unit: what the stage adds to
+// the bare embedder's CPU is what a target ratio leaves it. PostgreSQL's processes count for the
+// path that uses them (their background work can spill into the next path's turn).
+const cpuOf = (f: (r: (typeof results)[number]) => number) =>
+  results.reduce((sum, r) => sum + f(r), 0) / (results.length * per);
+const bareCpu = cpuOf((r) => r.bare.cpu);
+console.log(
+  `  CPU the stage adds to the bare embedder's ${bareCpu.toFixed(2)} ms per unit (all rounds):` +
+    ` in memory ${(cpuOf((r) => r.memory.cpu) - bareCpu).toFixed(2)} ms,` +
+    ` with PostgreSQL ${(cpuOf((r) => r.db.cpu + r.db.pg) - bareCpu).toFixed(2)} ms (its processes included);` +
+    ` 0.9x leaves it ${(bareCpu / 0.9 - bareCpu).toFixed(2)} ms where the model threads fill the cores`,
+);
 if (again)
   console.log(
     `  re-classify the first round (cached embeddings: the stage's own work): ${fmt(rate(per, again.ms))} units/s,` +
