@@ -488,10 +488,11 @@ console.log(
 console.log(
   `  classify stage with PostgreSQL:  ${fmt(m((r) => rate(per, r.db.ms)))} units/s, ${m((r) => r.bare.ms / r.db.ms).toFixed(2)}x the bare embedder (median of the rounds' ratios)`,
 );
-const total = (f: (r: (typeof results)[number]) => Timing) => results.reduce((s, r) => s + f(r).ms, 0);
+/** A figure summed over all rounds. */
+const total = (f: (r: (typeof results)[number]) => number) => results.reduce((s, r) => s + f(r), 0);
 console.log(
-  `  all rounds' summed times: classify in memory ${(total((r) => r.bare) / total((r) => r.memory)).toFixed(2)}x, ` +
-    `with PostgreSQL ${(total((r) => r.bare) / total((r) => r.db)).toFixed(2)}x the bare embedder`,
+  `  all rounds' summed times: classify in memory ${(total((r) => r.bare.ms) / total((r) => r.memory.ms)).toFixed(2)}x, ` +
+    `with PostgreSQL ${(total((r) => r.bare.ms) / total((r) => r.db.ms)).toFixed(2)}x the bare embedder`,
 );
 // Wall-clock rates depend on what else runs on the machine; CPU time per unit (all threads of this
 // process, and apart from it PostgreSQL's own processes) does much less, and gives the rate on
@@ -518,8 +519,7 @@ console.log(
 // When the model threads fill the cores, the ratios follow the CPU per unit: what the stage adds to
 // the bare embedder's CPU is what a target ratio leaves it. PostgreSQL's processes count for the
 // path that uses them (their background work can spill into the next path's turn).
-const cpuOf = (f: (r: (typeof results)[number]) => number) =>
-  results.reduce((sum, r) => sum + f(r), 0) / (results.length * per);
+const cpuOf = (f: (r: (typeof results)[number]) => number) => total(f) / (results.length * per);
 const bareCpu = cpuOf((r) => r.bare.cpu);
 console.log(
   `  CPU the stage adds to the bare embedder's ${bareCpu.toFixed(2)} ms per unit (all rounds):` +

@@ -11,14 +11,13 @@
  * sorted by piece count and batched under a padded-token budget.
  */
 import { createRequire } from 'node:module';
-import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
 import { loadGraphModel, type GraphModel } from '@tensorflow/tfjs-converter';
 import { sparseInput } from './use-lite-input.mjs';
-import { RunnerPool, workerChannel } from './thread-pool.ts';
+import { embedThreads, RunnerPool, workerChannel } from './thread-pool.ts';
 import { readUseLiteGraph, readUseLiteVocab } from './use-lite-files.mjs';
 import { GapmapError, errorMessage } from '../app/errors.ts';
 import { normalize, type Embedder } from './embedders.ts';
@@ -158,14 +157,8 @@ async function loadUseLite(): Promise<{ model: GraphModel; tokenizer: PieceToken
  * A few worker threads, each with its own model, share the batches: TF.js wasm threads do not help
  * in Node, but separate threads on separate cores do. One thread runs in-process.
  */
-function defaultThreads(): number {
-  const fromEnv = Number(process.env.GAPMAP_EMBED_THREADS);
-  if (Number.isInteger(fromEnv) && fromEnv >= 1) return fromEnv;
-  return Math.max(1, Math.min(2, availableParallelism()));
-}
-
 export async function createBundledEmbedder(opts: { threads?: number } = {}): Promise<Embedder> {
-  const threads = opts.threads ?? defaultThreads();
+  const threads = opts.threads ?? embedThreads();
   if (threads > 1) return createPooledEmbedder(threads);
   return createInProcessEmbedder();
 }

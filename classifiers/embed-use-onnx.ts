@@ -5,14 +5,13 @@
  * padded. onnxruntime's native CPU kernels replace TF.js wasm; the outputs agree with it to a
  * cosine of 0.9999 or better.
  */
-import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import * as ort from 'onnxruntime-node';
 import { GapmapError, errorMessage } from '../app/errors.ts';
 import { batchByLength, MAX_PIECES, PieceTokenizer, tokenize, USE_LITE_VERSION } from './embed-bundled.ts';
 import { normalize, type Embedder } from './embedders.ts';
 import { convertTfGraph, tfGraphFromModelJson } from './tfjs-onnx.ts';
-import { RunnerPool, workerChannel } from './thread-pool.ts';
+import { countFromEnv, embedThreads, RunnerPool, workerChannel } from './thread-pool.ts';
 import { readUseLiteGraph, readUseLiteVocab } from './use-lite-files.mjs';
 
 const DIM = 512;
@@ -93,8 +92,7 @@ export interface UseOnnxOptions {
  * 256 texts evenly enough between the sessions.
  */
 function defaultWorkers(): number {
-  const fromEnv = Number(process.env.GAPMAP_EMBED_THREADS);
-  const threads = Number.isInteger(fromEnv) && fromEnv >= 1 ? fromEnv : Math.min(2, availableParallelism());
+  const threads = embedThreads();
   return threads > 1 ? threads : 0;
 }
 
@@ -184,8 +182,7 @@ export class UseOnnxEmbedder implements Embedder {
       workers > 0
         ? Array.from({ length: workers }, () => workerRunner(m, options))
         : [await inProcessRunner(m, options)];
-    const fromEnv = Number(process.env.GAPMAP_EMBED_QUEUE);
-    const queue = workers > 0 ? (opts.queue ?? (Number.isInteger(fromEnv) && fromEnv >= 1 ? fromEnv : 2)) : 1;
+    const queue = workers > 0 ? (opts.queue ?? countFromEnv('GAPMAP_EMBED_QUEUE') ?? 2) : 1;
     const embedder = new UseOnnxEmbedder(
       runners,
       m.tokenizer,

@@ -3,8 +3,20 @@
  * one worker (requests carry an id, answers carry the id and a Float32Array or an error), and a
  * pool that hands each batch to the least busy runner.
  */
+import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { GapmapError, errorMessage } from '../app/errors.ts';
+
+/** A whole number of at least 1 from the environment variable `name`; undefined when unset or not one. */
+export function countFromEnv(name: string): number | undefined {
+  const n = Number(process.env[name]);
+  return Number.isInteger(n) && n >= 1 ? n : undefined;
+}
+
+/** Threads for the bundled model: GAPMAP_EMBED_THREADS, else one per core up to 2. */
+export function embedThreads(): number {
+  return countFromEnv('GAPMAP_EMBED_THREADS') ?? Math.max(1, Math.min(2, availableParallelism()));
+}
 
 export interface WorkerChannel {
   call(message: object, transfer?: ArrayBuffer[]): Promise<Float32Array>;
