@@ -1,7 +1,19 @@
 /**
  * Queries as plain functions of (db, params), so a test or a caller can pass a transaction.
  */
-import { and, asc, desc, eq, getTableColumns, inArray, isNull, lt, sql, type AnyColumn } from 'drizzle-orm';
+import {
+  and,
+  asc,
+  desc,
+  eq,
+  getTableColumns,
+  inArray,
+  isNull,
+  lt,
+  sql,
+  type AnyColumn,
+  type SQL,
+} from 'drizzle-orm';
 import type { Db } from './client.ts';
 import {
   classifications,
@@ -22,7 +34,6 @@ import type { ImportCounts } from './schema/index.ts';
 import type { CustomerDef, ImportIssue, JobDef } from '../ingest/types.ts';
 import {
   ANCHOR_CAP,
-  surestPerJob,
   type HeadsStore,
   type JobAnchor,
   type LabelledExample,
@@ -258,58 +269,93 @@ function examplesOf(
   return [...byUnit.values()];
 }
 
-/** The job head's anchors a customer's batches chose (customer_anchors), of live units only. */
-export async function customerAnchors(db: Db, customerId: number): Promise<JobAnchor[]> {
-  const [row] = await db
-    .select({ anchors: jobAnchors.anchors })
-    .from(jobAnchors)
-    .where(eq(jobAnchors.customerId, customerId));
-  return liveAnchors(db, customerId, row?.anchors ?? []);
-}
-
-/** The anchors whose text is still a live unit's: a removed or edited unit's words teach nothing. */
-async function liveAnchors(db: Db, customerId: number, anchors: JobAnchor[]): Promise<JobAnchor[]> {
-  if (anchors.length === 0) return [];
-  const live = await db
-    .selectDistinct({ text: units.text })
-    .from(units)
-    .where(
-      and(
-        eq(units.customerId, customerId),
-        isNull(units.deletedAt),
-        anyOf(
-          units.text,
-          anchors.map((a) => a.text),
-          'text',
-        ),
-      ),
-    );
-  const texts = new Set(live.map((u) => u.text));
-  return anchors.filter((a) => texts.has(a.text));
+/** Raw SQL rows, the same for node-postgres and PGlite (both answer `{ rows }`). */
+export async function rowsOf<T>(db: Db, query: SQL): Promise<T[]> {
+  const res = (await db.execute(query)) as unknown as { rows: T[] };
+  return res.rows;
 }
 
 /**
- * Adds a batch's anchors to the customer's (customer_anchors), keeping per job the surest
- * ANCHOR_CAP (one entry per text: a batch classified again replaces its own). Row-locked, so two
- * batches of one customer finishing together both count.
+ * The job head's anchors a customer's batches chose (job_anchors), of live units only, one per text
+ * (the surest, where units with the same text were both anchored), by job and confidence.
  */
-export async function mergeAnchors(db: Db, customerId: number, anchors: JobAnchor[]): Promise<void> {
+export async function customerAnchors(db: Db, customerId: number): Promise<JobAnchor[]> {
+  const rows = await rowsOf<{ text: string; job: string; confidence: number }>(
+    db,
+    sql`
+    select text, job, confidence from (
+      select distinct on (${units.text}) ${units.text} as text, ${jobAnchors.job} as job,
+        ${jobAnchors.confidence} as confidence
+      from ${jobAnchors} join ${units} on ${liveAnchorUnit}
+      where ${jobAnchors.customerId} = ${customerId}
+      order by ${units.text}, ${jobAnchors.confidence} desc
+    ) a order by job, confidence desc, text`,
+  );
+  return rows.map((r) => ({ text: r.text, job: r.job, confidence: Number(r.confidence) }));
+}
+
+/** An anchor's unit, live and with the text it was chosen for (a unit edited since is no anchor). */
+const liveAnchorUnit = sql`${units.id} = ${jobAnchors.unitId} and ${units.deletedAt} is null
+  and ${units.contentHash} = ${jobAnchors.contentHash}`;
+
+/** Serializes merges of one customer's anchors (with the customer's id as the second key). */
+const ANCHOR_LOCK = 727274003;
+
+/** An anchor a batch chose, with the unit whose text it is. */
+export type UnitAnchor = JobAnchor & { unitId: number; contentHash: string };
+
+/**
+ * Adds a batch's anchors to the customer's (job_anchors), keeping per job the surest ANCHOR_CAP
+ * of live units (one row per unit: a batch classified again replaces its own). Only the batch's
+ * jobs' rows are read and rewritten; the anchors of units removed since are dropped from those
+ * jobs here, and never read. Merges of one customer take turns (a transaction lock), so two
+ * batches finishing together both count.
+ */
+export async function mergeAnchors(db: Db, customerId: number, anchors: UnitAnchor[]): Promise<void> {
   if (anchors.length === 0) return;
+  // One row per unit (units of a batch with the same text share one), the surest.
+  const byUnit = new Map<number, UnitAnchor>();
+  for (const a of anchors) {
+    const had = byUnit.get(a.unitId);
+    if (!had || a.confidence > had.confidence) byUnit.set(a.unitId, a);
+  }
+  const col = <T>(f: (a: UnitAnchor) => T) => sql.param([...byUnit.values()].map(f));
   await db.transaction(async (tx) => {
-    await tx.insert(jobAnchors).values({ customerId, anchors: [] }).onConflictDoNothing();
-    const [row] = await tx
-      .select({ anchors: jobAnchors.anchors })
-      .from(jobAnchors)
-      .where(eq(jobAnchors.customerId, customerId))
-      .for('update');
-    if (!row) return;
-    // Kept anchors of units removed since are dropped here, so their text does not stay behind.
-    const byText = new Map(
-      (await liveAnchors(tx as unknown as Db, customerId, row.anchors)).map((a) => [a.text, a]),
-    );
-    for (const a of anchors) byText.set(a.text, a);
-    const kept = surestPerJob([...byText.values()], () => ANCHOR_CAP);
-    await tx.update(jobAnchors).set({ anchors: kept }).where(eq(jobAnchors.customerId, customerId));
+    await tx.execute(sql`select pg_advisory_xact_lock(${ANCHOR_LOCK}, ${customerId})`);
+    // One statement: the batch's anchors and its jobs' live ones ranked together, the batch's
+    // among the surest ANCHOR_CAP per job written, the rest of those jobs' rows deleted (the two
+    // sets do not meet).
+    await tx.execute(sql`
+      with incoming as (
+        select * from unnest(${col((a) => a.unitId)}::int[], ${col((a) => a.contentHash)}::text[],
+          ${col((a) => a.job)}::text[], ${col((a) => a.confidence)}::float8[])
+          as t(unit_id, content_hash, job, confidence)
+      ), kept as (
+        select unit_id, content_hash, job, confidence from (
+          select *, row_number() over (partition by job order by confidence desc, unit_id) as rank
+          from (
+            select * from incoming
+            union all
+            select ${jobAnchors.unitId}, ${jobAnchors.contentHash}, ${jobAnchors.job},
+              ${jobAnchors.confidence}
+            from ${jobAnchors} join ${units} on ${liveAnchorUnit}
+            where ${jobAnchors.customerId} = ${customerId}
+              and ${jobAnchors.job} in (select job from incoming)
+              and ${jobAnchors.unitId} not in (select unit_id from incoming)
+          ) candidates
+        ) ranked where rank <= ${ANCHOR_CAP}
+      ), dropped as (
+        delete from ${jobAnchors}
+        where ${jobAnchors.customerId} = ${customerId}
+          and (${jobAnchors.job} in (select job from incoming)
+            or ${jobAnchors.unitId} in (select unit_id from incoming))
+          and ${jobAnchors.unitId} not in (select unit_id from kept)
+      )
+      insert into ${jobAnchors} (customer_id, unit_id, content_hash, job, confidence)
+      select ${customerId}::int, unit_id, content_hash, job, confidence from kept
+      where unit_id in (select unit_id from incoming)
+      on conflict (customer_id, unit_id) do update set content_hash = excluded.content_hash,
+        job = excluded.job, confidence = excluded.confidence`);
   });
 }
 

@@ -6,12 +6,12 @@
  * are applied by `buildMap`. Merged and split entries are kept as map entries of origin 'person',
  * which aggregation never touches; `refreshPersonEntries` recounts them from the current tags.
  */
-import { and, asc, desc, eq, inArray, isNull, sql, type SQL } from 'drizzle-orm';
+import { and, asc, desc, eq, inArray, isNull, sql } from 'drizzle-orm';
 import type { Db } from './client.ts';
 import { classifications, customers, items, jobs, mapEntries, reviews, units } from './schema/index.ts';
 import type { MapRow, SentimentMix } from './schema/index.ts';
 import { GapmapError } from '../app/errors.ts';
-import { unitsWithTags } from './queries.ts';
+import { rowsOf, unitsWithTags } from './queries.ts';
 import { hashOf } from '../app/store.ts';
 
 export const KINDS = ['touchpoint', 'high_point', 'friction', 'value_gap', 'other'] as const;
@@ -453,12 +453,6 @@ export async function listDecisions(db: Db, customerId: number, p: { limit?: num
     .where(eq(reviews.customerId, customerId))
     .orderBy(desc(reviews.id))
     .limit(p.limit ?? 100);
-}
-
-/** Raw SQL rows, the same for node-postgres and PGlite (both answer `{ rows }`). */
-async function rowsOf<T>(db: Db, query: SQL): Promise<T[]> {
-  const res = (await db.execute(query)) as unknown as { rows: T[] };
-  return res.rows;
 }
 
 const JOB_KEY = /^[a-z0-9][a-z0-9_-]{0,63}$/;

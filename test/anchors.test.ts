@@ -1,6 +1,6 @@
 /**
  * The job head's anchors in the pipeline: the classify stage keeps the anchors a customer's batches
- * chose (table customer_anchors), and a retrain scores the few units it sends with them. Also kept
+ * chose (table job_anchors), and a retrain scores the few units it sends with them. Also kept
  * per customer: the job head's regression choice (table customer_job_head) and the customer's own
  * kind and sentiment heads (table customer_heads).
  */
@@ -30,6 +30,7 @@ import {
   mergeAnchors,
   reviewedExamples,
   saveClassifications,
+  type UnitAnchor,
   type UnitTags,
 } from '../db/queries.ts';
 import { enqueueClassification } from '../workers/processors.ts';
@@ -50,6 +51,8 @@ let customerId: number;
 const config = testConfig();
 
 let texts: string[];
+/** The kiln-cafe units by text. */
+let unitByText: Map<string, { id: number; contentHash: string }>;
 
 beforeAll(async () => {
   t = await createTestDb();
@@ -62,6 +65,7 @@ beforeAll(async () => {
   customerId = (await getCustomerByKey(t.handle.db, 'kiln-cafe'))!.id;
   const rows = await t.handle.db.select().from(units).where(eq(units.customerId, customerId));
   texts = rows.filter((u) => u.ref.startsWith('ticket:8')).map((u) => u.text);
+  unitByText = new Map(rows.map((u) => [u.text, u]));
 });
 afterAll(async () => {
   await t?.drop();
@@ -95,14 +99,19 @@ const anchor = (text: string, confidence: number, job = 'table-bookings'): JobAn
   job,
   confidence,
 });
+/** An anchor as a batch's merge gives it: with the unit whose text it is. */
+const unitAnchor = (text: string, confidence: number, job = 'table-bookings'): UnitAnchor => {
+  const u = unitByText.get(text)!;
+  return { ...anchor(text, confidence, job), unitId: u.id, contentHash: u.contentHash };
+};
 
 describe('anchors kept per customer', () => {
   it('keep the surest ANCHOR_CAP per job, one entry per text, of live units only', async () => {
-    const many = texts.slice(0, ANCHOR_CAP + 5).map((text, i) => anchor(text, i / 100));
+    const many = texts.slice(0, ANCHOR_CAP + 5).map((text, i) => unitAnchor(text, i / 100));
     await mergeAnchors(t.handle.db, customerId, many);
     await mergeAnchors(t.handle.db, customerId, [
-      anchor(texts[0]!, 0.99),
-      anchor(texts[1]!, 0.7, 'staff-rota'),
+      unitAnchor(texts[0]!, 0.99),
+      unitAnchor(texts[1]!, 0.7, 'staff-rota'),
     ]);
     const kept = await customerAnchors(t.handle.db, customerId);
     const bookings = kept.filter((a) => a.job === 'table-bookings');
@@ -117,9 +126,12 @@ describe('anchors kept per customer', () => {
     expect(kept.map((a) => a.text)).toContain(removed);
     await t.handle.db.update(units).set({ deletedAt: new Date() }).where(eq(units.text, removed));
     expect((await customerAnchors(t.handle.db, customerId)).map((a) => a.text)).not.toContain(removed);
-    await mergeAnchors(t.handle.db, customerId, [anchor(texts[0]!, 0.99)]);
-    const [row] = await t.handle.db.select().from(jobAnchors).where(eq(jobAnchors.customerId, customerId));
-    expect(row!.anchors.map((a) => a.text)).not.toContain(removed);
+    await mergeAnchors(t.handle.db, customerId, [unitAnchor(texts[0]!, 0.99)]);
+    const rowsLeft = await t.handle.db.select().from(jobAnchors).where(eq(jobAnchors.customerId, customerId));
+    expect(rowsLeft.map((a) => a.unitId)).not.toContain(unitByText.get(removed)!.id);
+    // The removed unit's place is not taken: the batches' other bookings anchors fell out before.
+    expect(rowsLeft.filter((a) => a.job === 'table-bookings')).toHaveLength(ANCHOR_CAP - 1);
+    expect(rowsLeft.filter((a) => a.job === 'staff-rota')).toHaveLength(1);
     await t.handle.db.update(units).set({ deletedAt: null }).where(eq(units.text, removed));
   });
 
@@ -261,6 +273,91 @@ describe('what the classify stage reads of a customer', () => {
     (which) => onDatabase(which, checkState),
   );
 });
+
+describe('anchors as rows', () => {
+  it.each(['postgres', 'pglite'] as const)(
+    'a merge keeps the surest per job, one row per unit, and only units with the text they were chosen for count (%s)',
+    (which) => onDatabase(which, checkMerge),
+  );
+
+  it('two merges of one customer at once keep ANCHOR_CAP per job: the surest of both', async () => {
+    const [c] = await t.handle.db.insert(customers).values({ key: 'merge-race', name: 'Race' }).returning();
+    const made = await ticketUnits(
+      t.handle.db,
+      c!.id,
+      'merge-race-1',
+      Array.from({ length: 2 * ANCHOR_CAP }, (_, i) => `Race unit ${i}`),
+    );
+    // Interleaved confidences: each merge holds half of the surest ANCHOR_CAP.
+    const as = made.map((u, i) => ({
+      text: u.text,
+      job: 'j',
+      confidence: (i + 1) / (2 * ANCHOR_CAP + 1),
+      unitId: u.id,
+      contentHash: u.contentHash,
+    }));
+    await Promise.all([
+      mergeAnchors(
+        t.handle.db,
+        c!.id,
+        as.filter((_, i) => i % 2 === 0),
+      ),
+      mergeAnchors(
+        t.handle.db,
+        c!.id,
+        as.filter((_, i) => i % 2 === 1),
+      ),
+    ]);
+    const kept = await customerAnchors(t.handle.db, c!.id);
+    expect(kept.map((a) => a.text).sort()).toEqual(
+      as
+        .slice(ANCHOR_CAP)
+        .map((a) => a.text)
+        .sort(),
+    );
+  });
+});
+
+/** Anchors merged and read back: the cap, replacing, edited and removed units, shared texts. */
+async function checkMerge(db: Db) {
+  const [c] = await db.insert(customers).values({ key: 'merge-check', name: 'Merge check' }).returning();
+  const made = await ticketUnits(db, c!.id, 'merge-check-1', ['M0', 'M1', 'M2', 'M3', 'Same words']);
+  const twin = (await ticketUnits(db, c!.id, 'merge-check-2', ['Same words']))[0]!;
+  const of = (u: { id: number; text: string; contentHash: string }, job: string, confidence: number) => ({
+    text: u.text,
+    job,
+    confidence,
+    unitId: u.id,
+    contentHash: u.contentHash,
+  });
+  const read = async () =>
+    (await customerAnchors(db, c!.id)).map((a) => `${a.text} ${a.job} ${a.confidence}`);
+  await mergeAnchors(db, c!.id, [
+    of(made[0]!, 'a', 0.5),
+    of(made[1]!, 'a', 0.1 + 0.2),
+    of(made[2]!, 'b', 0.7),
+  ]);
+  // By job, the surest first; a confidence as the classifier gave it (a double).
+  expect(await read()).toEqual(['M0 a 0.5', 'M1 a 0.30000000000000004', 'M2 b 0.7']);
+
+  // The same unit again (a batch done twice, or chosen for another job): its row is replaced.
+  await mergeAnchors(db, c!.id, [of(made[0]!, 'b', 0.9)]);
+  expect(await read()).toEqual(['M1 a 0.30000000000000004', 'M0 b 0.9', 'M2 b 0.7']);
+
+  // A unit edited since it was chosen is no anchor, and a merge into its job deletes its row.
+  await db.update(units).set({ contentHash: 'edited' }).where(eq(units.id, made[1]!.id));
+  expect(await read()).toEqual(['M0 b 0.9', 'M2 b 0.7']);
+  await mergeAnchors(db, c!.id, [of(made[3]!, 'a', 0.2)]);
+  const rows = await db.select().from(jobAnchors).where(eq(jobAnchors.customerId, c!.id));
+  expect(rows.map((r) => r.unitId).sort()).toEqual([made[0]!.id, made[2]!.id, made[3]!.id].sort());
+
+  // Two units with the same text, both chosen: one anchor, the surer.
+  await mergeAnchors(db, c!.id, [of(made[4]!, 'a', 0.4), of(twin, 'a', 0.6)]);
+  expect(await read()).toEqual(['Same words a 0.6', 'M3 a 0.2', 'M0 b 0.9', 'M2 b 0.7']);
+  // Removed: the other one's row is the anchor now.
+  await db.update(units).set({ deletedAt: new Date() }).where(eq(units.id, twin.id));
+  expect(await read()).toEqual(['Same words a 0.4', 'M3 a 0.2', 'M0 b 0.9', 'M2 b 0.7']);
+}
 
 describe("the classify stage's writes", () => {
   it.each(['postgres', 'pglite'] as const)(

@@ -35,22 +35,6 @@ export const customers = pgTable('customers', {
 });
 
 /**
- * The job head's anchors (classifiers/index.ts, pickAnchors) a customer's import batches chose,
- * the surest ANCHOR_CAP per job: a retrain, which sends a few unsure units, scores them with these
- * instead of with what those few units alone would teach. A table of its own: up to 32 texts per
- * job would make every read of a customer row heavy.
- */
-export const jobAnchors = pgTable('customer_anchors', {
-  customerId: integer('customer_id')
-    .primaryKey()
-    .references(() => customers.id, { onDelete: 'cascade' }),
-  anchors: jsonb('anchors')
-    .$type<{ text: string; job: string; confidence: number }[]>()
-    .notNull()
-    .default([]),
-});
-
-/**
  * The job head's choice for a customer between similarity alone and similarity plus regressions
  * (classifiers/types.ts, RegressionChoice): a cross-validation of several seconds for a customer
  * with many jobs, made once and kept here, so a restarted worker does not make it again.
