@@ -866,6 +866,28 @@ function signature(value: unknown): string {
   return createHash('sha1').update(JSON.stringify(value)).digest('hex');
 }
 
+/** A context without people's decisions. */
+const NO_EXAMPLES: LabelledExample[] = [];
+
+/**
+ * Signatures of what a customer's context holds, made once per pair of objects: the classify stage
+ * hands every batch of a customer the same jobs and examples arrays while they do not change
+ * (db/queries.ts, classifyStateKept), and hashing them for every batch took a large customer's
+ * worker tenths of a millisecond each time, more with many decisions.
+ */
+class PairKeys {
+  private readonly kept = new Map<string, WeakMap<object, WeakMap<object, string>>>();
+  of(name: string, a: object, b: object, make: () => string): string {
+    let byA = this.kept.get(name);
+    if (!byA) this.kept.set(name, (byA = new WeakMap()));
+    let byB = byA.get(a);
+    if (!byB) byA.set(a, (byB = new WeakMap()));
+    let key = byB.get(b);
+    if (key === undefined) byB.set(b, (key = make()));
+    return key;
+  }
+}
+
 function rowOf(matrix: Float32Array, row: number, cols: number): Float32Array {
   return matrix.subarray(row * cols, (row + 1) * cols);
 }
@@ -897,6 +919,8 @@ export class EmbeddingClassifier implements Classifier {
   private readonly jobModels: OwnedLru<Promise<JobModel>>;
   private readonly regressionChoices = new Lru<string, RegressionChoice>(256);
   private counter: TermCounter | null = null;
+  /** The jobs and heads keys of the contexts this classifier was handed (see PairKeys). */
+  private readonly keys = new PairKeys();
   /** Customers' own kind and sentiment heads trained (not loaded from a HeadsStore) by this classifier. */
   customerHeadsTrained = 0;
 
@@ -1071,11 +1095,16 @@ export class EmbeddingClassifier implements Classifier {
   }
 
   private kindSentimentHeads(ctx: CustomerContext): Promise<KindSentimentHeads> {
-    const corrections = (ctx.examples ?? []).filter((e) => e.kind || e.sentiment);
-    if (corrections.length === 0) return this.globalHeads;
-    const key = signature(corrections.map((c) => [c.text, c.kind, c.sentiment]));
+    const examples = ctx.examples ?? NO_EXAMPLES;
+    const correctionsOf = () => examples.filter((e) => e.kind || e.sentiment);
+    const key = this.keys.of('heads', examples, NO_EXAMPLES, () => {
+      const corrections = correctionsOf();
+      return corrections.length ? signature(corrections.map((c) => [c.text, c.kind, c.sentiment])) : '';
+    });
+    if (!key) return this.globalHeads;
     let heads = this.customerHeads.get(ctx.customerKey, key);
     if (!heads) {
+      const corrections = correctionsOf();
       const store = ctx.headsStore;
       const stored = `${this.version}:${key}`;
       heads = this.globalHeads.then(async (shipped) => {
@@ -1099,11 +1128,14 @@ export class EmbeddingClassifier implements Classifier {
   }
 
   private jobModel(ctx: CustomerContext): Promise<JobModel> {
-    const confirmed = (ctx.examples ?? []).filter((e) => e.job !== undefined);
-    const key = signature([ctx.jobs, confirmed.map((e) => [e.text, e.job])]);
+    const examples = ctx.examples ?? NO_EXAMPLES;
+    const confirmedOf = () => examples.filter((e) => e.job !== undefined);
+    const key = this.keys.of('jobs', ctx.jobs, examples, () =>
+      signature([ctx.jobs, confirmedOf().map((e) => [e.text, e.job])]),
+    );
     let model = this.jobModels.get(ctx.customerKey, key);
     if (!model) {
-      model = this.trainJobModel(ctx, confirmed);
+      model = this.trainJobModel(ctx, confirmedOf());
       this.jobModels.set(ctx.customerKey, key, model);
       model.then(
         (m) => this.jobModels.weigh(ctx.customerKey, key, jobModelBytes(m)),

@@ -35,8 +35,12 @@ export interface LabelledExample {
 
 export interface CustomerContext {
   customerKey: string;
+  /**
+   * The customer's jobs. A classifier may keep what it makes of `jobs` and `examples` by the
+   * arrays' identity: hand it new arrays when they change, never the same ones changed in place.
+   */
   jobs: JobDef[];
-  /** Units people have confirmed or corrected for this customer. */
+  /** Units people have confirmed or corrected for this customer (see `jobs`). */
   examples?: LabelledExample[];
   /**
    * The job head's anchors to use instead of the batch's own (classifiers/index.ts, pickAnchors):

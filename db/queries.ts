@@ -486,21 +486,41 @@ export async function saveClassifications(db: Db, batch: ClassificationBatch, ta
       classified_at = excluded.classified_at, jobs_version = excluded.jobs_version`);
 }
 
+/** What the classify stage reads of a customer (classifyStateOf). */
+export interface ClassifyState {
+  jobsVersion: number;
+  regressions: RegressionChoice | undefined;
+  jobs: JobDef[];
+  examples: LabelledExample[];
+}
+
+/**
+ * What a customer's jobs and people's decisions on its units are at, as one text that any change
+ * to them changes: the jobs' version, count, newest id and last edit; the decisions' count and
+ * newest id, and the last change to their units (a re-import that edits a unit's text).
+ */
+const stateFingerprint = sql<string>`concat_ws('|', ${customers.jobsVersion},
+  (select count(*) || ':' || coalesce(max(${jobs.id}), 0) || ':' || coalesce(max(${jobs.updatedAt})::text, '')
+    from ${jobs} where ${jobs.customerId} = ${customers.id}),
+  (select count(*) || ':' || coalesce(max(${reviews.id}), 0) || ':' || coalesce(max(${units.updatedAt})::text, '')
+    from ${reviews} join ${units} on ${units.id} = ${reviews.unitId}
+    where ${reviews.customerId} = ${customers.id}))`;
+
 /**
  * What the classify stage reads of a customer, in one statement (one snapshot: the jobs are those
  * of the version read, and one round trip instead of three): the jobs' version, the job head's kept
  * regression choice (customer_job_head) if any, the jobs as jobsOf gives them and people's
  * decisions as reviewedExamples gives them.
  */
-export async function classifyStateOf(
+export async function classifyStateOf(db: Db, customerId: number): Promise<ClassifyState> {
+  const { fingerprint: _, ...state } = await stateWithFingerprint(db, customerId);
+  return state;
+}
+
+async function stateWithFingerprint(
   db: Db,
   customerId: number,
-): Promise<{
-  jobsVersion: number;
-  regressions: RegressionChoice | undefined;
-  jobs: JobDef[];
-  examples: LabelledExample[];
-}> {
+): Promise<ClassifyState & { fingerprint: string | undefined }> {
   const [row] = await db
     .select({
       v: customers.jobsVersion,
@@ -516,6 +536,7 @@ export async function classifyStateOf(
         'value', ${reviews.value}, 'text', ${units.text}) order by ${reviews.id}) from ${reviews}
         join ${units} on ${units.id} = ${reviews.unitId}
         where ${reviews.customerId} = ${customers.id}), '[]'::json)`,
+      fingerprint: stateFingerprint,
     })
     .from(customers)
     .leftJoin(jobHeadChoices, eq(jobHeadChoices.customerId, customers.id))
@@ -525,7 +546,46 @@ export async function classifyStateOf(
     regressions: row?.choice ?? undefined,
     jobs: row?.jobs ?? [],
     examples: examplesOf(row?.reviews ?? []),
+    fingerprint: row?.fingerprint,
   };
+}
+
+/** Customers whose ClassifyState a process keeps (per database), the most recently used. */
+const STATES_KEPT = 256;
+const keptStates = new WeakMap<Db, Map<number, { fingerprint: string; state: ClassifyState }>>();
+
+/**
+ * classifyStateOf as the classify stage reads it batch after batch: kept in this process, and read
+ * again only when the customer's fingerprint (a small statement) says its jobs or decisions
+ * changed. The regression choice is read every time. The jobs and examples arrays are the same
+ * objects while nothing changed, so what is made from them can be kept by identity; callers must
+ * not change them. Reading all of a customer's jobs and decisions for every batch took 2.3 ms of
+ * the worker's CPU and 1 ms of PostgreSQL's for 77 jobs and no decisions, 11 and 13 ms with 3,000
+ * decisions; the fingerprint takes a fraction of that.
+ */
+export async function classifyStateKept(db: Db, customerId: number): Promise<ClassifyState> {
+  let kept = keptStates.get(db);
+  if (!kept) keptStates.set(db, (kept = new Map()));
+  const had = kept.get(customerId);
+  if (had) {
+    const [row] = await db
+      .select({ fingerprint: stateFingerprint, choice: jobHeadChoices.choice })
+      .from(customers)
+      .leftJoin(jobHeadChoices, eq(jobHeadChoices.customerId, customers.id))
+      .where(eq(customers.id, customerId));
+    if (row && row.fingerprint === had.fingerprint) {
+      kept.delete(customerId);
+      kept.set(customerId, had);
+      return { ...had.state, regressions: row.choice ?? undefined };
+    }
+  }
+  const { fingerprint, ...state } = await stateWithFingerprint(db, customerId);
+  kept.delete(customerId);
+  if (fingerprint !== undefined) {
+    kept.set(customerId, { fingerprint, state });
+    if (kept.size > STATES_KEPT) kept.delete(kept.keys().next().value!);
+  }
+  return state;
 }
 
 /**

@@ -22,7 +22,11 @@ import {
   units,
 } from '../db/schema/index.ts';
 import {
+  classifyStateKept,
   classifyStateOf,
+  customerKeyMap,
+  emptyCounts,
+  upsertCustomers,
   clearAnchors,
   customerAnchors,
   getCustomerByKey,
@@ -36,6 +40,7 @@ import {
 import { enqueueClassification } from '../workers/processors.ts';
 import { enqueueRetrain } from '../app/retrain.ts';
 import { saveJob } from '../db/reviews.ts';
+import { storeItems } from '../app/store.ts';
 import { createInProcessRuntime } from '../workers/inprocess.ts';
 import { createLexicalClassifier } from '../classifiers/lexical.ts';
 import {
@@ -357,6 +362,103 @@ async function checkMerge(db: Db) {
   // Removed: the other one's row is the anchor now.
   await db.update(units).set({ deletedAt: new Date() }).where(eq(units.id, twin.id));
   expect(await read()).toEqual(['Same words a 0.4', 'M3 a 0.2', 'M0 b 0.9', 'M2 b 0.7']);
+}
+
+describe('what the classify stage keeps of a customer between batches', () => {
+  it.each(['postgres', 'pglite'] as const)(
+    'classifyStateKept gives the same arrays until the jobs, the decisions or their units change, and then what classifyStateOf gives (%s)',
+    (which) => onDatabase(which, checkKeptState),
+  );
+});
+
+/** classifyStateKept through the changes that must show, each against a fresh classifyStateOf. */
+async function checkKeptState(db: Db) {
+  await upsertCustomers(db, [
+    {
+      key: 'kept-state',
+      name: 'Kept state',
+      jobs: [{ key: 'pay', statement: 'Get paid on time', desiredOutcome: '', examples: ['Invoice sent'] }],
+    },
+  ]);
+  const ids = await customerKeyMap(db);
+  const id = ids.get('kept-state')!;
+  const store = (text: string) =>
+    storeItems(db, {
+      runId: 0,
+      customers: ids,
+      counts: emptyCounts(),
+      items: [
+        {
+          sourceType: 'survey',
+          externalId: 'kept-1',
+          customerKey: 'kept-state',
+          occurredAt: null,
+          origin: { file: 'f', line: 1 },
+          meta: {},
+          units: [
+            { ref: 'survey:kept-1', ordinal: 1, speaker: null, text, occurredAt: null, offsetMs: null },
+          ],
+        },
+      ],
+    });
+  await store('The invoice went out late');
+  const [unit] = await db.select().from(units).where(eq(units.customerId, id));
+  const fresh = () => classifyStateOf(db, id);
+
+  const first = await classifyStateKept(db, id);
+  expect(first).toEqual(await fresh());
+  const again = await classifyStateKept(db, id);
+  expect(again.jobs).toBe(first.jobs);
+  expect(again.examples).toBe(first.examples);
+
+  // A decision: new examples.
+  await db
+    .insert(reviews)
+    .values({ customerId: id, unitId: unit!.id, action: 'set_job', value: 'pay', who: 'x' });
+  const decided = await classifyStateKept(db, id);
+  expect(decided.examples).not.toBe(first.examples);
+  expect(decided.examples).toHaveLength(1);
+  expect(decided).toEqual(await fresh());
+  // A second decision on the same unit.
+  await db
+    .insert(reviews)
+    .values({ customerId: id, unitId: unit!.id, action: 'set_kind', value: 'friction', who: 'x' });
+  const twice = await classifyStateKept(db, id);
+  expect(twice.examples[0]!.kind).toBe('friction');
+  expect(twice).toEqual(await fresh());
+
+  // The decided unit's text edited by a re-import: the example carries the new text.
+  await store('The invoice went out a week late');
+  const edited = await classifyStateKept(db, id);
+  expect(edited.examples[0]!.text).toBe('The invoice went out a week late');
+  expect(edited).toEqual(await fresh());
+
+  // A job edited by a person.
+  await saveJob(db, {
+    customerId: id,
+    key: 'pay',
+    statement: 'Get paid within a week',
+    desiredOutcome: '',
+    who: 'x',
+    create: false,
+  });
+  const reworded = await classifyStateKept(db, id);
+  expect(reworded.jobs[0]!.statement).toBe('Get paid within a week');
+  expect(reworded).toEqual(await fresh());
+
+  // The regression choice is read every time, the arrays kept.
+  const choice = { key: 'k', texts: 3, help: true };
+  await db.insert(jobHeadChoices).values({ customerId: id, choice });
+  const chosen = await classifyStateKept(db, id);
+  expect(chosen.regressions).toEqual(choice);
+  expect(chosen.jobs).toBe(reworded.jobs);
+  expect(chosen).toEqual(await fresh());
+
+  // The unit removed for good: its decisions go with it.
+  await db.delete(units).where(eq(units.id, unit!.id));
+  const gone = await classifyStateKept(db, id);
+  expect(gone.examples).toEqual([]);
+  expect(gone).toEqual(await fresh());
 }
 
 describe("the classify stage's writes", () => {

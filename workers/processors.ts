@@ -5,12 +5,19 @@
 import { UnrecoverableError } from 'bullmq';
 import type { Db } from '../db/client.ts';
 import type { Config } from '../app/env.ts';
-import type { Classifier, JobAnchor, RegressionChoice, UnitInput } from '../classifiers/types.ts';
+import type {
+  Classifier,
+  JobAnchor,
+  LabelledExample,
+  RegressionChoice,
+  UnitInput,
+} from '../classifiers/types.ts';
+import type { JobDef } from '../ingest/types.ts';
 import { catalog, type JobName, type Payload } from './catalog.ts';
 import { runImport } from '../app/importer.ts';
 import { buildMap } from '../app/map.ts';
 import {
-  classifyStateOf,
+  classifyStateKept,
   clearAnchors,
   customerAnchors,
   customerHeadsStore,
@@ -24,6 +31,7 @@ import {
   saveClassifications,
   saveRegressionChoice,
   unitsForClassification,
+  type ClassifyState,
 } from '../db/queries.ts';
 import { GapmapError } from '../app/errors.ts';
 import { hashOf } from '../app/store.ts';
@@ -89,10 +97,11 @@ export const processors: Processors = {
     }
     for (const [customerId, all] of byCustomer) {
       // The jobs' version with the jobs, in one statement: the tags never claim newer jobs than they saw.
-      const { jobsVersion, regressions, jobs, examples } = await classifyStateOf(rt.db, customerId);
+      const state = await classifyStateKept(rt.db, customerId);
+      const { jobsVersion, regressions, jobs, examples } = state;
       // The heads a customer's units are tagged with depend on its jobs and on people's corrections:
       // tags made before a correction or a job edit are out of date.
-      const version = customerVersion(classifier.version, jobs, examples);
+      const version = keptVersion(classifier.version, state);
       const us = all.filter((r) => {
         const c = r.tagged;
         const by = (name: string, v: string) => c?.classifier === name && c.version === v;
@@ -225,6 +234,16 @@ export async function enqueueClassification(
 /** A classifier's version for one customer: its own, plus a digest of the jobs and corrections it learnt from. */
 export function customerVersion(base: string, jobs: unknown, examples: unknown): string {
   return `${base}+c${hashOf({ jobs, examples }).slice(0, 8)}`;
+}
+
+/** customerVersion of a kept ClassifyState's jobs and examples, made once per state read. */
+const keptVersions = new WeakMap<LabelledExample[], { jobs: JobDef[]; base: string; version: string }>();
+function keptVersion(base: string, state: ClassifyState): string {
+  const had = keptVersions.get(state.examples);
+  if (had && had.jobs === state.jobs && had.base === base) return had.version;
+  const version = customerVersion(base, state.jobs, state.examples);
+  keptVersions.set(state.examples, { jobs: state.jobs, base, version });
+  return version;
 }
 
 /** Parses the payload with the catalog's schema before the processor sees it. */
