@@ -410,39 +410,69 @@ export async function countUnits(db: Db, customerIds?: number[]) {
  * batch of its sixty turns would otherwise carry them sixty times. The items are found from the
  * unit ids in the database, so both reads go at once (two connections of the pool): one round trip.
  */
-export async function unitsForClassification(db: Db, unitIds: number[]) {
+export async function unitsForClassification(db: Db, unitIds: number[]): Promise<UnitToClassify[]> {
   if (unitIds.length === 0) return [];
+  // Plain SQL rows: drizzle's select with a nested object took 2.2-3.0 ms of this process's CPU per
+  // batch of 256, these 1.1-1.6 (a scratch timing, 600 batches each, alternating).
+  const ids = sql.param(unitIds);
   const [rows, sources] = await Promise.all([
-    db
-      .select({
-        id: units.id,
-        customerId: units.customerId,
-        itemId: units.itemId,
-        text: units.text,
-        ordinal: units.ordinal,
-        section: units.section,
-        contentHash: units.contentHash,
-        tagged: {
-          hash: classifications.contentHash,
-          classifier: classifications.classifier,
-          version: classifications.version,
-        },
-      })
-      .from(units)
-      .leftJoin(classifications, eq(classifications.unitId, units.id))
-      .where(and(anyOf(units.id, unitIds, 'int'), isNull(units.deletedAt))),
-    db
-      .select({ id: items.id, sourceType: items.sourceType, meta: items.meta })
-      .from(items)
-      .where(
-        sql`${items.id} in (select ${units.itemId} from ${units} where ${anyOf(units.id, unitIds, 'int')})`,
-      ),
+    rowsOf<{
+      id: number;
+      customer_id: number;
+      item_id: number;
+      text: string;
+      ordinal: number;
+      section: string | null;
+      content_hash: string;
+      tagged_hash: string | null;
+      classifier: string | null;
+      version: string | null;
+    }>(
+      db,
+      sql`select u.id, u.customer_id, u.item_id, u.text, u.ordinal, u.section, u.content_hash,
+        c.content_hash as tagged_hash, c.classifier, c.version
+      from ${units} u left join ${classifications} c on c.unit_id = u.id
+      where u.id = any(${ids}::int[]) and u.deleted_at is null`,
+    ),
+    rowsOf<{ id: number; source_type: string; meta: Record<string, unknown> }>(
+      db,
+      sql`select id, source_type, meta from ${items}
+      where id in (select item_id from ${units} where id = any(${ids}::int[]))`,
+    ),
   ]);
-  const byId = new Map(sources.map((i) => [i.id, i]));
-  return rows.map(({ itemId, ...r }) => {
-    const item = byId.get(itemId)!;
-    return { ...r, sourceType: item.sourceType, meta: item.meta };
+  const byId = new Map<number, { source_type: string; meta: Record<string, unknown> }>();
+  for (const i of sources) byId.set(i.id, i);
+  return rows.map((r) => {
+    const item = byId.get(r.item_id)!;
+    return {
+      id: r.id,
+      customerId: r.customer_id,
+      text: r.text,
+      ordinal: r.ordinal,
+      section: r.section,
+      contentHash: r.content_hash,
+      tagged:
+        r.tagged_hash === null
+          ? null
+          : { hash: r.tagged_hash, classifier: r.classifier!, version: r.version! },
+      sourceType: item.source_type,
+      meta: item.meta,
+    };
   });
+}
+
+/** A live unit of a classify batch (unitsForClassification). */
+export interface UnitToClassify {
+  id: number;
+  customerId: number;
+  text: string;
+  ordinal: number;
+  section: string | null;
+  contentHash: string;
+  /** The tag the unit has: the content hash, classifier and version it was made for. */
+  tagged: { hash: string; classifier: string; version: string } | null;
+  sourceType: string;
+  meta: Record<string, unknown>;
 }
 
 /** What a batch's tags share: one customer, one classifier and version, one jobs version, one time. */
