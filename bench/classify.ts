@@ -38,6 +38,7 @@ import { storeItems } from '../app/store.ts';
 import { loadConfig } from '../app/env.ts';
 import { CLASSIFY_CONCURRENCY, runJob } from '../workers/processors.ts';
 import { mapLimit } from '../ingest/connectors/http.ts';
+import { postgresCpuMs, threadsCpuMs } from './proc-cpu.ts';
 
 const args = process.argv.slice(2);
 const arg = (name: string) => {
@@ -202,45 +203,8 @@ interface Timing {
   /** CPU time of the machine's PostgreSQL processes (0 where /proc cannot show them). */
   pg: number;
 }
-/** User + system CPU milliseconds of a /proc stat line's process or thread. */
-function statCpuMs(stat: string): number {
-  // Fields after the name: state is the 1st, utime the 12th and stime the 13th; USER_HZ is 100.
-  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(f[11]) + Number(f[12])) * 10;
-}
-/** CPU milliseconds of these threads of this process, all together (Linux; 0 elsewhere). */
-function threadsCpuMs(ids: string[]): number {
-  let ms = 0;
-  for (const id of ids) {
-    try {
-      ms += statCpuMs(readFileSync(`/proc/self/task/${id}/stat`, 'utf8'));
-    } catch {
-      // A thread that ended, or no /proc.
-    }
-  }
-  return ms;
-}
 /** The main thread's id is the process id. */
 const mainThread = [String(process.pid)];
-/** CPU milliseconds of every process named postgres, from /proc (Linux; 0 elsewhere). */
-function postgresCpuMs(): number {
-  let ms = 0;
-  let pids: string[] = [];
-  try {
-    pids = readdirSync('/proc').filter((d) => /^\d+$/.test(d));
-  } catch {
-    return 0;
-  }
-  for (const pid of pids) {
-    try {
-      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-      if (stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')')) === 'postgres') ms += statCpuMs(stat);
-    } catch {
-      // The process ended between the listing and the read.
-    }
-  }
-  return ms;
-}
 async function timed(run: () => Promise<unknown>): Promise<Timing> {
   // The scan of /proc for PostgreSQL's processes outside this process's measured CPU and time.
   const pg0 = postgresCpuMs();
