@@ -5,9 +5,9 @@
  * kind and sentiment heads (table customer_heads).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { eq } from 'drizzle-orm';
+import { eq, sql } from 'drizzle-orm';
 import { createTestDb, tempDir, testConfig, type TestDb } from './helpers/db.ts';
-import { openDb, type Db } from '../db/client.ts';
+import { openDb, RANDOM_PAGE_COST, type Db } from '../db/client.ts';
 import { ROTA_REWORDED, ticket, writeBundle } from './helpers/bundle.ts';
 import { importInProcessForTest } from './helpers/pipeline.ts';
 import {
@@ -22,6 +22,7 @@ import {
   units,
 } from '../db/schema/index.ts';
 import {
+  batchQueries,
   classifyStateKept,
   classifyStateOf,
   customerKeyMap,
@@ -33,6 +34,8 @@ import {
   jobsOf,
   mergeAnchors,
   reviewedExamples,
+  rowsOf,
+  unitsForClassification,
   saveClassifications,
   type UnitAnchor,
   type UnitTags,
@@ -459,6 +462,54 @@ async function checkKeptState(db: Db) {
   const gone = await classifyStateKept(db, id);
   expect(gone.examples).toEqual([]);
   expect(gone).toEqual(await fresh());
+}
+
+describe("the classify stage's reads of a batch", () => {
+  it.each(['postgres', 'pglite'] as const)(
+    "find a batch's units and items by their primary keys in a database of thousands (%s)",
+    (which) => onDatabase(which, checkBatchPlans),
+  );
+
+  it("a DATABASE_URL's own options replace Gapmap's planner setting", async () => {
+    expect(await pageCost(t.handle.db)).toBe(String(RANDOM_PAGE_COST));
+    const url = new URL(t.url);
+    url.searchParams.set('options', '-c random_page_cost=3');
+    const other = await openDb({ databaseUrl: url.toString(), home: '/nonexistent', migrate: false });
+    try {
+      expect(await pageCost(other.db)).toBe('3');
+    } finally {
+      await other.close();
+    }
+  });
+});
+
+const pageCost = async (db: Db) =>
+  (await rowsOf<{ random_page_cost: string }>(db, sql`show random_page_cost`))[0]!.random_page_cost;
+
+/**
+ * 20,000 units of one customer, just imported (PostgreSQL has no statistics on them yet): with the
+ * default planner costs, every batch of 256 scanned all of them; with Gapmap's, the batch's
+ * statements use the units' primary key.
+ */
+async function checkBatchPlans(db: Db) {
+  expect(await pageCost(db)).toBe(String(RANDOM_PAGE_COST));
+  const [c] = await db.insert(customers).values({ key: 'plans', name: 'Plans' }).returning();
+  await db.execute(sql`insert into ${items} (customer_id, source_type, external_id, content_hash, origin)
+    select ${c!.id}, 'survey', 'plan-' || g, 'h', '{}' from generate_series(1, 20000) g`);
+  await db.execute(sql`insert into ${units} (item_id, customer_id, ref, ordinal, text, content_hash)
+    select i.id, i.customer_id, 'survey:' || i.external_id, 1, 'Unit of ' || i.external_id, 'h' || i.id
+    from ${items} i where i.customer_id = ${c!.id}`);
+  const ids = (
+    await db.select({ id: units.id }).from(units).where(eq(units.customerId, c!.id)).limit(256)
+  ).map((u) => u.id);
+  for (const query of [batchQueries.units(ids), batchQueries.items(ids)]) {
+    const plan = (await rowsOf<Record<string, string>>(db, sql`explain ${query}`))
+      .map((r) => Object.values(r)[0])
+      .join('\n');
+    expect(plan).not.toMatch(/Seq Scan on units/);
+    expect(plan).toMatch(/Index (Only )?Scan (using|on) units_pkey/);
+  }
+  expect(await unitsForClassification(db, ids)).toHaveLength(256);
 }
 
 describe("the classify stage's writes", () => {
