@@ -150,15 +150,12 @@ try {
       sentimentConfidence: 0.72,
     }));
   const tagsCall = Math.min(CALLS, batches.length);
-  line(
-    `a batch's units read, untagged`,
-    await perCall(tagsCall - 3, (i) =>
-      unitsForClassification(
-        db,
-        batches[i]!.map((u) => u.id),
-      ),
-    ),
-  );
+  const readBatch = (i: number) =>
+    unitsForClassification(
+      db,
+      batches[i]!.map((u) => u.id),
+    );
+  line(`a batch's units read, untagged`, await perCall(tagsCall - 3, readBatch));
   const at = new Date();
   line(
     `its ${BATCH} tags written`,
@@ -170,15 +167,7 @@ try {
       ),
     ),
   );
-  line(
-    `a batch's units read, tagged`,
-    await perCall(tagsCall - 3, (i) =>
-      unitsForClassification(
-        db,
-        batches[i]!.map((u) => u.id),
-      ),
-    ),
-  );
+  line(`a batch's units read, tagged`, await perCall(tagsCall - 3, readBatch));
 
   // Anchors: every job filled to the cap, then batches of 15 of other units merged.
   let next = 0;

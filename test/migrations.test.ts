@@ -8,23 +8,14 @@ import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MIGRATIONS_DIR } from '../db/client.ts';
-import { ADMIN_URL, dbUrl } from './helpers/urls.ts';
+import { dbUrl } from './helpers/urls.ts';
+import { admin } from './helpers/db.ts';
 
 const journal = JSON.parse(readFileSync(path.join(MIGRATIONS_DIR, 'meta', '_journal.json'), 'utf8')) as {
   entries: { idx: number; tag: string }[];
 };
 const name = `gapmap_t_mig_${randomBytes(6).toString('hex')}`;
 let db: pg.Client;
-
-async function admin(sql: string) {
-  const c = new pg.Client({ connectionString: ADMIN_URL });
-  await c.connect();
-  try {
-    await c.query(sql);
-  } finally {
-    await c.end();
-  }
-}
 
 /** Runs the migration files from `from` to `to` (journal indexes, both included), statement by statement. */
 async function migrate(from: number, to: number) {

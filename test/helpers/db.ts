@@ -12,7 +12,8 @@ import { openDb, type DbHandle } from '../../db/client.ts';
 import { loadConfig, type Config } from '../../app/env.ts';
 import { ADMIN_URL, REDIS_URL, dbUrl } from './urls.ts';
 
-async function admin(sql: string) {
+/** Runs one statement as the server's admin (creating and dropping databases). */
+export async function admin(sql: string) {
   const c = new pg.Client({ connectionString: ADMIN_URL });
   await c.connect();
   try {
