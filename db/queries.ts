@@ -582,8 +582,11 @@ async function stateWithFingerprint(
   };
 }
 
-/** Customers whose ClassifyState a process keeps (per database), the most recently used. */
-const STATES_KEPT = 256;
+/**
+ * Customers whose ClassifyState a process keeps (per database), the most recently used (a state
+ * holds the text of every unit people decided on).
+ */
+const STATES_KEPT = 64;
 const keptStates = new WeakMap<Db, Map<number, { fingerprint: string; state: ClassifyState }>>();
 
 /**
