@@ -134,15 +134,17 @@ export const processors: Processors = {
       });
       // Before the tags: a batch retried after a crash skips the units it wrote, and would not
       // choose these again. Merging twice is harmless (one row per unit). An anchor is a unit's text.
-      const unitOf = new Map(us.map((u) => [u.text, u]));
-      await mergeAnchors(
-        rt.db,
-        customerId,
-        chosen.flatMap((a) => {
-          const u = unitOf.get(a.text);
-          return u ? [{ ...a, unitId: u.id, contentHash: u.contentHash }] : [];
-        }),
-      );
+      if (chosen.length > 0) {
+        const unitOf = new Map(us.map((u) => [u.text, u]));
+        await mergeAnchors(
+          rt.db,
+          customerId,
+          chosen.flatMap((a) => {
+            const u = unitOf.get(a.text);
+            return u ? [{ ...a, unitId: u.id, contentHash: u.contentHash }] : [];
+          }),
+        );
+      }
       if (decided) await saveRegressionChoice(rt.db, customerId, decided);
       if (stages) await routeToLlm(rt.db, stages, customerId, us, tags);
       await saveClassifications(
