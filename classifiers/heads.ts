@@ -5,6 +5,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { ensureTfBackend } from './embed-bundled.ts';
+import { DataType, graph, model, node, valueInfo } from './onnx-proto.ts';
 
 export interface SoftmaxHead {
   classes: string[];
@@ -169,7 +170,6 @@ function nativeMatMul(): Promise<MatMul | null> {
   return (matMul ??= (async () => {
     try {
       const ort = await import('onnxruntime-node');
-      const { graph, model, node, valueInfo, DataType } = await import('./onnx-proto.ts');
       const session = await ort.InferenceSession.create(
         model(
           graph({

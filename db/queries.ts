@@ -455,12 +455,13 @@ export async function unitsForClassification(db: Db, unitIds: number[]): Promise
 
 /** unitsForClassification's two statements (exported for the test of their plans). */
 export const batchQueries = {
-  units: (unitIds: number[]) => sql`select u.id, u.customer_id, u.item_id, u.text, u.ordinal, u.section,
-      u.content_hash, c.content_hash as tagged_hash, c.classifier, c.version
-    from ${units} u left join ${classifications} c on c.unit_id = u.id
-    where u.id = any(${sql.param(unitIds)}::int[]) and u.deleted_at is null`,
-  items: (unitIds: number[]) => sql`select id, source_type, meta from ${items}
-    where id in (select item_id from ${units} where id = any(${sql.param(unitIds)}::int[]))`,
+  units: (unitIds: number[]) => sql`select ${units.id}, ${units.customerId}, ${units.itemId}, ${units.text},
+      ${units.ordinal}, ${units.section}, ${units.contentHash},
+      ${classifications.contentHash} as tagged_hash, ${classifications.classifier}, ${classifications.version}
+    from ${units} left join ${classifications} on ${classifications.unitId} = ${units.id}
+    where ${anyOf(units.id, unitIds, 'int')} and ${units.deletedAt} is null`,
+  items: (unitIds: number[]) => sql`select ${items.id}, ${items.sourceType}, ${items.meta} from ${items}
+    where ${items.id} in (select ${units.itemId} from ${units} where ${anyOf(units.id, unitIds, 'int')})`,
 };
 
 /** A live unit of a classify batch (unitsForClassification). */
