@@ -318,6 +318,40 @@ describe('embedding classifier (bundled USE-lite)', () => {
     expect(tags[3]!.job).toBeNull();
   });
 
+  it('is sure of a clear unit when its customer has job statements alone (nothing to hold out)', async () => {
+    const statementsOnly: CustomerContext = {
+      customerKey: 'statements-only',
+      jobs: [
+        ...bakery.jobs.map((j) => ({ ...j, desiredOutcome: '', examples: [] })),
+        {
+          key: 'flour-stock',
+          statement: 'Order flour and butter from suppliers before the stock runs out',
+          desiredOutcome: '',
+          examples: [],
+        },
+        {
+          key: 'card-payments',
+          statement: 'Take card payments at the shop counter',
+          desiredOutcome: '',
+          examples: [],
+        },
+      ],
+    };
+    const tags = await classifier.classify(
+      [
+        unit(1, 'We ran out of flour on Saturday because nobody ordered more from the supplier.'),
+        unit(2, 'I have to plan the weekly shifts for the bakers again after two called in sick.'),
+      ],
+      statementsOnly,
+    );
+    expect(tags.map((t) => t.job)).toEqual(['flour-stock', 'staff-rota']);
+    // With the temperature of 1 this used to keep, over four jobs, the first was at 0.36.
+    for (const t of tags) {
+      expect(t.jobConfidence).toBeGreaterThan(0.5);
+      expect(t.jobConfidence).toBeLessThan(1);
+    }
+  });
+
   it("reads a transcript turn's job from the question it answers", async () => {
     const text = 'Honestly, a mess most weeks. I do it on a Sunday night.';
     const [orders, rota] = await classifier.classify(
