@@ -341,14 +341,29 @@ export function fitCombination(heldOut: { p: Float64Array; q: Float64Array; labe
     for (const h of pairs) loss -= Math.log(Math.max(softmax(h.logits, temperature)[h.label]!, 1e-12));
     return { wordWeight: w, temperature, loss };
   };
+  // Golden-section search: each step keeps one of its two inner points, so it fits one more
+  // temperature. 20 steps narrow the weight to within 0.0003 (3 x 0.618^20).
+  const g = (Math.sqrt(5) - 1) / 2;
   let lo = 0;
   let hi = MAX_WORD_WEIGHT;
-  const g = (Math.sqrt(5) - 1) / 2;
-  for (let i = 0; i < 24; i++) {
-    const a = hi - g * (hi - lo);
-    const b = lo + g * (hi - lo);
-    if (fitAt(a).loss < fitAt(b).loss) hi = b;
-    else lo = a;
+  let a = hi - g * (hi - lo);
+  let b = lo + g * (hi - lo);
+  let fa = fitAt(a).loss;
+  let fb = fitAt(b).loss;
+  for (let i = 0; i < 20; i++) {
+    if (fa < fb) {
+      hi = b;
+      b = a;
+      fb = fa;
+      a = hi - g * (hi - lo);
+      fa = fitAt(a).loss;
+    } else {
+      lo = a;
+      a = b;
+      fa = fb;
+      b = lo + g * (hi - lo);
+      fb = fitAt(b).loss;
+    }
   }
   const { wordWeight, temperature } = fitAt((lo + hi) / 2);
   return { wordWeight, temperature };
