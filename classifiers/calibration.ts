@@ -4,24 +4,45 @@
  */
 import { softmax } from './heads.ts';
 
+/** Negative log-likelihood of held-out logits at temperature t. */
+export function logLoss(heldOut: { logits: ArrayLike<number>; label: number }[], t: number): number {
+  let s = 0;
+  for (const h of heldOut) s -= Math.log(Math.max(softmax(h.logits, t)[h.label]!, 1e-12));
+  return s;
+}
+
+/**
+ * Where a unimodal f is least in [lo, hi], to within (hi - lo) x 0.618^steps: golden-section search,
+ * each step keeping one of its two inner points, so it evaluates f once.
+ */
+export function goldenMin(f: (x: number) => number, lo: number, hi: number, steps: number): number {
+  const g = (Math.sqrt(5) - 1) / 2;
+  let a = hi - g * (hi - lo);
+  let b = lo + g * (hi - lo);
+  let fa = f(a);
+  let fb = f(b);
+  for (let i = 0; i < steps; i++) {
+    if (fa < fb) {
+      hi = b;
+      b = a;
+      fb = fa;
+      a = hi - g * (hi - lo);
+      fa = f(a);
+    } else {
+      lo = a;
+      a = b;
+      fa = fb;
+      b = lo + g * (hi - lo);
+      fb = f(b);
+    }
+  }
+  return (lo + hi) / 2;
+}
+
 /** Temperature minimising the negative log-likelihood of held-out logits (golden-section on log T). */
 export function fitTemperature(heldOut: { logits: ArrayLike<number>; label: number }[]): number {
   if (heldOut.length === 0) return 1;
-  const nll = (t: number) => {
-    let s = 0;
-    for (const h of heldOut) s -= Math.log(Math.max(softmax(h.logits, t)[h.label]!, 1e-12));
-    return s;
-  };
-  let lo = Math.log(0.05);
-  let hi = Math.log(20);
-  const g = (Math.sqrt(5) - 1) / 2;
-  for (let i = 0; i < 60; i++) {
-    const a = hi - g * (hi - lo);
-    const b = lo + g * (hi - lo);
-    if (nll(Math.exp(a)) < nll(Math.exp(b))) hi = b;
-    else lo = a;
-  }
-  return Math.exp((lo + hi) / 2);
+  return Math.exp(goldenMin((x) => logLoss(heldOut, Math.exp(x)), Math.log(0.05), Math.log(20), 60));
 }
 
 export interface Platt {

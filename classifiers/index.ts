@@ -24,7 +24,14 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { GapmapError } from '../app/errors.ts';
-import { fitLogistic, fitTemperature, logisticProb, type Logistic } from './calibration.ts';
+import {
+  fitLogistic,
+  fitTemperature,
+  goldenMin,
+  logisticProb,
+  logLoss,
+  type Logistic,
+} from './calibration.ts';
 import {
   CachedEmbedder,
   createEmbedder,
@@ -337,35 +344,10 @@ export function fitCombination(heldOut: { p: Float64Array; q: Float64Array; labe
   const fitAt = (w: number) => {
     const pairs = heldOut.map((h) => ({ logits: combinedLogits(h.p, h.q, w), label: h.label }));
     const temperature = fitTemperature(pairs);
-    let loss = 0;
-    for (const h of pairs) loss -= Math.log(Math.max(softmax(h.logits, temperature)[h.label]!, 1e-12));
-    return { wordWeight: w, temperature, loss };
+    return { wordWeight: w, temperature, loss: logLoss(pairs, temperature) };
   };
-  // Golden-section search: each step keeps one of its two inner points, so it fits one more
-  // temperature. 20 steps narrow the weight to within 0.0003 (3 x 0.618^20).
-  const g = (Math.sqrt(5) - 1) / 2;
-  let lo = 0;
-  let hi = MAX_WORD_WEIGHT;
-  let a = hi - g * (hi - lo);
-  let b = lo + g * (hi - lo);
-  let fa = fitAt(a).loss;
-  let fb = fitAt(b).loss;
-  for (let i = 0; i < 20; i++) {
-    if (fa < fb) {
-      hi = b;
-      b = a;
-      fb = fa;
-      a = hi - g * (hi - lo);
-      fa = fitAt(a).loss;
-    } else {
-      lo = a;
-      a = b;
-      fa = fb;
-      b = lo + g * (hi - lo);
-      fb = fitAt(b).loss;
-    }
-  }
-  const { wordWeight, temperature } = fitAt((lo + hi) / 2);
+  // 20 steps narrow the weight to within 0.0003 (3 x 0.618^20).
+  const { wordWeight, temperature } = fitAt(goldenMin((w) => fitAt(w).loss, 0, MAX_WORD_WEIGHT, 20));
   return { wordWeight, temperature };
 }
 
@@ -1438,9 +1420,9 @@ export class EmbeddingClassifier implements Classifier {
     const jobScoresOf: Float64Array[] = [];
     const pNones: number[] = [];
     const pOthers: number[] = [];
+    const { kind: ck, sentiment: cs } = heads.combined;
     const batchTags = units.map((_, i) => {
       const pkDense = kindDense[i]!;
-      const { kind: ck, sentiment: cs } = heads.combined;
       const pk = softmax(combinedLogits(pkDense, wordParts[i]!.kind, ck.wordWeight), ck.temperature);
       const ps = softmax(
         combinedLogits(sentimentDense[i]!, wordParts[i]!.sentiment, cs.wordWeight),
