@@ -11,9 +11,8 @@
  * In a worker these run on the main thread next to the model's threads, where the same work takes
  * about twice the CPU (README).
  */
-import pg from 'pg';
 import { asc } from 'drizzle-orm';
-import { openDb, type Db } from '../db/client.ts';
+import { openDb, runAsAdmin, type Db } from '../db/client.ts';
 import {
   classifyStateKept,
   classifyStateOf,
@@ -44,15 +43,7 @@ const ANCHORS_PER_BATCH = 15;
 
 const admin = process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 const dbName = `gapmap_bench_classify_db_${process.pid}`;
-async function adminQuery(text: string) {
-  const c = new pg.Client({ connectionString: admin });
-  await c.connect();
-  try {
-    await c.query(text);
-  } finally {
-    await c.end();
-  }
-}
+const adminQuery = (statement: string) => runAsAdmin(admin, statement);
 
 /** Per call of `f` (after a few unmeasured ones): wall ms, this process's CPU ms, PostgreSQL's CPU ms. */
 async function perCall(calls: number, f: (i: number) => Promise<unknown>) {

@@ -10,9 +10,8 @@ import { randomBytes } from 'node:crypto';
 import os from 'node:os';
 import path from 'node:path';
 import fs from 'node:fs';
-import pg from 'pg';
 import { sql } from 'drizzle-orm';
-import { openDb } from '../db/client.ts';
+import { openDb, runAsAdmin } from '../db/client.ts';
 import { loadConfig } from '../app/env.ts';
 import { buildMap } from '../app/map.ts';
 import { startServer } from '../dashboard/server.ts';
@@ -47,15 +46,7 @@ const TEMPLATES = [
   ['friction', 'negative', 'job-a', 'Travel time between addresses has to be blocked by hand every evening'],
 ] as const;
 
-async function admin(query: string) {
-  const c = new pg.Client({ connectionString: ADMIN });
-  await c.connect();
-  try {
-    await c.query(query);
-  } finally {
-    await c.end();
-  }
-}
+const admin = (statement: string) => runAsAdmin(ADMIN, statement);
 
 function stats(ms: number[]) {
   const s = [...ms].sort((a, b) => a - b);

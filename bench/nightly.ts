@@ -13,7 +13,6 @@ import readline from 'node:readline';
 import os from 'node:os';
 import fs from 'node:fs';
 import path from 'node:path';
-import pg from 'pg';
 
 const args = process.argv.slice(2);
 const flag = (name: string) => args.includes(name);
@@ -57,24 +56,16 @@ async function main() {
     });
   });
 
+  const { openDb, runAsAdmin } = await import('../db/client.ts');
   const admin = process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
   const dbName = `gapmap_bench_nightly_${process.pid}`;
-  const adminQuery = async (q: string) => {
-    const c = new pg.Client({ connectionString: admin });
-    await c.connect();
-    try {
-      await c.query(q);
-    } finally {
-      await c.end();
-    }
-  };
+  const adminQuery = (statement: string) => runAsAdmin(admin, statement);
   await adminQuery(`drop database if exists ${dbName} with (force)`);
   await adminQuery(`create database ${dbName}`);
   const dbUrl = new URL(admin);
   dbUrl.pathname = `/${dbName}`;
   const home = fs.mkdtempSync(path.join(os.tmpdir(), 'gapmap-bench-nightly-'));
 
-  const { openDb } = await import('../db/client.ts');
   const { upsertCustomers } = await import('../db/queries.ts');
   const { runConnector } = await import('../ingest/connectors/run.ts');
   const { createConnector } = await import('../db/connectors.ts');

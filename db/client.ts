@@ -120,3 +120,17 @@ function safeUrl(url: string): string {
     return '(unparseable URL)';
   }
 }
+
+/**
+ * Runs one statement on a connection of its own to the server at `url`: creating and dropping the
+ * scratch databases of benches and tests, which no pooled session of that database may hold.
+ */
+export async function runAsAdmin(url: string, statement: string): Promise<void> {
+  const c = new pg.Client({ connectionString: url });
+  await c.connect();
+  try {
+    await c.query(statement);
+  } finally {
+    await c.end();
+  }
+}

@@ -6,21 +6,14 @@ import { randomBytes } from 'node:crypto';
 import os from 'node:os';
 import path from 'node:path';
 import fs from 'node:fs';
-import pg from 'pg';
 import { inject } from 'vitest';
-import { openDb, type DbHandle } from '../../db/client.ts';
+import { openDb, runAsAdmin, type DbHandle } from '../../db/client.ts';
 import { loadConfig, type Config } from '../../app/env.ts';
 import { ADMIN_URL, REDIS_URL, dbUrl } from './urls.ts';
 
 /** Runs one statement as the server's admin (creating and dropping databases). */
-export async function admin(sql: string) {
-  const c = new pg.Client({ connectionString: ADMIN_URL });
-  await c.connect();
-  try {
-    await c.query(sql);
-  } finally {
-    await c.end();
-  }
+export function admin(sql: string): Promise<void> {
+  return runAsAdmin(ADMIN_URL, sql);
 }
 
 export interface TestDb {
