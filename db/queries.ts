@@ -529,15 +529,15 @@ export interface ClassifyState {
 
 /**
  * What a customer's jobs and people's decisions on its units are at, as one text that any change
- * to them changes: the jobs' version, count, newest id and last edit; the decisions' count and
- * newest id, and the last change to their units (a re-import that edits a unit's text).
+ * to them changes: the jobs' version, count, newest id and last edit, and the decisions' version
+ * (customers.decisionsVersion, which triggers bump when reviews of units come or go and when a
+ * decided unit's text is edited). Joining every decided unit for its last edit instead cost
+ * PostgreSQL 3 and 8 ms per batch with 1,000 and 3,000 decisions.
  */
 const stateFingerprint = sql<string>`concat_ws('|', ${customers.jobsVersion},
   (select count(*) || ':' || coalesce(max(${jobs.id}), 0) || ':' || coalesce(max(${jobs.updatedAt})::text, '')
     from ${jobs} where ${jobs.customerId} = ${customers.id}),
-  (select count(*) || ':' || coalesce(max(${reviews.id}), 0) || ':' || coalesce(max(${units.updatedAt})::text, '')
-    from ${reviews} join ${units} on ${units.id} = ${reviews.unitId}
-    where ${reviews.customerId} = ${customers.id}))`;
+  ${customers.decisionsVersion})`;
 
 /**
  * What the classify stage reads of a customer, in one statement (one snapshot: the jobs are those

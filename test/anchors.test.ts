@@ -385,7 +385,7 @@ async function checkKeptState(db: Db) {
   ]);
   const ids = await customerKeyMap(db);
   const id = ids.get('kept-state')!;
-  const store = (text: string) =>
+  const store = (text: string, externalId = 'kept-1') =>
     storeItems(db, {
       runId: 0,
       customers: ids,
@@ -393,13 +393,20 @@ async function checkKeptState(db: Db) {
       items: [
         {
           sourceType: 'survey',
-          externalId: 'kept-1',
+          externalId,
           customerKey: 'kept-state',
           occurredAt: null,
           origin: { file: 'f', line: 1 },
           meta: {},
           units: [
-            { ref: 'survey:kept-1', ordinal: 1, speaker: null, text, occurredAt: null, offsetMs: null },
+            {
+              ref: `survey:${externalId}`,
+              ordinal: 1,
+              speaker: null,
+              text,
+              occurredAt: null,
+              offsetMs: null,
+            },
           ],
         },
       ],
@@ -429,6 +436,15 @@ async function checkKeptState(db: Db) {
   const twice = await classifyStateKept(db, id);
   expect(twice.examples[0]!.kind).toBe('friction');
   expect(twice).toEqual(await fresh());
+
+  // What decides nothing about units keeps the arrays: another unit stored and its text edited, a
+  // decision about a map entry.
+  await store('Nobody decided on this one', 'kept-2');
+  await store('Nobody decided on this one either', 'kept-2');
+  await db.insert(reviews).values({ customerId: id, entryKey: 'pay/friction/x', action: 'accept', who: 'x' });
+  const undecided = await classifyStateKept(db, id);
+  expect(undecided.examples).toBe(twice.examples);
+  expect(undecided).toEqual(await fresh());
 
   // The decided unit's text edited by a re-import: the example carries the new text.
   await store('The invoice went out a week late');
@@ -462,6 +478,22 @@ async function checkKeptState(db: Db) {
   const gone = await classifyStateKept(db, id);
   expect(gone.examples).toEqual([]);
   expect(gone).toEqual(await fresh());
+
+  // A decision again, then the customer deleted: its reviews go by cascade (the triggers that count
+  // them find no customer to bump), and nothing is kept for it.
+  const [other] = await db.select().from(units).where(eq(units.customerId, id));
+  await db
+    .insert(reviews)
+    .values({ customerId: id, unitId: other!.id, action: 'set_job', value: 'pay', who: 'x' });
+  expect((await classifyStateKept(db, id)).examples).toHaveLength(1);
+  await db.delete(customers).where(eq(customers.id, id));
+  expect(await db.select().from(reviews).where(eq(reviews.customerId, id))).toEqual([]);
+  expect(await classifyStateKept(db, id)).toEqual({
+    jobsVersion: 0,
+    regressions: undefined,
+    jobs: [],
+    examples: [],
+  });
 }
 
 describe("the classify stage's reads of a batch", () => {

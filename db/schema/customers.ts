@@ -32,6 +32,13 @@ export const customers = pgTable('customers', {
    * the next retrain looks only at decisions after it (app/retrain.ts).
    */
   retrainedThrough: integer('retrained_through'),
+  /**
+   * Bumped by triggers (migration 0013) whenever people's decisions on its units change: reviews
+   * of a unit added or removed (a unit or the customer deleted), or a decided unit's text edited by
+   * a re-import. The classify stage's kept state (db/queries.ts, classifyStateKept) compares it
+   * instead of joining every decided unit for every batch.
+   */
+  decisionsVersion: integer('decisions_version').notNull().default(0),
 });
 
 /**
