@@ -4,17 +4,7 @@
  * long ones). Written for the benchmarks; no customer data.
  */
 
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    // mulberry32
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
-  };
-}
+import { seededRandom } from '../classifiers/random.ts';
 
 const PRODUCTS = [
   'the mobile app',
@@ -137,7 +127,7 @@ function sentence(r: () => number): string {
 
 /** `n` distinct texts of 5 to 60 words (median about 20), deterministic for a seed. */
 export function feedbackTexts(n: number, seed = 42): string[] {
-  const r = rng(seed);
+  const r = seededRandom(seed);
   const out: string[] = [];
   const seen = new Set<string>();
   while (out.length < n) {

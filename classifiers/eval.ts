@@ -10,6 +10,7 @@ import type { ImportIssue, JobDef, SourceType } from '../ingest/types.ts';
 import { NOTES, TRANSCRIPTS, type FolderReader } from '../ingest/folders.ts';
 import { unitContext } from '../ingest/context.ts';
 import { expectedCalibrationError, reliabilityBins, type ReliabilityBin } from './calibration.ts';
+import { seededRandom } from './random.ts';
 import {
   KINDS,
   SENTIMENTS,
@@ -28,10 +29,20 @@ export interface ClassScore {
   support: number;
 }
 
+/** Where accuracy and macro-F1 would fall on other draws of as many units (bootstrapIntervals). */
+export interface Interval {
+  /** The share of the resamples' scores each interval holds (0.95). */
+  level: number;
+  resamples: number;
+  accuracy: [number, number];
+  macro_f1: [number, number];
+}
+
 export interface FieldReport {
   n: number;
   accuracy: number;
   macro_f1: number;
+  interval: Interval;
   /** Expected calibration error of the confidences (10 bins). */
   ece: number;
   /** The non-empty ones of those bins: how many tags, their mean confidence, how many were right. */
@@ -256,6 +267,75 @@ function splitConfirmed(all: LabelLine[], n: number): { confirmed: LabelLine[]; 
   return { confirmed, labels };
 }
 
+/** eval's bootstrap: resamples, the share of their scores an interval holds, and the seed. */
+const RESAMPLES = 1000;
+const LEVEL = 0.95;
+const SEED = 20261207;
+
+/**
+ * Percentile bootstrap intervals of accuracy and macro-F1 (macro-F1 as scoreField takes it, over
+ * the classes present in the labels, here of each resample): the units are drawn again with
+ * replacement `resamples` times, each draw scored, and each interval is the middle `level` of
+ * those scores. The seed is fixed, so a report is the same every run. Units are drawn one by one,
+ * though the units of one ticket or interview are not independent: the true spread is, if
+ * anything, wider.
+ */
+export function bootstrapIntervals(
+  truth: string[],
+  predicted: string[],
+  resamples = RESAMPLES,
+  level = LEVEL,
+  seed = SEED,
+): Interval {
+  const n = truth.length;
+  if (n === 0) return { level, resamples, accuracy: [0, 0], macro_f1: [0, 0] };
+  const codes = new Map<string, number>();
+  const code = (label: string) => {
+    let c = codes.get(label);
+    if (c === undefined) codes.set(label, (c = codes.size));
+    return c;
+  };
+  const t = Int32Array.from(truth, code);
+  const p = Int32Array.from(predicted, code);
+  const tp = new Int32Array(codes.size);
+  const support = new Int32Array(codes.size);
+  const chosen = new Int32Array(codes.size);
+  const accuracy = new Float64Array(resamples);
+  const macro = new Float64Array(resamples);
+  const random = seededRandom(seed);
+  for (let r = 0; r < resamples; r++) {
+    tp.fill(0);
+    support.fill(0);
+    chosen.fill(0);
+    let right = 0;
+    for (let i = 0; i < n; i++) {
+      const j = Math.floor(random() * n);
+      support[t[j]!]!++;
+      chosen[p[j]!]!++;
+      if (t[j] === p[j]) {
+        tp[t[j]!]!++;
+        right++;
+      }
+    }
+    // A class's F1 is 2 TP / (its labels + its predictions).
+    let f1Sum = 0;
+    let classes = 0;
+    for (let c = 0; c < codes.size; c++) {
+      if (support[c] === 0) continue;
+      f1Sum += (2 * tp[c]!) / (support[c]! + chosen[c]!);
+      classes++;
+    }
+    accuracy[r] = right / n;
+    macro[r] = f1Sum / classes;
+  }
+  const middle = (xs: Float64Array): [number, number] => {
+    xs.sort();
+    const tail = ((1 - level) / 2) * resamples;
+    return [xs[Math.floor(tail)]!, xs[Math.ceil(resamples - tail) - 1]!];
+  };
+  return { level, resamples, accuracy: middle(accuracy), macro_f1: middle(macro) };
+}
+
 export function scoreField(
   truth: string[],
   predicted: string[],
@@ -290,6 +370,7 @@ export function scoreField(
     n: truth.length,
     accuracy: truth.length ? correct.filter(Boolean).length / truth.length : 0,
     macro_f1: f1Count ? f1Sum / f1Count : 0,
+    interval: bootstrapIntervals(truth, predicted),
     ece: expectedCalibrationError(confidence, correct),
     calibration: reliabilityBins(confidence, correct),
     per_class,
@@ -455,10 +536,12 @@ export async function evaluateBundle(
 }
 
 const pct = (x: number) => x.toFixed(3);
+const range = ([lo, hi]: [number, number]) => `${pct(lo)}-${pct(hi)}`;
 
 function formatField(name: string, f: FieldReport): string {
   const lines = [
     `${name}: n=${f.n}  accuracy=${pct(f.accuracy)}  macro-F1=${pct(f.macro_f1)}  calibration error (ECE)=${pct(f.ece)}`,
+    `  ${Math.round(f.interval.level * 100)}% bootstrap intervals (${f.interval.resamples} resamples of the units): accuracy ${range(f.interval.accuracy)}, macro-F1 ${range(f.interval.macro_f1)}`,
   ];
   const width = Math.min(32, Math.max(8, ...f.labels.map((l) => l.length)));
   const cut = (s: string) => (s.length > width ? s.slice(0, width - 1) + '…' : s.padEnd(width));

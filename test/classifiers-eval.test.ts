@@ -2,7 +2,8 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { evaluateBundle, formatEvalReport, scoreField } from '../classifiers/eval.ts';
+import { bootstrapIntervals, evaluateBundle, formatEvalReport, scoreField } from '../classifiers/eval.ts';
+import { seededRandom } from '../classifiers/random.ts';
 import { expectedCalibrationError, fitTemperature, reliabilityBins } from '../classifiers/calibration.ts';
 import type { Classifier, Tags } from '../classifiers/types.ts';
 
@@ -71,6 +72,80 @@ describe('scoreField', () => {
     ]);
     expect(r.macro_f1).toBeCloseTo((2 / 3 + 0.8) / 2);
     expect(r.ece).toBeCloseTo(0.25);
+  });
+});
+
+describe('bootstrapIntervals', () => {
+  /** A population of 3 classes tagged right with probability `p`, wrong ones spread over the others. */
+  function population(n: number, p: number, seed: number) {
+    const random = seededRandom(seed);
+    const truth: string[] = [];
+    const predicted: string[] = [];
+    for (let i = 0; i < n; i++) {
+      const t = Math.floor(random() * 3);
+      truth.push(`c${t}`);
+      predicted.push(random() < p ? `c${t}` : `c${(t + 1 + Math.floor(random() * 2)) % 3}`);
+    }
+    return { truth, predicted };
+  }
+
+  it('is [1, 1] for a classifier that is always right, and the same on every run', () => {
+    const labels = ['a', 'b', 'b', 'c'];
+    expect(bootstrapIntervals(labels, labels)).toMatchObject({ accuracy: [1, 1], macro_f1: [1, 1] });
+    const { truth, predicted } = population(200, 0.7, 1);
+    expect(bootstrapIntervals(truth, predicted)).toEqual(bootstrapIntervals(truth, predicted));
+  });
+
+  it('holds the scores scoreField gives, and narrows as the units grow', () => {
+    const small = population(60, 0.7, 2);
+    const large = population(6000, 0.7, 3);
+    const width = ([lo, hi]: [number, number]) => hi - lo;
+    for (const { truth, predicted } of [small, large]) {
+      const r = scoreField(
+        truth,
+        predicted,
+        truth.map(() => 0.5),
+      );
+      expect(r.interval.accuracy[0]).toBeLessThan(r.accuracy);
+      expect(r.interval.accuracy[1]).toBeGreaterThan(r.accuracy);
+      expect(r.interval.macro_f1[0]).toBeLessThan(r.macro_f1);
+      expect(r.interval.macro_f1[1]).toBeGreaterThan(r.macro_f1);
+    }
+    const a = bootstrapIntervals(small.truth, small.predicted);
+    const b = bootstrapIntervals(large.truth, large.predicted);
+    // The spread of a mean falls with the square root of n: 10 times for 100 times the units.
+    expect(width(a.accuracy) / width(b.accuracy)).toBeGreaterThan(7);
+    expect(width(a.accuracy) / width(b.accuracy)).toBeLessThan(13);
+    expect(width(a.macro_f1) / width(b.macro_f1)).toBeGreaterThan(7);
+  });
+
+  it('holds the population scores in about 95% of samples drawn from it', () => {
+    const all = population(100_000, 0.7, 4);
+    const whole = scoreField(
+      all.truth,
+      all.predicted,
+      all.truth.map(() => 0.5),
+    );
+    const pick = seededRandom(5);
+    const samples = 200;
+    let holdsAccuracy = 0;
+    let holdsMacro = 0;
+    for (let s = 0; s < samples; s++) {
+      const ids = Array.from({ length: 300 }, () => Math.floor(pick() * all.truth.length));
+      const r = bootstrapIntervals(
+        ids.map((i) => all.truth[i]!),
+        ids.map((i) => all.predicted[i]!),
+        400,
+        0.95,
+        s + 1,
+      );
+      if (r.accuracy[0] <= whole.accuracy && whole.accuracy <= r.accuracy[1]) holdsAccuracy++;
+      if (r.macro_f1[0] <= whole.macro_f1 && whole.macro_f1 <= r.macro_f1[1]) holdsMacro++;
+    }
+    expect(holdsAccuracy / samples).toBeGreaterThan(0.9);
+    expect(holdsAccuracy / samples).toBeLessThan(0.985);
+    expect(holdsMacro / samples).toBeGreaterThan(0.9);
+    expect(holdsMacro / samples).toBeLessThan(0.985);
   });
 });
 
@@ -144,6 +219,9 @@ describe('evaluateBundle', () => {
     expect(text).toContain('by source (accuracy, macro-F1, n): ticket 1.000 1.000 1; survey 0.500');
     expect(text).toContain('confusion');
     expect(text).toMatch(/ECE\)=0\.\d{3}/);
+    expect(text).toMatch(
+      /95% bootstrap intervals \(1000 resamples of the units\): accuracy \d\.\d{3}-\d\.\d{3}, macro-F1/,
+    );
   });
 
   it('leaves out fields nobody labelled and can ignore the job examples', async () => {
