@@ -398,7 +398,31 @@ export async function main(argv: string[]): Promise<number> {
   }
 }
 
+/**
+ * Resolves once what was written to the stream has left this process. A pipe whose reader is slower
+ * than the output (`gapmap units --json | jq`) fills, and Node keeps the rest queued here: exiting
+ * then lost the output's tail (the last unit of 101, measured).
+ */
+function drained(stream: NodeJS.WriteStream): Promise<void> {
+  return new Promise((resolve) => {
+    if (stream.writableLength === 0) resolve();
+    // Called once the writes before it are done, or with the error of a reader that went away.
+    else stream.write('', () => resolve());
+  });
+}
+
+// A reader that stops early (`gapmap units --json | head`) closes the pipe: the rest of the output
+// has nowhere to go, and the command ends as it would have.
+for (const stream of [process.stdout, process.stderr]) {
+  stream.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code !== 'EPIPE' && err.code !== 'ERR_STREAM_DESTROYED') throw err;
+  });
+}
+
 const code = await main(process.argv);
 // worker and serve keep running; every other command is done here, whatever handles a library left open.
 const longRunning = ['worker', 'serve'].includes(process.argv[2] ?? '');
-if (code !== 0 || !longRunning) process.exit(code);
+if (code !== 0 || !longRunning) {
+  await Promise.all([drained(process.stdout), drained(process.stderr)]);
+  process.exit(code);
+}

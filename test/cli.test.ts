@@ -3,7 +3,7 @@ import { spawn, execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDb, tempDir, REDIS_URL, type TestDb } from './helpers/db.ts';
-import { writeBundle } from './helpers/bundle.ts';
+import { ticket, writeBundle } from './helpers/bundle.ts';
 
 const run = promisify(execFile);
 
@@ -108,6 +108,59 @@ describe('embedded mode (PGlite, no services)', () => {
     );
     expect(err2.stderr).toMatch(/GAPMAP_CLASSIFY_BATCH/);
   });
+});
+
+describe('output into a pipe', () => {
+  it('a reader slower than the output gets every line, and one that stops early ends the command quietly', async () => {
+    const env = { GAPMAP_HOME: tempDir() };
+    // 150 tickets of about 700 characters: the units' JSON is well over a pipe's 64 KiB.
+    const tickets = Array.from({ length: 150 }, (_, i) =>
+      ticket({
+        id: 5000 + i,
+        description: `Ticket ${i}: the booking page shows the wrong table again. `.repeat(12),
+      }),
+    );
+    await gapmap(['import', writeBundle({ tickets, transcripts: false })], env);
+    const customers = JSON.parse((await gapmap(['customers', '--json'], env)).stdout) as {
+      key: string;
+      units: number;
+    }[];
+    const kiln = customers.find((c) => c.key === 'kiln-cafe')!;
+    expect(kiln.units).toBeGreaterThan(150);
+
+    const child = spawn(process.execPath, ['bin/gapmap.js', 'units', '--customer', 'kiln-cafe', '--json'], {
+      env: { ...process.env, GAPMAP_EMBEDDER: 'lexical', DATABASE_URL: '', REDIS_URL: '', ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    const closed = new Promise((resolve) => child.stdout.on('close', resolve));
+    // Read nothing until the command has exited or three seconds have passed: the pipe fills, and
+    // the command must not exit with lines still queued (it waits for the reader instead).
+    child.stdout.pause();
+    await Promise.race([exited, new Promise((resolve) => setTimeout(resolve, 3000))]);
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (b: Buffer) => (out += b.toString()));
+    child.stderr.on('data', (b: Buffer) => (err += b.toString()));
+    child.stdout.resume();
+    expect(await exited).toBe(0);
+    await closed;
+    const lines = out.trim().split('\n');
+    expect(lines).toHaveLength(kiln.units);
+    expect(lines.map((l) => JSON.parse(l).ref)).toContain('ticket:5149');
+    expect(err).toBe('');
+
+    // `| head -1`: the reader closes the pipe after the first line.
+    const head = spawn(process.execPath, ['bin/gapmap.js', 'units', '--customer', 'kiln-cafe', '--json'], {
+      env: { ...process.env, GAPMAP_EMBEDDER: 'lexical', DATABASE_URL: '', REDIS_URL: '', ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let headErr = '';
+    head.stderr.on('data', (b: Buffer) => (headErr += b.toString()));
+    head.stdout.once('data', () => head.stdout.destroy());
+    expect(await new Promise((resolve) => head.on('exit', resolve))).toBe(0);
+    expect(headErr).toBe('');
+  }, 120_000);
 });
 
 describe('queue mode (PostgreSQL + Redis)', () => {
