@@ -13,7 +13,10 @@ const BATCH = 32;
 
 export interface HfOptions {
   modelDir?: string;
-  /** Where `downloadModel` fetches from; the hub unless a test or a mirror says otherwise. */
+  /**
+   * Where `downloadModel`, and `createHfEmbedder` without a model folder, fetch from: the hub unless
+   * a test or a mirror says otherwise.
+   */
   remoteHost?: string;
 }
 
@@ -40,16 +43,27 @@ export async function createHfEmbedder(id: string, opts: HfOptions = {}): Promis
     env.allowLocalModels = true;
     env.allowRemoteModels = false;
   } else {
+    // The hub (through transformers.js's own cache), not a model folder an earlier call named.
+    env.allowLocalModels = false;
     env.allowRemoteModels = true;
   }
   let extractor: Awaited<ReturnType<typeof pipeline<'feature-extraction'>>>;
+  const hub = env.remoteHost;
+  if (!dir && opts.remoteHost) env.remoteHost = opts.remoteHost;
+  const host = env.remoteHost;
   try {
     extractor = await pipeline('feature-extraction', id, { dtype: 'fp32' });
   } catch (err) {
     throw new GapmapError(
       'config',
-      `could not load the model ${id}${dir ? ` from ${path.join(dir, id)}` : ' from the Hugging Face hub'}: ${errorMessage(err)}`,
+      dir
+        ? `could not load the model ${id} from ${path.join(dir, id)}: ${errorMessage(err)}`
+        : `could not load the model ${id} from the Hugging Face hub (${host}): ${errorMessage(err)}. ` +
+            `A machine without access to it can use a copy: \`gapmap models download ${id} --dir <folder>\` ` +
+            `where there is access, then the folder here as GAPMAP_MODEL_DIR`,
     );
+  } finally {
+    env.remoteHost = hub;
   }
   const dim = Number((extractor.model.config as { hidden_size?: number }).hidden_size ?? 0);
 
@@ -103,7 +117,7 @@ export async function downloadModel(id: string, dir: string, opts: HfOptions = {
   } catch (err) {
     throw new GapmapError(
       'service_unavailable',
-      `could not download ${id} into ${dir}: ${errorMessage(err)}`,
+      `could not download ${id} from ${env.remoteHost} into ${dir}: ${errorMessage(err)}`,
     );
   } finally {
     Object.assign(env, saved);

@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createHfEmbedder, downloadModel } from '../classifiers/embed-hf.ts';
+import { GapmapError } from '../app/errors.ts';
 import { createEmbedder, type Embedder } from '../classifiers/embedders.ts';
 import { DataType, graph, model, node, tensor, valueInfo } from '../classifiers/onnx-proto.ts';
 
@@ -250,5 +251,27 @@ describe('downloadModel', () => {
     const [v] = await offline.embed(['the crew paid']);
     expect(Math.sqrt(dot(v!, v!))).toBeCloseTo(1, 5);
     await offline.close?.();
+  });
+
+  it('names the model, the hub and the folder when a download fails', async () => {
+    const { port } = server.address() as AddressInfo;
+    await expect(
+      downloadModel('nobody/missing', target, { remoteHost: `http://127.0.0.1:${port}/` }),
+    ).rejects.toThrow(`could not download nobody/missing from http://127.0.0.1:${port}/ into ${target}`);
+  });
+
+  it('without a model folder and without the hub, says how to bring a copy', async () => {
+    // A port nothing listens on: the hub is unreachable, as on a machine without internet.
+    const closed = createServer();
+    await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
+    const { port } = closed.address() as AddressInfo;
+    await new Promise((resolve) => closed.close(resolve));
+    const err = await createHfEmbedder(MODEL_ID, { remoteHost: `http://127.0.0.1:${port}/` }).catch((e) => e);
+    expect(err).toBeInstanceOf(GapmapError);
+    expect(err.message).toContain(
+      `could not load the model ${MODEL_ID} from the Hugging Face hub (http://127.0.0.1:${port}/)`,
+    );
+    expect(err.message).toContain(`gapmap models download ${MODEL_ID} --dir <folder>`);
+    expect(err.message).toContain('GAPMAP_MODEL_DIR');
   });
 });
