@@ -211,23 +211,50 @@ async function importPath(s: ImportSession, source: string, opts: ImportOptions)
 
 const MEASUREMENT_FILES = new Set(['labels.jsonl', 'gaps.json']);
 
+/** What a bundle folder holds, for the messages about what it holds besides. */
+const BUNDLE_LAYOUT =
+  'a bundle folder holds customers.json, survey CSVs, tickets JSONL or a Zendesk JSON export, ' +
+  'and the folders transcripts/ and notes/, each with an index.json';
+
+/**
+ * A bundle folder (BUNDLE.md). Whatever in it Gapmap does not read is reported, so a folder
+ * uploaded with a wrong layout (transcripts without their index.json, a spreadsheet) does not
+ * import nothing in silence.
+ */
 async function importBundle(s: ImportSession, dir: string, opts: ImportOptions) {
   const customersFile = path.join(dir, 'customers.json');
   if (fs.existsSync(customersFile)) await importCustomers(s, customersFile);
   await s.refreshCustomers();
 
+  let read = fs.existsSync(customersFile);
+  const notRead = (file: string, message: string) => s.error({ file, line: null, message });
   const names = (await fs.promises.readdir(dir)).sort();
   for (const name of names) {
     const file = path.join(dir, name);
     if (name === 'customers.json' || MEASUREMENT_FILES.has(name) || name.startsWith('.')) continue;
-    if (!(await fs.promises.stat(file)).isFile()) continue;
-    if (/\.(csv|jsonl|json)$/i.test(name)) await importFile(s, file, opts);
+    if ((await fs.promises.stat(file)).isDirectory()) {
+      if (name !== TRANSCRIPTS.name && name !== NOTES.name) notRead(file, `not read: ${BUNDLE_LAYOUT}`);
+    } else if (/\.(csv|jsonl|json)$/i.test(name)) {
+      await importFile(s, file, opts);
+      read = true;
+    } else notRead(file, `not read: ${BUNDLE_LAYOUT}`);
   }
-  const transcripts = path.join(dir, 'transcripts');
-  if (fs.existsSync(path.join(transcripts, 'index.json')))
-    await importIndexedFolder(s, transcripts, TRANSCRIPTS);
-  const notes = path.join(dir, 'notes');
-  if (fs.existsSync(path.join(notes, 'index.json'))) await importIndexedFolder(s, notes, NOTES);
+  for (const reader of [TRANSCRIPTS, NOTES] as FolderReader<{ file: string }>[]) {
+    const folder = path.join(dir, reader.name);
+    if (!fs.existsSync(folder)) continue;
+    if (fs.existsSync(path.join(folder, 'index.json'))) {
+      await importIndexedFolder(s, folder, reader);
+      read = true;
+    } else {
+      notRead(
+        folder,
+        `no index.json, so none of its files were read: expected ${reader.name}/index.json, ` +
+          `${reader.indexShape} (one file alone imports with ${reader.single})`,
+      );
+    }
+  }
+  if (!read && names.every((n) => n.startsWith('.') || MEASUREMENT_FILES.has(n)))
+    notRead(dir, `nothing to import: ${BUNDLE_LAYOUT}`);
 }
 
 async function importCustomers(s: ImportSession, file: string) {

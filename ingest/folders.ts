@@ -17,6 +17,10 @@ export interface FolderReader<E extends { file: string }> {
   ): Promise<{ entries: E[]; errors: ImportIssue[] }> | { entries: E[]; errors: ImportIssue[] };
   parse(file: string, entry: E): Promise<Parsed>;
   expected: string;
+  /** What its index.json holds, for the message when a folder has none. */
+  indexShape: string;
+  /** How one of its files imports alone. */
+  single: string;
 }
 
 export const TRANSCRIPTS: FolderReader<TranscriptEntry> = {
@@ -25,6 +29,8 @@ export const TRANSCRIPTS: FolderReader<TranscriptEntry> = {
   parse: (file, entry) =>
     /\.docx$/i.test(file) ? parseDocxTranscript(file, entry) : parseTranscript(file, entry),
   expected: 'an entry naming its customer and customer speakers',
+  indexShape: '[{"file", "customer", "interviewed_at", "customer_speakers": ["Name", ...]}]',
+  single: 'gapmap import <file> --customer KEY --speakers "Name, Name"',
 };
 
 export const NOTES: FolderReader<NotesEntry> = {
@@ -32,4 +38,6 @@ export const NOTES: FolderReader<NotesEntry> = {
   index: parseNotesIndex,
   parse: parseNotes,
   expected: 'an entry naming its customer',
+  indexShape: '[{"file", "customer", "interviewed_at", "author"}]',
+  single: 'gapmap import <file> --customer KEY',
 };

@@ -138,6 +138,39 @@ describe('import of a bundle folder', () => {
     expect(stored).toBeDefined();
   });
 
+  it('reports what a bundle folder holds that it does not read, and still imports the rest', async () => {
+    const dir = writeBundle({ tickets: [ticket({ id: 302 })] });
+    // Transcripts without their index, a spreadsheet, a stray folder; notes/ is not written.
+    fs.rmSync(path.join(dir, 'transcripts', 'index.json'));
+    fs.writeFileSync(path.join(dir, 'answers.xlsx'), 'not read');
+    fs.mkdirSync(path.join(dir, 'archive'));
+    fs.mkdirSync(path.join(dir, 'notes'));
+    fs.writeFileSync(path.join(dir, 'notes', 'visit.md'), '- Paid on the spot\n');
+    fs.writeFileSync(path.join(dir, '.DS_Store'), '');
+    const res = await runImport(t.handle.db, { path: dir });
+    const byFile = new Map(res.errors.map((e) => [path.relative(dir, e.file), e.message]));
+    expect([...byFile.keys()].sort()).toEqual(['answers.xlsx', 'archive', 'notes', 'transcripts']);
+    expect(byFile.get('transcripts')).toMatch(
+      /^no index\.json, so none of its files were read: expected transcripts\/index\.json, \[\{"file", "customer", "interviewed_at", "customer_speakers"/,
+    );
+    expect(byFile.get('transcripts')).toContain('--speakers');
+    expect(byFile.get('notes')).toMatch(/^no index\.json.*notes\/index\.json/);
+    expect(byFile.get('answers.xlsx')).toMatch(/^not read: a bundle folder holds customers\.json/);
+    expect(byFile.get('archive')).toMatch(/^not read: /);
+    const [stored] = await t.handle.db.select().from(items).where(eq(items.externalId, '302'));
+    expect(stored).toBeDefined();
+
+    const empty = fs.mkdtempSync(path.join(path.dirname(dir), 'gapmap-empty-'));
+    const none = await runImport(t.handle.db, { path: empty });
+    expect(none.errors).toEqual([
+      {
+        file: empty,
+        line: null,
+        message: expect.stringMatching(/^nothing to import: a bundle folder holds/),
+      },
+    ]);
+  });
+
   it('stores batches side by side, and a ticket repeated later in a big file still wins', async () => {
     // More tickets than one batch holds, so two batches are in flight at once; ticket 6005 comes twice.
     const many = Array.from({ length: 4500 }, (_, i) =>
