@@ -34,6 +34,25 @@ export class GapmapError extends Error {
   }
 }
 
+/**
+ * A server's failure to listen, as what to do about it: a port in use (`whoElse` guesses by whom),
+ * or one this user may not open. Anything else is passed on as it came.
+ */
+export function listenError(err: unknown, host: string, port: number, whoElse: string): unknown {
+  const code = (err as { code?: string }).code;
+  if (code === 'EADDRINUSE')
+    return new GapmapError(
+      'config',
+      `cannot listen on ${host}:${port}: the port is in use (${whoElse}); choose another with --port`,
+    );
+  if (code === 'EACCES')
+    return new GapmapError(
+      'config',
+      `cannot listen on ${host}:${port}: not allowed (ports below 1024 need privileges); choose another with --port`,
+    );
+  return err;
+}
+
 export function errorMessage(err: unknown): string {
   if (err instanceof Error) return err.message;
   return String(err);

@@ -14,7 +14,7 @@ import { serve, type ServerType } from '@hono/node-server';
 import { z } from 'zod';
 import type { Config } from '../app/env.ts';
 import type { DbHandle } from '../db/client.ts';
-import { GapmapError, errorMessage } from '../app/errors.ts';
+import { GapmapError, errorMessage, listenError } from '../app/errors.ts';
 import {
   createImportRun,
   getCustomerByKey,
@@ -833,8 +833,9 @@ export function createApp(p: AppOptions) {
 export async function startServer(p: AppOptions & { port: number }) {
   const { app, background } = createDashboard(p);
   const host = p.host ?? '127.0.0.1';
-  const server = await new Promise<ServerType>((resolve) => {
+  const server = await new Promise<ServerType>((resolve, reject) => {
     const s = serve({ fetch: app.fetch, port: p.port, hostname: host }, () => resolve(s));
+    s.once('error', (err) => reject(listenError(err, host, p.port, 'another gapmap serve?')));
   });
   const address = server.address();
   const port = typeof address === 'object' && address ? address.port : p.port;

@@ -55,6 +55,15 @@ export async function openDb(opts: {
  */
 export const RANDOM_PAGE_COST = 1.1;
 
+/** What to do about a failed first connection, by PostgreSQL's error code or the socket's. */
+function connectHint(err: unknown, url: string): string {
+  const code = (err as { code?: string }).code;
+  const name = decodeURIComponent(new URL(url).pathname.slice(1)) || 'the database';
+  if (code === '3D000') return `Create it first (createdb ${name}), or name another in DATABASE_URL.`;
+  if (code === '28P01' || code === '28000') return 'Check the user and password in DATABASE_URL.';
+  return 'Is the server running?';
+}
+
 async function openPostgres(url: string): Promise<DbHandle> {
   const pool = new pg.Pool({
     connectionString: url,
@@ -71,7 +80,7 @@ async function openPostgres(url: string): Promise<DbHandle> {
     const where = safeUrl(url);
     throw new GapmapError(
       'service_unavailable',
-      `Cannot reach PostgreSQL at ${where} (DATABASE_URL): ${errorMessage(err)}. Is the server running?`,
+      `Cannot reach PostgreSQL at ${where} (DATABASE_URL): ${errorMessage(err)}. ${connectHint(err, url)}`,
     );
   }
   const db = drizzlePg(pool, { schema }) as unknown as Db;

@@ -1,6 +1,8 @@
 /** The `gapmap` command as a user runs it: a real process, real PGlite files or PostgreSQL and Redis. */
 import { spawn, execFile } from 'node:child_process';
 import { promisify } from 'node:util';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDb, tempDir, REDIS_URL, type TestDb } from './helpers/db.ts';
 import { ticket, writeBundle } from './helpers/bundle.ts';
@@ -171,6 +173,53 @@ describe('queue mode (PostgreSQL + Redis)', () => {
   afterAll(async () => {
     await t?.drop();
   });
+
+  it('an unreachable service or a port in use stops the command with what to do, exit code 2', async () => {
+    const base = { DATABASE_URL: t.url, REDIS_URL, GAPMAP_HOME: tempDir() };
+    const fails = (args: string[], env: Record<string, string>) =>
+      gapmap(args, { ...base, ...env }).then(
+        () => {
+          throw new Error(`gapmap ${args.join(' ')} succeeded`);
+        },
+        (e: { code: number; stderr: string }) => e,
+      );
+    const missing = new URL(t.url);
+    missing.pathname = '/gapmap_missing_db';
+    const noDb = await fails(['customers'], { DATABASE_URL: missing.toString() });
+    expect(noDb.code).toBe(2);
+    expect(noDb.stderr).toMatch(
+      /database "gapmap_missing_db" does not exist\. Create it first \(createdb gapmap_missing_db\)/,
+    );
+
+    // A port nothing listens on, and one a server holds.
+    const holder = createServer();
+    await new Promise<void>((resolve) => holder.listen(0, '127.0.0.1', resolve));
+    const taken = (holder.address() as AddressInfo).port;
+    const closed = createServer();
+    await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
+    const free = (closed.address() as AddressInfo).port;
+    await new Promise((resolve) => closed.close(resolve));
+    try {
+      const noRedis = await fails(['import', writeBundle()], { REDIS_URL: `redis://127.0.0.1:${free}` });
+      expect(noRedis.code).toBe(2);
+      expect(noRedis.stderr).toBe(
+        `gapmap: Cannot reach Redis at redis://127.0.0.1:${free} (REDIS_URL): connect ECONNREFUSED 127.0.0.1:${free}. Is the server running?\n`,
+      );
+      for (const [command, who] of [
+        ['serve', 'another gapmap serve?'],
+        ['worker', 'another gapmap worker?'],
+      ] as const) {
+        const busy = await fails([command, '--port', String(taken)], { GAPMAP_EMBEDDER: 'lexical' });
+        expect(busy.code).toBe(2);
+        expect(busy.stderr).toContain(
+          `gapmap: cannot listen on 127.0.0.1:${taken}: the port is in use (${who}); choose another with --port`,
+        );
+        expect(busy.stderr).not.toMatch(/Unhandled|\n\s+at /);
+      }
+    } finally {
+      await new Promise((resolve) => holder.close(resolve));
+    }
+  }, 60_000);
 
   it('gapmap import only enqueues; with --wait it returns once a worker has classified everything', async () => {
     const env = {

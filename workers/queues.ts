@@ -45,16 +45,23 @@ export function redisConnection(url: string): Redis {
 
 export async function connectRedis(url: string): Promise<Redis> {
   const conn = redisConnection(url);
+  // Until the first connection stands, its errors are this function's to report (ioredis prints
+  // an "Unhandled error event" for each failed attempt without a listener).
+  let cause: unknown;
+  const onError = (err: unknown) => (cause ??= err);
+  conn.on('error', onError);
   try {
     await conn.connect();
     await conn.ping();
   } catch (err) {
     conn.disconnect();
+    const message = errorMessage(cause ?? err).replace(/\.+$/, '');
     throw new GapmapError(
       'service_unavailable',
-      `Cannot reach Redis at ${url} (REDIS_URL): ${errorMessage(err)}. Is the server running?`,
+      `Cannot reach Redis at ${url} (REDIS_URL): ${message}. Is the server running?`,
     );
   }
+  conn.off('error', onError);
   return conn;
 }
 

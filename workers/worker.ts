@@ -11,7 +11,7 @@ import type { DbHandle } from '../db/client.ts';
 import { ping } from '../db/client.ts';
 import { loadClassifier } from '../app/classifier.ts';
 import type { Classifier } from '../classifiers/types.ts';
-import { errorMessage } from '../app/errors.ts';
+import { errorMessage, listenError } from '../app/errors.ts';
 import { JOB_NAMES, catalog, type JobName } from './catalog.ts';
 import { connectRedis, createQueueClient } from './queues.ts';
 import { CLASSIFY_CONCURRENCY, runJob, type Runtime } from './processors.ts';
@@ -139,7 +139,13 @@ export async function startWorkers(
     }
     res.writeHead(404).end();
   });
-  await new Promise<void>((resolve) => server.listen(opts.port ?? config.workerPort, '127.0.0.1', resolve));
+  const healthPort = opts.port ?? config.workerPort;
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', (err) =>
+      reject(listenError(err, '127.0.0.1', healthPort, 'another gapmap worker?')),
+    );
+    server.listen(healthPort, '127.0.0.1', resolve);
+  });
   const address = server.address();
   const port = typeof address === 'object' && address ? address.port : 0;
 
