@@ -7,6 +7,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import readline from 'node:readline';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { sql } from 'drizzle-orm';
+import { customers } from '../db/schema/index.ts';
 import { createTestDb, testConfig, REDIS_URL, type TestDb } from './helpers/db.ts';
 import { writeBundle, ROTA_REWORDED, TICKETS, ticket } from './helpers/bundle.ts';
 import { importInProcessForTest } from './helpers/pipeline.ts';
@@ -23,7 +24,8 @@ import {
 import { createLexicalClassifier } from '../classifiers/lexical.ts';
 import type { Classifier } from '../classifiers/types.ts';
 import { createQueueClient } from '../workers/queues.ts';
-import { startWorkers, type RunningWorkers } from '../workers/worker.ts';
+import { quietRepeats, startWorkers, type RunningWorkers } from '../workers/worker.ts';
+import net from 'node:net';
 import { isRunSettled, waitForRun } from '../app/wait.ts';
 import { mapJson } from '../app/map.ts';
 import type { Config } from '../app/env.ts';
@@ -237,6 +239,98 @@ describe('queues', () => {
     worker.child.kill('SIGTERM');
     expect(await exited).toBe(0);
   }, 60_000);
+
+  it('while Redis is away /ready answers 503 and each worker says so once; when it is back, ready again', async () => {
+    // A TCP proxy in front of the real Redis that the test cuts and restores: a network outage.
+    const redis = new URL(REDIS_URL);
+    const sockets = new Set<net.Socket>();
+    const proxy = net.createServer((client) => {
+      const upstream = net.connect(Number(redis.port || 6379), redis.hostname);
+      for (const sock of [client, upstream]) {
+        sockets.add(sock);
+        sock.on('error', () => {});
+        sock.on('close', () => {
+          client.destroy();
+          upstream.destroy();
+          sockets.delete(sock);
+        });
+      }
+      client.pipe(upstream).pipe(client);
+    });
+    await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
+    const port = (proxy.address() as net.AddressInfo).port;
+    const via = new URL(REDIS_URL);
+    via.host = `127.0.0.1:${port}`;
+    const lines: string[] = [];
+    const config = queueConfig(queueDb);
+    const w = await startWorkers({ ...config, redisUrl: via.toString() }, queueDb.handle, {
+      port: 0,
+      log: (m) => lines.push(m),
+    });
+    running.push(w);
+    // An answer, not a hang: the signal only ends a request that never answers.
+    const ready = () => fetch(`http://127.0.0.1:${w.port}/ready`, { signal: AbortSignal.timeout(15_000) });
+    expect((await ready()).status).toBe(200);
+
+    await new Promise((resolve) => {
+      proxy.close(resolve);
+      for (const sock of sockets) sock.destroy();
+    });
+    // ioredis tries again every 50 ms at first, then more slowly: several attempts per connection.
+    await new Promise((resolve) => setTimeout(resolve, 3000));
+    const down = await ready();
+    expect(down.status).toBe(503);
+    expect(await down.json()).toMatchObject({ ok: false, error: expect.stringMatching(/^Redis/) });
+    const errors = lines.filter((l) => / worker error: /.test(l));
+    expect(errors.length).toBeGreaterThan(0);
+    expect(new Set(errors).size).toBe(errors.length);
+
+    await new Promise<void>((resolve) => proxy.listen(port, '127.0.0.1', resolve));
+    let back: Response | null = null;
+    for (let i = 0; i < 200 && back?.status !== 200; i++) {
+      back = await ready();
+      if (back.status !== 200) await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    expect(back?.status).toBe(200);
+    // And jobs flow again, on a queue whose worker the outage had stopped (aggregate: a map build).
+    const [customer] = await queueDb.handle.db
+      .insert(customers)
+      .values({ key: `outage-${Date.now()}`, name: 'Outage' })
+      .returning();
+    const queue = await createQueueClient(config);
+    try {
+      const job = await queue.queues.aggregate.add('aggregate', { customerId: customer!.id });
+      let state = await job.getState();
+      for (let i = 0; i < 300 && state !== 'completed' && state !== 'failed'; i++) {
+        await new Promise((resolve) => setTimeout(resolve, 100));
+        state = await job.getState();
+      }
+      expect(state).toBe('completed');
+      expect(await getMapState(queueDb.handle.db, customer!.id)).toBeTruthy();
+    } finally {
+      await queue.close();
+      proxy.close();
+    }
+  }, 60_000);
+
+  it('quietRepeats says a repeated message once per window, then how often it came', () => {
+    const said: string[] = [];
+    let t = Date.parse('2026-12-07T10:00:00Z');
+    const log = quietRepeats(
+      (m) => said.push(m),
+      60_000,
+      () => t,
+    );
+    log('a');
+    log('a');
+    log('b');
+    t += 30_000;
+    log('a');
+    t += 31_000;
+    log('a');
+    log('a');
+    expect(said).toEqual(['a', 'b', 'a (2 more since 2026-12-07T10:00:00.000Z)']);
+  });
 
   it('a bad payload is a permanent failure, not retried', async () => {
     const config = queueConfig(queueDb);

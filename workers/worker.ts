@@ -50,6 +50,43 @@ function workerOptions(name: JobName, config: Config): Omit<WorkerOptions, 'conn
   }
 }
 
+/** How often a worker process looks for BullMQ workers that stopped (startWorkers). */
+const REVIVE_MS = 2_000;
+
+/** How long /ready waits for Redis and for the database before it answers 503. */
+const READY_CHECK_MS = 2_000;
+
+function within<T>(work: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what} did not answer within ${ms} ms`)), ms);
+  });
+  return Promise.race([work, late]).finally(() => clearTimeout(timer));
+}
+
+/**
+ * A log that says a repeated message once per `windowMs`, and how often it came meanwhile: while
+ * Redis is away every worker reports each of ioredis's reconnection attempts (3,220 lines in about
+ * 20 s of one outage, measured).
+ */
+export function quietRepeats(
+  log: (msg: string) => void,
+  windowMs = 60_000,
+  now: () => number = Date.now,
+): (msg: string) => void {
+  const said = new Map<string, { at: number; since: number }>();
+  return (msg) => {
+    const t = now();
+    const last = said.get(msg);
+    if (last && t - last.at < windowMs) {
+      last.since++;
+      return;
+    }
+    log(last?.since ? `${msg} (${last.since} more since ${new Date(last.at).toISOString()})` : msg);
+    said.set(msg, { at: t, since: 0 });
+  };
+}
+
 export interface RunningWorkers {
   port: number;
   close(): Promise<void>;
@@ -61,8 +98,12 @@ export async function startWorkers(
   opts: { port?: number; log?: (msg: string) => void; classifier?: Classifier } = {},
 ): Promise<RunningWorkers> {
   const log = opts.log ?? ((m: string) => console.error(m));
-  const producer = await createQueueClient(config);
+  const logRepeats = quietRepeats(log);
+  const producer = await createQueueClient(config, {
+    onError: (err, source) => logRepeats(`${source}: ${errorMessage(err)}`),
+  });
   const connection = await connectRedis(config.redisUrl!);
+  connection.on('error', (err) => logRepeats(`the workers’ Redis connection: ${errorMessage(err)}`));
   let classifier: Promise<Classifier> | null = null;
   const stopping = new AbortController();
   const rt: Runtime = {
@@ -77,7 +118,7 @@ export async function startWorkers(
   };
   // LLM outages in a row: each pauses the llm queue twice as long as the last, up to ten minutes.
   let outages = 0;
-  const workers = JOB_NAMES.map((name) => {
+  const makeWorker = (name: JobName) => {
     const w = new Worker(
       name,
       async (job) => {
@@ -111,9 +152,27 @@ export async function startWorkers(
     w.on('failed', (job, err) =>
       log(`${name} ${job?.id ?? '?'} failed (attempt ${job?.attemptsMade ?? '?'}): ${errorMessage(err)}`),
     );
-    w.on('error', (err) => log(`${name} worker error: ${errorMessage(err)}`));
+    w.on('error', (err) => logRepeats(`${name} worker error: ${errorMessage(err)}`));
     return w;
-  });
+  };
+  const workers = JOB_NAMES.map(makeWorker);
+  // Workers replaced (below) close in the background; close() waits for them too.
+  const retired: Promise<void>[] = [];
+
+  // BullMQ's main loop can end on an error while Redis is away ("Connection is closed."), and
+  // nothing starts it again: after a 3 s outage the llm, aggregate and connector workers had
+  // stopped for good (isRunning() false) while the others went on, and run() on them stopped again
+  // at once. Once Redis answers again, a stopped worker is replaced by a new one (new connections),
+  // as BullMQ's maintainers suggest; the old one closes in the background.
+  const revive = setInterval(() => {
+    if (stopping.signal.aborted || connection.status !== 'ready') return;
+    workers.forEach((w, i) => {
+      if (w.isRunning()) return;
+      log(`${w.name} worker had stopped (Redis was away): starting a new one`);
+      workers[i] = makeWorker(w.name as JobName);
+      retired.push(w.close(true).catch((err) => logRepeats(`${w.name} worker error: ${errorMessage(err)}`)));
+    });
+  }, REVIVE_MS);
 
   const scheduler = startScheduler(handle.db, producer.queues.connector, config, { log });
 
@@ -124,12 +183,21 @@ export async function startWorkers(
     }
     if (req.url === '/ready') {
       try {
-        await connection.ping();
-        await ping(handle.db);
-        const running = workers.every((w) => w.isRunning());
+        // While Redis is away ioredis holds commands until it is back (workers must not give up on
+        // it): /ready answers from the connection's state instead, and gives each check a limit.
+        if (connection.status !== 'ready') throw new Error(`Redis: the connection is ${connection.status}`);
+        await within(connection.ping(), READY_CHECK_MS, 'Redis');
+        await within(ping(handle.db), READY_CHECK_MS, 'the database');
+        const stopped = workers.filter((w) => !w.isRunning()).map((w) => w.name);
         res
-          .writeHead(running ? 200 : 503, { 'content-type': 'application/json' })
-          .end(JSON.stringify({ ok: running }));
+          .writeHead(stopped.length ? 503 : 200, { 'content-type': 'application/json' })
+          .end(
+            JSON.stringify(
+              stopped.length
+                ? { ok: false, error: `workers not running: ${stopped.join(', ')}` }
+                : { ok: true },
+            ),
+          );
       } catch (err) {
         res
           .writeHead(503, { 'content-type': 'application/json' })
@@ -153,8 +221,9 @@ export async function startWorkers(
   const close = () =>
     (closing ??= (async () => {
       stopping.abort();
+      clearInterval(revive);
       await scheduler.close();
-      await Promise.all(workers.map((w) => w.close()));
+      await Promise.all([...workers.map((w) => w.close()), ...retired]);
       await producer.close();
       connection.disconnect();
       await new Promise<void>((r) => server.close(() => r()));
