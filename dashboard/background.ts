@@ -7,7 +7,7 @@ import type { Config } from '../app/env.ts';
 import type { DbHandle } from '../db/client.ts';
 import type { Classifier } from '../classifiers/types.ts';
 import { queueMode } from '../app/context.ts';
-import { errorMessage } from '../app/errors.ts';
+import { errorMessage, quietRepeats } from '../app/errors.ts';
 import { runImport } from '../app/importer.ts';
 import { buildMap } from '../app/map.ts';
 import { loadClassifier } from '../app/classifier.ts';
@@ -154,7 +154,12 @@ function embeddedBackground({ config, handle }: { config: Config; handle: DbHand
 
 function queueBackground({ config, handle }: { config: Config; handle: DbHandle }): Background {
   let client: Promise<QueueClient> | null = null;
-  const queue = () => (client ??= createQueueClient(config));
+  // A Redis that went away: each attempt to reconnect is an error, said once a minute.
+  const logRepeats = quietRepeats((m) => console.error(`gapmap dashboard: ${m}`));
+  const queue = () =>
+    (client ??= createQueueClient(config, {
+      onError: (err, source) => logRepeats(`${source}: ${errorMessage(err)}`),
+    }));
   const pending = new Set<Promise<unknown>>();
   const track = (p: Promise<unknown>) => {
     const t = p

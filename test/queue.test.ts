@@ -24,7 +24,8 @@ import {
 import { createLexicalClassifier } from '../classifiers/lexical.ts';
 import type { Classifier } from '../classifiers/types.ts';
 import { createQueueClient } from '../workers/queues.ts';
-import { quietRepeats, startWorkers, type RunningWorkers } from '../workers/worker.ts';
+import { startWorkers, type RunningWorkers } from '../workers/worker.ts';
+import { quietRepeats } from '../app/errors.ts';
 import net from 'node:net';
 import { isRunSettled, waitForRun } from '../app/wait.ts';
 import { mapJson } from '../app/map.ts';

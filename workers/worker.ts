@@ -11,7 +11,7 @@ import type { DbHandle } from '../db/client.ts';
 import { ping } from '../db/client.ts';
 import { loadClassifier } from '../app/classifier.ts';
 import type { Classifier } from '../classifiers/types.ts';
-import { errorMessage, listenError } from '../app/errors.ts';
+import { errorMessage, listenError, quietRepeats } from '../app/errors.ts';
 import { JOB_NAMES, catalog, type JobName } from './catalog.ts';
 import { connectRedis, createQueueClient } from './queues.ts';
 import { CLASSIFY_CONCURRENCY, runJob, type Runtime } from './processors.ts';
@@ -62,29 +62,6 @@ function within<T>(work: Promise<T>, ms: number, what: string): Promise<T> {
     timer = setTimeout(() => reject(new Error(`${what} did not answer within ${ms} ms`)), ms);
   });
   return Promise.race([work, late]).finally(() => clearTimeout(timer));
-}
-
-/**
- * A log that says a repeated message once per `windowMs`, and how often it came meanwhile: while
- * Redis is away every worker reports each of ioredis's reconnection attempts (3,220 lines in about
- * 20 s of one outage, measured).
- */
-export function quietRepeats(
-  log: (msg: string) => void,
-  windowMs = 60_000,
-  now: () => number = Date.now,
-): (msg: string) => void {
-  const said = new Map<string, { at: number; since: number }>();
-  return (msg) => {
-    const t = now();
-    const last = said.get(msg);
-    if (last && t - last.at < windowMs) {
-      last.since++;
-      return;
-    }
-    log(last?.since ? `${msg} (${last.since} more since ${new Date(last.at).toISOString()})` : msg);
-    said.set(msg, { at: t, since: 0 });
-  };
 }
 
 export interface RunningWorkers {
