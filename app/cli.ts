@@ -108,6 +108,13 @@ program
             author: opts.author,
             columns: opts.columns,
           });
+          // A queued import with no worker to take it waits for good: say so (CLIENT LIST, which
+          // some hosted Redis refuse: then nothing is said).
+          const workers = await queue.queues.ingest.getWorkersCount().catch(() => undefined);
+          if (workers === 0)
+            console.error(
+              `gapmap: no worker is connected to this Redis (queue prefix "${config.queuePrefix}"): import run ${run.id} waits in the queue until one runs (gapmap worker)`,
+            );
           if (!flags.wait) {
             if (flags.json) print(JSON.stringify({ run_id: run.id, status: 'queued' }));
             else print(`import run ${run.id} queued; \`gapmap imports\` shows its progress (or pass --wait)`);

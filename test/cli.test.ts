@@ -230,8 +230,13 @@ describe('queue mode (PostgreSQL + Redis)', () => {
       GAPMAP_HOME: tempDir(),
     };
     const dir = writeBundle();
-    const queued = JSON.parse((await gapmap(['import', dir, '--json'], env)).stdout);
+    const enqueued = await gapmap(['import', dir, '--json'], env);
+    const queued = JSON.parse(enqueued.stdout);
     expect(queued).toMatchObject({ status: 'queued' });
+    // No worker runs yet: the command says the run waits for one.
+    expect(enqueued.stderr).toContain(
+      `gapmap: no worker is connected to this Redis (queue prefix "${env.GAPMAP_QUEUE_PREFIX}"): import run ${queued.run_id} waits in the queue until one runs (gapmap worker)`,
+    );
 
     const port = 20000 + Math.floor(Math.random() * 20000);
     const worker = spawn(process.execPath, ['bin/gapmap.js', 'worker', '--port', String(port)], {
