@@ -1,6 +1,8 @@
 /**
  * customers.json: `[{ key, name, jobs: [{ key, statement, desired_outcome, examples? }] }]`.
- * A bad entry is reported with its index and field and left out; the good ones still load.
+ * A bad customer or job is reported with its index and field and left out; the rest still loads:
+ * a bad job leaves out that job only, not its customer (whose feedback would then be refused as
+ * from an unknown customer). A desired outcome may be empty (not written yet), as on the jobs page.
  */
 import { z } from 'zod';
 import { parseJson, readTextFile } from './text.ts';
@@ -11,14 +13,15 @@ const text = z.string({ error: 'expected a non-empty string' }).trim().min(1, 'e
 const jobSchema = z.object({
   key: text,
   statement: text,
-  desired_outcome: text,
+  desired_outcome: z.string({ error: 'expected a string (it may be empty)' }).trim(),
   examples: z.array(text, { error: 'expected a list of sentences' }).optional(),
 });
 
 const customerSchema = z.object({
   key: text,
   name: text,
-  jobs: z.array(jobSchema, { error: 'expected a list of jobs' }),
+  // Each job is checked on its own (below).
+  jobs: z.array(z.unknown(), { error: 'expected a list of jobs' }),
 });
 
 /** `[3].jobs[0].statement` from zod's path. */
@@ -82,29 +85,33 @@ export async function parseCustomers(
       });
       return;
     }
-    const jobKeys = new Set<string>();
-    const dupJob = c.jobs.findIndex((j) => jobKeys.size === jobKeys.add(j.key).size);
-    if (dupJob !== -1) {
-      const field = `[${index}].jobs[${dupJob}].key`;
-      errors.push({
-        file,
-        line: null,
-        field,
-        message: `${field}: job key "${c.jobs[dupJob]?.key}" appears twice in customer "${c.key}": expected unique job keys`,
+    const jobs: CustomerDef['jobs'] = [];
+    c.jobs.forEach((raw, j) => {
+      const prefix = `[${index}].jobs[${j}]`;
+      const job = jobSchema.safeParse(raw);
+      if (!job.success) {
+        errors.push(...zodIssues(file, null, prefix, job.error));
+        return;
+      }
+      if (jobs.some((known) => known.key === job.data.key)) {
+        const field = `${prefix}.key`;
+        errors.push({
+          file,
+          line: null,
+          field,
+          message: `${field}: job key "${job.data.key}" appears twice in customer "${c.key}": expected unique job keys`,
+        });
+        return;
+      }
+      jobs.push({
+        key: job.data.key,
+        statement: job.data.statement,
+        desiredOutcome: job.data.desired_outcome,
+        examples: job.data.examples ?? [],
       });
-      return;
-    }
-    firstIndexOfKey.set(c.key, index);
-    customers.push({
-      key: c.key,
-      name: c.name,
-      jobs: c.jobs.map((j) => ({
-        key: j.key,
-        statement: j.statement,
-        desiredOutcome: j.desired_outcome,
-        examples: j.examples ?? [],
-      })),
     });
+    firstIndexOfKey.set(c.key, index);
+    customers.push({ key: c.key, name: c.name, jobs });
   });
   return { customers, errors };
 }

@@ -68,19 +68,27 @@ describe('parseCustomers', () => {
   });
 
   it('reports a bad entry with its index and field and still loads the good ones', async () => {
+    // A bad job leaves out that job only: its customer and the customer's other jobs still load.
     const broken = {
       key: 'hollow-pines',
       name: 'Hollow Pines',
-      jobs: [{ key: 'bookings', statement: 'Fill the cabins' }],
+      jobs: [
+        { key: 'bookings', statement: 'Fill the cabins' },
+        { key: 'cleaning', statement: 'Turn a cabin around between guests', desired_outcome: '' },
+      ],
     };
     const { customers, errors } = await parseCustomers(
       fixture('bad-entry.json', [bakery, broken, garage, { name: 'No Key', jobs: [] }]),
     );
-    expect(customers.map((c) => c.key)).toEqual(['crumb-and-co', 'northgate-garage']);
+    expect(customers.map((c) => c.key)).toEqual(['crumb-and-co', 'hollow-pines', 'northgate-garage']);
+    // An empty desired outcome is one not written yet; a missing one is an error.
+    expect(customers[1]!.jobs).toEqual([
+      { key: 'cleaning', statement: broken.jobs[1]!.statement, desiredOutcome: '', examples: [] },
+    ]);
     expect(errors).toHaveLength(2);
     expect(errors[0]).toMatchObject({
       field: '[1].jobs[0].desired_outcome',
-      message: expect.stringMatching(/^\[1\]\.jobs\[0\]\.desired_outcome: expected a non-empty string/),
+      message: expect.stringMatching(/^\[1\]\.jobs\[0\]\.desired_outcome: expected a string/),
     });
     expect(errors[1]).toMatchObject({ field: '[3].key' });
   });
@@ -89,7 +97,9 @@ describe('parseCustomers', () => {
     const twin = { ...garage, name: 'Northgate Garage (again)' };
     const doubleJob = { key: 'tidewater', name: 'Tidewater', jobs: [garage.jobs[0], garage.jobs[0]] };
     const { customers, errors } = await parseCustomers(fixture('dupes.json', [garage, twin, doubleJob]));
-    expect(customers.map((c) => c.name)).toEqual(['Northgate Garage']);
+    // The second customer with a used key is left out; of a job key used twice, the second job.
+    expect(customers.map((c) => c.name)).toEqual(['Northgate Garage', 'Tidewater']);
+    expect(customers[1]!.jobs.map((j) => j.key)).toEqual(['quotes']);
     expect(errors.map((e) => e.field)).toEqual(['[1].key', '[2].jobs[1].key']);
     expect(errors[0]?.message).toMatch(/already used by entry \[0\]/);
   });
