@@ -234,7 +234,7 @@ async function importBundle(s: ImportSession, dir: string, opts: ImportOptions) 
     if (name === 'customers.json' || MEASUREMENT_FILES.has(name) || name.startsWith('.')) continue;
     if ((await fs.promises.stat(file)).isDirectory()) {
       if (name !== TRANSCRIPTS.name && name !== NOTES.name) notRead(file, `not read: ${BUNDLE_LAYOUT}`);
-    } else if (/\.(csv|jsonl|json)$/i.test(name)) {
+    } else if (/\.(csv|tsv|jsonl|json)$/i.test(name)) {
       await importFile(s, file, opts);
       read = true;
     } else notRead(file, `not read: ${BUNDLE_LAYOUT}`);

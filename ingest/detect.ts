@@ -54,6 +54,7 @@ function byExtension(file: string): Format {
     case '.srt':
       return 'srt';
     case '.csv':
+    case '.tsv':
       return 'surveys';
     case '.jsonl':
       return 'tickets';
@@ -103,8 +104,8 @@ export async function detectFormat(file: string): Promise<Format> {
     }
   }
   const firstLine = start.split('\n', 1)[0] ?? '';
-  if (/(^|,)\s*"?response_id"?\s*(,|$)/i.test(firstLine)) return 'surveys';
-  if (ext === '.csv') return 'surveys';
+  if (/(^|[,;\t])\s*"?response_id"?\s*([,;\t]|$)/i.test(firstLine)) return 'surveys';
+  if (ext === '.csv' || ext === '.tsv') return 'surveys';
   if (ext === '.txt' || ext === '.md' || ext === '') {
     const paragraphs = start
       .split(/\n\s*\n/)

@@ -38,6 +38,27 @@ function findColumn(header: string[], name: string): number {
   return header.findIndex((h) => h.toLowerCase() === lower);
 }
 
+/**
+ * The header line's field separator: a comma, or a semicolon (spreadsheets saved as CSV where the
+ * comma is the decimal mark) or a tab, whichever the header has most of outside quotes.
+ */
+export function delimiterOf(head: Buffer): string {
+  const line = head.toString('utf8').split(/\r?\n/, 1)[0] ?? '';
+  const counts = new Map<string, number>([
+    [',', 0],
+    [';', 0],
+    ['\t', 0],
+  ]);
+  let quoted = false;
+  for (const ch of line) {
+    if (ch === '"') quoted = !quoted;
+    else if (!quoted && counts.has(ch)) counts.set(ch, counts.get(ch)! + 1);
+  }
+  let best = ',';
+  for (const [d, n] of counts) if (n > counts.get(best)!) best = d;
+  return best;
+}
+
 export async function* parseSurveys(file: string, opts: SurveyOptions = {}): AsyncGenerator<ParseEvent> {
   const fileError = (line: number | null, message: string, field: string | null = null): ParseEvent => ({
     type: 'error',
@@ -63,8 +84,15 @@ export async function* parseSurveys(file: string, opts: SurveyOptions = {}): Asy
     }
   }
   const csvErrors: ParseEvent[] = [];
+  const delimiter = delimiterOf(head);
   const records = Readable.from(text()).pipe(
-    parse({ info: true, relax_column_count: true, relax_quotes: true, skip_records_with_error: true }),
+    parse({
+      delimiter,
+      info: true,
+      relax_column_count: true,
+      relax_quotes: true,
+      skip_records_with_error: true,
+    }),
   );
   records.on('skip', (err: Error & { lines?: number }) => {
     csvErrors.push(fileError(err.lines ?? null, `${err.message}: expected a CSV row with quotes closed`));

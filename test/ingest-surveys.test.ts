@@ -2,7 +2,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { parseSurveys, type SurveyOptions } from '../ingest/surveys.ts';
+import { delimiterOf, parseSurveys, type SurveyOptions } from '../ingest/surveys.ts';
 import type { ImportIssue, ParsedItem } from '../ingest/types.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'gapmap-surveys-'));
@@ -80,6 +80,33 @@ describe('parseSurveys', () => {
       meta: { question: null, score: 9 },
       units: [{ ref: 'survey:r-77', text: 'Let me reorder last week’s batch in one click.' }],
     });
+  });
+
+  it('reads semicolon- and tab-separated exports, judged by the header', async () => {
+    const semicolons = fixture(
+      'semicolons.csv',
+      'response_id;customer;submitted_at;question;answer;score\n' +
+        'S-1;crumb-and-co;2026-04-01;Why?;"Slots fill up, too fast; every week";6\n',
+    );
+    const a = await parse(semicolons);
+    expect(a.errors).toEqual([]);
+    expect(a.items.map((i) => [i.externalId, i.units[0]!.text, i.meta.score])).toEqual([
+      ['S-1', 'Slots fill up, too fast; every week', 6],
+    ]);
+    const tabs = fixture(
+      'tabs.tsv',
+      'response_id\tcustomer\tsubmitted_at\tquestion\tanswer\tscore\n' +
+        'S-2\tnorthgate-garage\t2026-04-02\tWhy?\tQuotes go out in minutes, finally\t9\n',
+    );
+    const b = await parse(tabs);
+    expect(b.errors).toEqual([]);
+    expect(b.items.map((i) => [i.externalId, i.units[0]!.text])).toEqual([
+      ['S-2', 'Quotes go out in minutes, finally'],
+    ]);
+    // Separators inside a quoted column name do not count.
+    expect(delimiterOf(Buffer.from('"Why, oh why, this score?";response_id;answer\n'))).toBe(';');
+    expect(delimiterOf(Buffer.from('response_id,answer,"a;b;c"\n'))).toBe(',');
+    expect(delimiterOf(Buffer.from('answer\n'))).toBe(',');
   });
 
   it('refuses a header without a required column, listing the header found and expected', async () => {
