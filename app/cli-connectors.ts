@@ -17,7 +17,7 @@ import { runJson } from './json.ts';
 import type { DbHandle } from '../db/client.ts';
 import type { Classifier } from '../classifiers/types.ts';
 import type { ParsedItem } from '../ingest/types.ts';
-import type { CustomerMapping } from '../ingest/connectors/http.ts';
+import { describeHttpEvent, type CustomerMapping } from '../ingest/connectors/http.ts';
 import { CONNECTOR_KINDS, type ConnectorKind } from '../db/schema/index.ts';
 import {
   addImportErrors,
@@ -432,6 +432,8 @@ async function run(name: string, flags: { wait?: boolean; json?: boolean }) {
         db: handle.db,
         pool: handle.pool,
         webhookUrl: config.webhookUrl,
+        // The help desk's retries, as they happen: a run can wait out an outage for minutes.
+        runtime: { log: (e) => console.error(`gapmap: connector ${name}: ${describeHttpEvent(e)}`) },
         settle: (res) => settleInProcess(handle, config, res.touchedCustomers),
       },
       name,

@@ -190,8 +190,13 @@ describe('gapmap connectors (embedded mode on PostgreSQL)', () => {
   });
 
   it('run imports the mapped tickets, classifies them and keeps the others; the token never reaches the output', async () => {
+    // The help desk fails once: the run says so on stderr as it retries, and goes on.
+    server.fail({ fault: { kind: 'status', status: 503 }, path: '/api/v2/incremental' });
     const out = await gapmap(['connectors', 'run', 'desk', '--json']);
     expect(out.stdout + out.stderr).not.toContain(TOKEN);
+    expect(out.stderr).toMatch(
+      /^gapmap: connector desk: Zendesk GET \/api\/v2\/incremental\/tickets\/cursor\.json: attempt 1 failed \(HTTP 503[^)]*\); trying again in \d+\.\d s$/m,
+    );
     const r = JSON.parse(out.stdout);
     expect(r).toMatchObject({
       status: 'done',

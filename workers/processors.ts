@@ -39,6 +39,7 @@ import { classifierInput } from '../ingest/context.ts';
 import { enqueuePendingLlm, pendingLlmOf, routeToLlm, runLlmJob, stagesOf } from '../app/llm.ts';
 import type { DbHandle } from '../db/client.ts';
 import { syncConnector, waitUntilSettled } from '../ingest/connectors/sync.ts';
+import { describeHttpEvent } from '../ingest/connectors/http.ts';
 
 export interface Runtime {
   db: Db;
@@ -56,6 +57,8 @@ export interface Runtime {
   pool?: DbHandle['pool'];
   /** Aborted when `gapmap worker` is stopping, so a job waiting on other stages stops waiting. */
   signal?: AbortSignal;
+  /** Where a stage says what it is waiting for (a help desk's retries); the worker's log. */
+  log?: (message: string) => void;
 }
 
 /**
@@ -179,6 +182,7 @@ export const processors: Processors = {
           pool: rt.pool,
           webhookUrl: rt.config.webhookUrl,
           runId: payload.runId,
+          runtime: { log: (e) => rt.log?.(`connector ${payload.name}: ${describeHttpEvent(e)}`) },
           // The webhook on new value gaps compares the maps once this run's units are classified.
           settle: async (result) => {
             await enqueueClassification(rt, result.touchedCustomers);

@@ -92,6 +92,7 @@ export async function startWorkers(
     queued: true,
     pool: handle.pool,
     signal: stopping.signal,
+    log,
   };
   // LLM outages in a row: each pauses the llm queue twice as long as the last, up to ten minutes.
   let outages = 0;

@@ -113,6 +113,13 @@ export type HttpEvent =
     }
   | { type: 'give_up'; service: string; method: string; path: string; attempts: number; reason: string };
 
+/** An HttpEvent as a line for a person (its reason is already free of secrets). */
+export function describeHttpEvent(e: HttpEvent): string {
+  return e.type === 'retry'
+    ? `${e.service} ${e.method} ${e.path}: attempt ${e.attempt} failed (${e.reason}); trying again in ${seconds(e.delayMs)}`
+    : `${e.service} ${e.method} ${e.path}: giving up after ${e.attempts} attempts (${e.reason})`;
+}
+
 export interface HttpClientOptions {
   /** Named in errors: "Zendesk", "Intercom". */
   service: string;
