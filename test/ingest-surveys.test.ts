@@ -83,26 +83,27 @@ describe('parseSurveys', () => {
   });
 
   it('reads semicolon- and tab-separated exports, judged by the header', async () => {
-    const semicolons = fixture(
-      'semicolons.csv',
-      'response_id;customer;submitted_at;question;answer;score\n' +
-        'S-1;crumb-and-co;2026-04-01;Why?;"Slots fill up, too fast; every week";6\n',
-    );
-    const a = await parse(semicolons);
-    expect(a.errors).toEqual([]);
-    expect(a.items.map((i) => [i.externalId, i.units[0]!.text, i.meta.score])).toEqual([
-      ['S-1', 'Slots fill up, too fast; every week', 6],
-    ]);
-    const tabs = fixture(
-      'tabs.tsv',
-      'response_id\tcustomer\tsubmitted_at\tquestion\tanswer\tscore\n' +
-        'S-2\tnorthgate-garage\t2026-04-02\tWhy?\tQuotes go out in minutes, finally\t9\n',
-    );
-    const b = await parse(tabs);
-    expect(b.errors).toEqual([]);
-    expect(b.items.map((i) => [i.externalId, i.units[0]!.text])).toEqual([
-      ['S-2', 'Quotes go out in minutes, finally'],
-    ]);
+    const cases = [
+      {
+        name: 'semicolons.csv',
+        text:
+          'response_id;customer;submitted_at;question;answer;score\n' +
+          'S-1;crumb-and-co;2026-04-01;Why?;"Slots fill up, too fast; every week";6\n',
+        want: ['S-1', 'Slots fill up, too fast; every week', 6],
+      },
+      {
+        name: 'tabs.tsv',
+        text:
+          'response_id\tcustomer\tsubmitted_at\tquestion\tanswer\tscore\n' +
+          'S-2\tnorthgate-garage\t2026-04-02\tWhy?\tQuotes go out in minutes, finally\t9\n',
+        want: ['S-2', 'Quotes go out in minutes, finally', 9],
+      },
+    ];
+    for (const c of cases) {
+      const { items, errors } = await parse(fixture(c.name, c.text));
+      expect(errors).toEqual([]);
+      expect(items.map((i) => [i.externalId, i.units[0]!.text, i.meta.score])).toEqual([c.want]);
+    }
     // Separators inside a quoted column name do not count.
     expect(delimiterOf(Buffer.from('"Why, oh why, this score?";response_id;answer\n'))).toBe(';');
     expect(delimiterOf(Buffer.from('response_id,answer,"a;b;c"\n'))).toBe(',');
