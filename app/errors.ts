@@ -55,6 +55,16 @@ export function listenError(err: unknown, host: string, port: number, whoElse: s
 
 export function errorMessage(err: unknown): string {
   if (err instanceof Error) return err.message;
+  // Some libraries throw plain objects (PGlite's wasm side did): "[object Object]" says nothing.
+  if (err && typeof err === 'object') {
+    const { message } = err as { message?: unknown };
+    if (typeof message === 'string') return message;
+    try {
+      return JSON.stringify(err);
+    } catch {
+      // A cycle: fall through.
+    }
+  }
   return String(err);
 }
 
