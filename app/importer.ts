@@ -226,7 +226,6 @@ async function importBundle(s: ImportSession, dir: string, opts: ImportOptions) 
   if (fs.existsSync(customersFile)) await importCustomers(s, customersFile);
   await s.refreshCustomers();
 
-  let read = fs.existsSync(customersFile);
   const notRead = (file: string, message: string) => s.error({ file, line: null, message });
   const names = (await fs.promises.readdir(dir)).sort();
   for (const name of names) {
@@ -236,7 +235,6 @@ async function importBundle(s: ImportSession, dir: string, opts: ImportOptions) 
       if (name !== TRANSCRIPTS.name && name !== NOTES.name) notRead(file, `not read: ${BUNDLE_LAYOUT}`);
     } else if (/\.(csv|tsv|jsonl|json)$/i.test(name)) {
       await importFile(s, file, opts);
-      read = true;
     } else notRead(file, `not read: ${BUNDLE_LAYOUT}`);
   }
   for (const reader of [TRANSCRIPTS, NOTES] as FolderReader<{ file: string }>[]) {
@@ -244,7 +242,6 @@ async function importBundle(s: ImportSession, dir: string, opts: ImportOptions) 
     if (!fs.existsSync(folder)) continue;
     if (fs.existsSync(path.join(folder, 'index.json'))) {
       await importIndexedFolder(s, folder, reader);
-      read = true;
     } else {
       notRead(
         folder,
@@ -253,7 +250,8 @@ async function importBundle(s: ImportSession, dir: string, opts: ImportOptions) 
       );
     }
   }
-  if (!read && names.every((n) => n.startsWith('.') || MEASUREMENT_FILES.has(n)))
+  // Nothing but hidden files and eval's files: nothing above was read or reported.
+  if (names.every((n) => n.startsWith('.') || MEASUREMENT_FILES.has(n)))
     notRead(dir, `nothing to import: ${BUNDLE_LAYOUT}`);
 }
 

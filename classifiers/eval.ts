@@ -336,12 +336,26 @@ export function bootstrapIntervals(
   return { level, resamples, accuracy: middle(accuracy), macro_f1: middle(macro) };
 }
 
+/** A field's scores with their bootstrap intervals (bootstrapIntervals). */
 export function scoreField(
   truth: string[],
   predicted: string[],
   confidence: number[],
   labelOrder?: readonly string[],
 ): FieldReport {
+  return {
+    ...pointScores(truth, predicted, confidence, labelOrder),
+    interval: bootstrapIntervals(truth, predicted),
+  };
+}
+
+/** scoreField without the intervals: what the per-source lines keep (n, accuracy, macro-F1). */
+function pointScores(
+  truth: string[],
+  predicted: string[],
+  confidence: number[],
+  labelOrder?: readonly string[],
+): Omit<FieldReport, 'interval'> {
   const labels = [...new Set([...(labelOrder ?? []), ...truth, ...predicted])].filter(
     (l) => truth.includes(l) || predicted.includes(l),
   );
@@ -370,7 +384,6 @@ export function scoreField(
     n: truth.length,
     accuracy: truth.length ? correct.filter(Boolean).length / truth.length : 0,
     macro_f1: f1Count ? f1Sum / f1Count : 0,
-    interval: bootstrapIntervals(truth, predicted),
     ece: expectedCalibrationError(confidence, correct),
     calibration: reliabilityBins(confidence, correct),
     per_class,
@@ -496,7 +509,7 @@ export async function evaluateBundle(
     for (const source of SOURCE_TYPES) {
       const ks = idx.map((i, k) => [i, k] as const).filter(([i]) => sourceOf(labels[i]!.ref) === source);
       if (ks.length === 0) continue;
-      const r = scoreField(
+      const r = pointScores(
         ks.map(([i]) => truthOf(labels[i]!)),
         ks.map(([, k]) => preds[k]![0]),
         ks.map(([, k]) => preds[k]![1]),

@@ -155,11 +155,8 @@ function embeddedBackground({ config, handle }: { config: Config; handle: DbHand
 function queueBackground({ config, handle }: { config: Config; handle: DbHandle }): Background {
   let client: Promise<QueueClient> | null = null;
   // A Redis that went away: each attempt to reconnect is an error, said once a minute.
-  const logRepeats = quietRepeats((m) => console.error(`gapmap dashboard: ${m}`));
-  const queue = () =>
-    (client ??= createQueueClient(config, {
-      onError: (err, source) => logRepeats(`${source}: ${errorMessage(err)}`),
-    }));
+  const log = quietRepeats((m) => console.error(`gapmap dashboard: ${m}`));
+  const queue = () => (client ??= createQueueClient(config, { log }));
   const pending = new Set<Promise<unknown>>();
   const track = (p: Promise<unknown>) => {
     const t = p

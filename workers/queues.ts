@@ -72,23 +72,23 @@ export interface QueueClient {
 }
 
 /**
- * The queues to add jobs to. `onError` hears their connection's errors once it stands (Redis gone
- * away: each attempt to reconnect); without it BullMQ prints each one.
+ * The queues to add jobs to. `log` hears their connection's errors once it stands (Redis gone
+ * away: each attempt to reconnect), a line each; without it BullMQ prints each one.
  */
 export async function createQueueClient(
   config: Config,
-  opts: { onError?: (err: unknown, source: string) => void } = {},
+  opts: { log?: (message: string) => void } = {},
 ): Promise<QueueClient> {
   if (!config.redisUrl) throw new GapmapError('config', 'REDIS_URL is not set: queues need Redis');
   const connection = await connectRedis(config.redisUrl);
   const queues = Object.fromEntries(
     JOB_NAMES.map((name) => [name, new Queue(name, { connection, prefix: config.queuePrefix })]),
   ) as Record<JobName, Queue>;
-  const { onError } = opts;
-  if (onError) {
-    connection.on('error', (err) => onError(err, 'the queues’ connection'));
+  const { log } = opts;
+  if (log) {
+    connection.on('error', (err) => log(`the queues’ connection: ${errorMessage(err)}`));
     for (const [name, queue] of Object.entries(queues))
-      queue.on('error', (err) => onError(err, `the ${name} queue`));
+      queue.on('error', (err) => log(`the ${name} queue: ${errorMessage(err)}`));
   }
   return {
     queues,

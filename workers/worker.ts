@@ -56,12 +56,13 @@ const REVIVE_MS = 2_000;
 /** How long /ready waits for Redis and for the database before it answers 503. */
 const READY_CHECK_MS = 2_000;
 
-function within<T>(work: Promise<T>, ms: number, what: string): Promise<T> {
+/** `work`, or the error `late` makes once `ms` have passed without it settling. */
+function within<T>(work: Promise<T>, ms: number, late: () => Error): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
-  const late = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what} did not answer within ${ms} ms`)), ms);
+  const limit = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(late()), ms);
   });
-  return Promise.race([work, late]).finally(() => clearTimeout(timer));
+  return Promise.race([work, limit]).finally(() => clearTimeout(timer));
 }
 
 export interface RunningWorkers {
@@ -76,9 +77,7 @@ export async function startWorkers(
 ): Promise<RunningWorkers> {
   const log = opts.log ?? ((m: string) => console.error(m));
   const logRepeats = quietRepeats(log);
-  const producer = await createQueueClient(config, {
-    onError: (err, source) => logRepeats(`${source}: ${errorMessage(err)}`),
-  });
+  const producer = await createQueueClient(config, { log: logRepeats });
   const connection = await connectRedis(config.redisUrl!);
   connection.on('error', (err) => logRepeats(`the workers’ Redis connection: ${errorMessage(err)}`));
   let classifier: Promise<Classifier> | null = null;
@@ -101,15 +100,13 @@ export async function startWorkers(
       name,
       async (job) => {
         const started = Date.now();
-        let timer: NodeJS.Timeout | undefined;
-        const limit = new Promise<never>((_, reject) => {
-          timer = setTimeout(
-            () => reject(new Error(`${name} job ${job.id} took longer than ${catalog[name].timeoutMs} ms`)),
-            catalog[name].timeoutMs,
-          );
-        });
+        const { timeoutMs } = catalog[name];
         try {
-          await Promise.race([runJob(name, job.data, rt), limit]);
+          await within(
+            runJob(name, job.data, rt),
+            timeoutMs,
+            () => new Error(`${name} job ${job.id} took longer than ${timeoutMs} ms`),
+          );
           if (name === 'llm') outages = 0;
         } catch (err) {
           if (!(err instanceof LlmUnavailableError)) throw err;
@@ -120,8 +117,6 @@ export async function startWorkers(
           log(`llm ${job.id}: ${err.message}; pausing the llm queue for ${Math.ceil(pause / 1000)} s`);
           await producer.queues.llm.rateLimit(Math.max(1, Math.round(pause)));
           throw Worker.RateLimitError();
-        } finally {
-          clearTimeout(timer);
         }
         log(`${name} ${job.id} done in ${Date.now() - started} ms`);
       },
@@ -164,8 +159,9 @@ export async function startWorkers(
         // While Redis is away ioredis holds commands until it is back (workers must not give up on
         // it): /ready answers from the connection's state instead, and gives each check a limit.
         if (connection.status !== 'ready') throw new Error(`Redis: the connection is ${connection.status}`);
-        await within(connection.ping(), READY_CHECK_MS, 'Redis');
-        await within(ping(handle.db), READY_CHECK_MS, 'the database');
+        const late = (what: string) => () => new Error(`${what} did not answer within ${READY_CHECK_MS} ms`);
+        await within(connection.ping(), READY_CHECK_MS, late('Redis'));
+        await within(ping(handle.db), READY_CHECK_MS, late('the database'));
         const stopped = workers.filter((w) => !w.isRunning()).map((w) => w.name);
         res
           .writeHead(stopped.length ? 503 : 200, { 'content-type': 'application/json' })

@@ -13,7 +13,8 @@
  * Faults (429 with X-RateLimit-Reset or Retry-After, 5xx, dropped connections, hangs) come from the
  * shared fault queue in fake-zendesk.ts.
  */
-import { inventText, pick, seeded, startJsonServer, type JsonServer, type Reply } from './fake-zendesk.ts';
+import { inventText, pick, startJsonServer, type JsonServer, type Reply } from './fake-zendesk.ts';
+import { seededRandom } from '../../classifiers/random.ts';
 
 export interface IcAuthor {
   type: 'user' | 'lead' | 'admin' | 'bot';
@@ -74,7 +75,7 @@ export function generateIntercom(opts: {
   start?: number;
   domains?: string[];
 }): IntercomData {
-  const rnd = seeded(opts.seed ?? 11);
+  const rnd = seededRandom(opts.seed ?? 11);
   const start = opts.start ?? 1_700_000_000;
   const domains = opts.domains ?? ['org0.example', 'org1.example', 'unknown.example'];
   const teams = [

@@ -161,9 +161,6 @@ export async function startJsonServer(
   return api;
 }
 
-/** Deterministic pseudo-random numbers, so a generated data set is the same on every run. */
-export const seeded = seededRandom;
-
 export function pick<T>(rnd: () => number, xs: readonly T[]): T {
   return xs[Math.floor(rnd() * xs.length)] as T;
 }
@@ -270,7 +267,7 @@ export interface GenerateOptions {
 export const ZD_AGENT_ID = 1;
 
 export function generateZendesk(opts: GenerateOptions): ZendeskData {
-  const rnd = seeded(opts.seed ?? 7);
+  const rnd = seededRandom(opts.seed ?? 7);
   const start = opts.start ?? 1_700_000_000;
   const spacing = opts.spacing ?? 1;
   const orgCount = opts.organizations ?? 4;
