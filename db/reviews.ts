@@ -196,6 +196,14 @@ export async function mergeEntries(
       'not_found',
       `no map entry ${missing.map((k) => `"${k}"`).join(', ')} for this customer`,
     );
+  // The merged entry lives in one cell: units of another cell would be counted there by no one.
+  const cell = (e: (typeof found)[number]) => `(${e.job ?? 'no job'}, ${e.row})`;
+  const other = found.find((e) => cell(e) !== cell(found[0]!));
+  if (other)
+    throw new GapmapError(
+      'bad_input',
+      `entries: "${found[0]!.entryKey}" ${cell(found[0]!)} and "${other.entryKey}" ${cell(other)} are in different cells: merge entries of one cell (the same job and row) only`,
+    );
   const first = found.sort((a, b) => a.rank - b.rank)[0]!;
   const refs = [...new Set(found.flatMap((e) => e.refs))].sort();
   const entryKey = 'p' + hashOf(`${p.customerId}|merge|${keys.sort().join(',')}`).slice(0, 15);

@@ -74,6 +74,27 @@ describe('review queue', () => {
     expect(q2.units.map((u: { ref: string }) => u.ref)).not.toContain(first);
   });
 
+  it('refuses to merge entries of two cells, naming both, and changes nothing', async () => {
+    const all = await entries();
+    // As QA found it: one entry of each of two jobs, in two different rows.
+    const a = all.find((e) => e.row !== 'internal_processes' && e.job !== null)!;
+    const b = all.find((e) => e.row !== a.row && e.job !== a.job && e.job !== null)!;
+    expect(b).toBeDefined();
+    const decisionsBefore = (await api('GET', '/api/customers/kiln-cafe/decisions?limit=1000')).json.length;
+    const res = await api('POST', '/api/customers/kiln-cafe/entries/merge', { entries: [a.key, b.key] });
+    expect(res.status).toBe(400);
+    const msg = res.json.error.message as string;
+    expect(msg).toContain(`(${a.job ?? 'no job'}, ${a.row})`);
+    expect(msg).toContain(`(${b.job ?? 'no job'}, ${b.row})`);
+    const after = await entries();
+    expect(after.find((e) => e.key === a.key)).toMatchObject({ refs: a.refs, count: a.count });
+    expect(after.find((e) => e.key === b.key)).toMatchObject({ refs: b.refs, count: b.count });
+    expect(after.some((e) => e.origin === 'person' && e.refs.some((r) => a.refs.includes(r)))).toBe(false);
+    expect((await api('GET', '/api/customers/kiln-cafe/decisions?limit=1000')).json.length).toBe(
+      decisionsBefore,
+    );
+  });
+
   it('stores who and when, and the decision outlives a later import and classification', async () => {
     const before = await api('POST', '/api/customers/kiln-cafe/units/decide', {
       ref: 'ticket:103',
