@@ -35,6 +35,8 @@ function itemHash(item: ParsedItem): string {
 
 interface ExistingItem {
   id: number;
+  customer_id: number;
+  customer_key: string;
   source_type: string;
   external_id: string;
   content_hash: string;
@@ -52,6 +54,35 @@ export interface StoreResult {
   /** Customer ids whose units changed. */
   touchedCustomers: Set<number>;
   errors: ImportIssue[];
+}
+
+/**
+ * A ticket id, survey response id or file name names one item, and the item one customer: the same
+ * id from a help desk export and its connector is the same ticket. An item that arrives for another
+ * customer than the one it is stored for is refused instead of moved: moving it took the first
+ * customer's evidence and decisions away without a word (two customers' interviews both saved as
+ * interview.vtt, or two survey tools both numbering from 1).
+ */
+const NOUN: Record<ParsedItem['sourceType'], string> = {
+  ticket: 'ticket',
+  survey: 'survey response',
+  transcript: 'transcript',
+  note: 'notes file',
+};
+
+function anotherCustomers(item: ParsedItem, owner: string): ImportIssue {
+  const what = `${NOUN[item.sourceType]} ${item.externalId}`;
+  const byName = item.sourceType === 'transcript' || item.sourceType === 'note';
+  return {
+    file: item.origin.file,
+    line: item.origin.line,
+    field: 'customer',
+    message:
+      `${what} is already customer "${owner}"'s, so it is not moved to "${item.customerKey}": ` +
+      (byName
+        ? `rename the file to import it for "${item.customerKey}"`
+        : `an id names one item; if this is another item, it needs an id of its own`),
+  };
 }
 
 export async function storeItems(
@@ -90,9 +121,10 @@ export async function storeItems(
     // batch whatever its size, no parameter limit, and the same SQL on PostgreSQL and PGlite.
     const found = await rowsOf<ExistingItem>(
       tx.execute(sql`
-        select i.id, i.source_type, i.external_id, i.content_hash, i.deleted_at is not null as deleted,
-               i.first_run_id, i.last_run_id
+        select i.id, i.customer_id, c.key as customer_key, i.source_type, i.external_id, i.content_hash,
+               i.deleted_at is not null as deleted, i.first_run_id, i.last_run_id
         from items i
+        join customers c on c.id = i.customer_id
         join json_to_recordset(${JSON.stringify(batch.map((a) => ({ s: a.item.sourceType, e: a.item.externalId })))}::json)
           as x(s text, e text) on i.source_type = x.s and i.external_id = x.e`),
     );
@@ -100,6 +132,10 @@ export async function storeItems(
 
     const changed = batch.filter((a) => {
       const old = existing.get(key(a.item.sourceType, a.item.externalId));
+      if (old && Number(old.customer_id) !== a.customerId) {
+        errors.push(anotherCustomers(a.item, old.customer_key));
+        return false;
+      }
       if (old && old.content_hash === a.hash && !old.deleted) {
         if (old.last_run_id === p.runId) {
           // Stored by an earlier attempt of this same run (a retried ingest job): this run changed

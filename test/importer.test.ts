@@ -259,4 +259,53 @@ describe('import of a bundle folder', () => {
       runImport(t.handle.db, { path: path.join(dir, 'transcripts', 'kiln-owner.vtt') }),
     ).rejects.toThrow(/kiln-owner\.vtt.*--customer/);
   });
+
+  it("refuses an item that is already another customer's instead of moving it, and imports the rest", async () => {
+    const first = writeBundle({
+      tickets: [ticket({ id: 77301, description: 'The booking page double-booked table six.' })],
+      surveyRows: [],
+    });
+    expect((await runImport(t.handle.db, { path: first })).errors).toEqual([]);
+    const kiln = (await getCustomerByKey(t.handle.db, 'kiln-cafe'))!;
+    const gym = (await getCustomerByKey(t.handle.db, 'north-gym'))!;
+    const ownerOf = async (ref: string) =>
+      (await t.handle.db.select().from(units).where(eq(units.ref, ref)))[0];
+
+    // Another help desk numbering from the same place, and another interview saved under the same name.
+    const second = writeBundle({
+      tickets: [
+        ticket({ id: 77301, customer: 'north-gym', description: 'Spin class sign-up failed again.' }),
+        ticket({ id: 77302, customer: 'north-gym', description: 'The class list loads slowly.' }),
+      ],
+      surveyRows: [],
+    });
+    fs.writeFileSync(
+      path.join(second, 'transcripts', 'index.json'),
+      JSON.stringify([
+        {
+          file: 'kiln-owner.vtt',
+          customer: 'north-gym',
+          interviewed_at: '2026-04-01',
+          customer_speakers: ['Tom Baker'],
+        },
+      ]),
+    );
+    const res = await runImport(t.handle.db, { path: second });
+    const refused = res.errors.filter((e) => e.field === 'customer');
+    expect(refused).toHaveLength(2);
+    const onTicket = refused.find((e) => e.file.endsWith('tickets.jsonl'))!;
+    expect(onTicket.line).toBe(1);
+    expect(onTicket.message).toContain('ticket 77301 is already customer "kiln-cafe"\'s');
+    expect(onTicket.message).toContain('"north-gym"');
+    const onTranscript = refused.find((e) => e.file.endsWith('kiln-owner.vtt'))!;
+    expect(onTranscript.message).toContain('rename the file');
+    expect(res.counts).toMatchObject({ itemsNew: 1, errors: 2 });
+
+    // The first customer's evidence stays where it was, as it was; the new ticket went through.
+    const kept = (await ownerOf('ticket:77301'))!;
+    expect(kept.customerId).toBe(kiln.id);
+    expect(kept.text).toContain('double-booked table six');
+    expect((await ownerOf('transcript:kiln-owner.vtt#1'))!.customerId).toBe(kiln.id);
+    expect((await ownerOf('ticket:77302'))!.customerId).toBe(gym.id);
+  });
 });
