@@ -47,6 +47,38 @@ function jsonListFormat(head: string, complete: boolean): Format {
   return 'unknown';
 }
 
+/** How many lines that parse as JSON a JSONL file is judged by: one bad first line must not hide the rest. */
+const JSONL_PROBE_LINES = 20;
+const TICKET_FIELDS = ['id', 'description', 'subject', 'created_at', 'comments'];
+
+/**
+ * One JSON value per line. Tickets when one of the first lines that parse is a ticket (an id and a
+ * subject or description); a `.jsonl` file also when one is an object with any ticket field (a
+ * ticket missing its id), or when no line parses. The parser then reports each bad line itself.
+ */
+function jsonLinesFormat(head: string, complete: boolean, ext: string): Format {
+  const lines = head.split('\n');
+  if (!complete) lines.pop(); // may be cut short
+  let parsed = 0;
+  let ticketField = false;
+  for (const line of lines) {
+    if (line.trim() === '') continue;
+    let value: unknown;
+    try {
+      value = JSON.parse(line);
+    } catch {
+      continue;
+    }
+    if (value && typeof value === 'object' && !Array.isArray(value)) {
+      const has = (k: string) => k in value;
+      if (has('id') && (has('description') || has('subject'))) return 'tickets';
+      if (TICKET_FIELDS.some(has)) ticketField = true;
+    }
+    if (++parsed >= JSONL_PROBE_LINES) break;
+  }
+  return ext === '.jsonl' && (parsed === 0 || ticketField) ? 'tickets' : 'unknown';
+}
+
 function byExtension(file: string): Format {
   switch (extname(file).toLowerCase()) {
     case '.vtt':
@@ -92,16 +124,15 @@ export async function detectFormat(file: string): Promise<Format> {
 
   if (/^WEBVTT(\s|$)/.test(start)) return 'vtt';
   if (/^\d+\s*\n[\d:,.]+\s+-->\s+[\d:,.]+/.test(start)) return 'srt';
-  if (start.startsWith('[') && !/^\[[\d:.,]+\]/.test(start)) return jsonListFormat(start, size <= HEAD_BYTES);
+  const complete = size <= HEAD_BYTES;
+  if (start.startsWith('[') && !/^\[[\d:.,]+\]/.test(start)) {
+    const list = jsonListFormat(start, complete);
+    // A JSONL file whose first line is a list is still JSONL.
+    return list === 'unknown' ? jsonLinesFormat(start, complete, ext) : list;
+  }
   if (start.startsWith('{')) {
     if (ticketFileKind(start) === 'zendesk-export') return 'zendesk-export';
-    const firstLine = start.split('\n', 1)[0] ?? '';
-    try {
-      const first = JSON.parse(firstLine) as Record<string, unknown>;
-      return 'id' in first && ('description' in first || 'subject' in first) ? 'tickets' : 'unknown';
-    } catch {
-      return ext === '.jsonl' ? 'tickets' : 'unknown';
-    }
+    return jsonLinesFormat(start, complete, ext);
   }
   const firstLine = start.split('\n', 1)[0] ?? '';
   if (/(^|[,;\t])\s*"?response_id"?\s*([,;\t]|$)/i.test(firstLine)) return 'surveys';

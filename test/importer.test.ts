@@ -308,4 +308,26 @@ describe('import of a bundle folder', () => {
     expect((await ownerOf('transcript:kiln-owner.vtt#1'))!.customerId).toBe(kiln.id);
     expect((await ownerOf('ticket:77302'))!.customerId).toBe(gym.id);
   });
+
+  it('reads a tickets file whose first line is no ticket, and reports that line', async () => {
+    const dir = writeBundle({
+      ticketLines: [
+        JSON.stringify({ customer: 'kiln-cafe', created_at: '2026-03-02', description: 'No id here.' }),
+        JSON.stringify(ticket({ id: 90001 })),
+        JSON.stringify(ticket({ id: 90002 })),
+      ],
+      surveyRows: [],
+      transcripts: false,
+    });
+    const res = await runImport(t.handle.db, { path: dir });
+    expect(res.errors).toMatchObject([
+      {
+        file: path.join(dir, 'tickets.jsonl'),
+        line: 1,
+        field: 'id',
+        message: expect.stringMatching(/ticket id/),
+      },
+    ]);
+    expect(res.counts).toMatchObject({ itemsNew: 2, errors: 1 });
+  });
 });

@@ -70,6 +70,22 @@ describe('detectFormat', () => {
     }
   });
 
+  it('judges JSONL by its first lines that parse, not by the first line alone', async () => {
+    const noId = JSON.stringify({ customer: 'crumb-and-co', created_at: '2026-04-01', description: 'no id' });
+    const cases: [string, string, string][] = [
+      ['first-no-id.jsonl', `${noId}\n${ticketLine}\n`, 'tickets'],
+      ['first-no-id.dat', `${noId}\n\n${ticketLine}\n`, 'tickets'],
+      ['first-list.jsonl', `[1, 2, 3]\n${ticketLine}\n`, 'tickets'],
+      ['first-broken.json', `{"id": 1, "subj\n${ticketLine}\n`, 'tickets'],
+      ['all-no-id.jsonl', `${noId}\n${noId}\n`, 'tickets'],
+      ['labels-again.jsonl', `${JSON.stringify({ ref: 'ticket:1', text: 'x' })}\n[1]\n`, 'unknown'],
+      ['list.json', JSON.stringify([1, 2, 3]), 'unknown'],
+    ];
+    for (const [name, content, expected] of cases) {
+      expect(await detectFormat(fixture(name, content)), name).toBe(expected);
+    }
+  });
+
   it('falls back to the extension when the content says nothing', async () => {
     expect(await detectFormat(fixture('empty.vtt', ''))).toBe('vtt');
     expect(await detectFormat(fixture('odd.csv', 'Respondent;Answer\n1;ok\n'))).toBe('surveys');
