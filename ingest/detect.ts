@@ -79,6 +79,22 @@ function jsonLinesFormat(head: string, complete: boolean, ext: string): Format {
   return ext === '.jsonl' && (parsed === 0 || ticketField) ? 'tickets' : 'unknown';
 }
 
+/** The format of text that opens like JSON (`[` not followed by a timestamp, or `{`); null for other text. */
+function jsonFormat(start: string, complete: boolean, ext: string): Format | null {
+  if (start.startsWith('[') && !/^\[[\d:.,]+\]/.test(start)) {
+    const list = jsonListFormat(start, complete);
+    // A JSONL file whose first line is a list is still JSONL.
+    return list === 'unknown' ? jsonLinesFormat(start, complete, ext) : list;
+  }
+  if (start.startsWith('{')) {
+    if (ticketFileKind(start) === 'zendesk-export') return 'zendesk-export';
+    return jsonLinesFormat(start, complete, ext);
+  }
+  return null;
+}
+
+const TEXT_EXTENSIONS = new Set(['.txt', '.md', '.markdown']);
+
 function byExtension(file: string): Format {
   switch (extname(file).toLowerCase()) {
     case '.vtt':
@@ -124,26 +140,20 @@ export async function detectFormat(file: string): Promise<Format> {
 
   if (/^WEBVTT(\s|$)/.test(start)) return 'vtt';
   if (/^\d+\s*\n[\d:,.]+\s+-->\s+[\d:,.]+/.test(start)) return 'srt';
-  const complete = size <= HEAD_BYTES;
-  if (start.startsWith('[') && !/^\[[\d:.,]+\]/.test(start)) {
-    const list = jsonListFormat(start, complete);
-    // A JSONL file whose first line is a list is still JSONL.
-    return list === 'unknown' ? jsonLinesFormat(start, complete, ext) : list;
-  }
-  if (start.startsWith('{')) {
-    if (ticketFileKind(start) === 'zendesk-export') return 'zendesk-export';
-    return jsonLinesFormat(start, complete, ext);
-  }
+  const json = jsonFormat(start, size <= HEAD_BYTES, ext);
+  // Notes that open with "[Draft]" or "{" are text all the same: their extension says so.
+  if (json !== null && (json !== 'unknown' || !TEXT_EXTENSIONS.has(ext))) return json;
   const firstLine = start.split('\n', 1)[0] ?? '';
   if (/(^|[,;\t])\s*"?response_id"?\s*([,;\t]|$)/i.test(firstLine)) return 'surveys';
   if (ext === '.csv' || ext === '.tsv') return 'surveys';
-  if (ext === '.txt' || ext === '.md' || ext === '') {
+  if (TEXT_EXTENSIONS.has(ext) || ext === '') {
     const paragraphs = start
       .split(/\n\s*\n/)
       .map((p) => p.trim())
       .filter(Boolean);
     const turns = paragraphs.filter((p) => SPEAKER_LINE.test(p)).length;
-    if (ext !== '.md' && turns >= 2 && turns >= paragraphs.length / 2) return 'txt-transcript';
+    if (ext !== '.md' && ext !== '.markdown' && turns >= 2 && turns >= paragraphs.length / 2)
+      return 'txt-transcript';
     return 'notes';
   }
   return byExtension(file);

@@ -86,6 +86,20 @@ describe('detectFormat', () => {
     }
   });
 
+  it('reads notes that open with a bracket or a brace as notes, by their extension', async () => {
+    const cases: [string, string, string][] = [
+      ['draft.md', '[Draft] Interview notes with Crumb & Co\n\nMarta said "orders come by text".\n', 'notes'],
+      ['draft.markdown', '[Draft] Visit\n\n- orders by text\n', 'notes'],
+      ['draft.txt', '[Draft] Visit\n\nMarta copies orders by hand.\n', 'notes'],
+      ['brace.md', '{to check} Visit notes\n\nOrders come by text.\n', 'notes'],
+      ['customers.md', customers, 'customers'],
+      ['draft.json', '[Draft] Visit\n', 'unknown'],
+    ];
+    for (const [name, content, expected] of cases) {
+      expect(await detectFormat(fixture(name, content)), name).toBe(expected);
+    }
+  });
+
   it('falls back to the extension when the content says nothing', async () => {
     expect(await detectFormat(fixture('empty.vtt', ''))).toBe('vtt');
     expect(await detectFormat(fixture('odd.csv', 'Respondent;Answer\n1;ok\n'))).toBe('surveys');
