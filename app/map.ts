@@ -6,7 +6,7 @@
  */
 import { and, eq, sql } from 'drizzle-orm';
 import type { Db } from '../db/client.ts';
-import { mapEntries, mapState, reviews, suggestions, MAP_ROWS } from '../db/schema/index.ts';
+import { mapEntries, mapLineage, mapState, reviews, suggestions, MAP_ROWS } from '../db/schema/index.ts';
 import type { MapRow, SentimentMix } from '../db/schema/index.ts';
 import { customers } from '../db/schema/index.ts';
 import { jobsOf, mapEntriesOf, getMapState, unitsWithTags, type TaggedUnit } from '../db/queries.ts';
@@ -63,27 +63,13 @@ async function buildLocked(db: Db, customerId: number): Promise<{ entries: numbe
     const key = `${u.job ?? ''}\u0000${row}`;
     pushTo(cells, key, u);
   }
-  const entries: Entry[] = [];
+  const clustered: Entry[] = [];
   for (const [key, members] of cells) {
     const [job, row] = key.split('\u0000') as [string, MapRow];
     for (const cluster of clusterUnits(members, idf).slice(0, ENTRIES_PER_CELL)) {
-      entries.push(entryOf(customerId, job || null, row, cluster));
+      clustered.push(entryOf(customerId, job || null, row, cluster));
     }
   }
-  entries.push(...internalProcesses(customerId, tagged));
-
-  // Machine suggestions reach the map only once a person accepted them (app/suggestions.ts).
-  const accepted = await db
-    .select()
-    .from(suggestions)
-    .where(and(eq(suggestions.customerId, customerId), eq(suggestions.status, 'accepted')))
-    .orderBy(suggestions.id);
-  const acceptedLabels = new Map<string, string>();
-  for (const s of accepted) {
-    if (s.kind === 'entry_label' && s.entryKey && typeof s.payload.label === 'string')
-      acceptedLabels.set(s.entryKey, s.payload.label);
-  }
-  entries.push(...acceptedOpportunities(customerId, accepted, entries, tagged));
 
   const decisions = await db
     .select()
@@ -97,6 +83,33 @@ async function buildLocked(db: Db, customerId: number): Promise<{ entries: numbe
     if (d.action === 'reject') rejected.add(d.entryKey!);
     if (d.action === 'accept') rejected.delete(d.entryKey!);
   }
+
+  const lineage = await db.select().from(mapLineage).where(eq(mapLineage.customerId, customerId));
+  // The first build after lineage was kept: the stored machine entries are the last build's.
+  const previous = lineage.length
+    ? lineage
+    : await db
+        .select()
+        .from(mapEntries)
+        .where(and(eq(mapEntries.customerId, customerId), eq(mapEntries.origin, 'machine')));
+  const internal = internalProcesses(customerId, tagged);
+  const entries = [
+    ...inheritKeys(clustered, previous, rejected, new Set(internal.map((e) => e.entryKey))),
+    ...internal,
+  ];
+
+  // Machine suggestions reach the map only once a person accepted them (app/suggestions.ts).
+  const accepted = await db
+    .select()
+    .from(suggestions)
+    .where(and(eq(suggestions.customerId, customerId), eq(suggestions.status, 'accepted')))
+    .orderBy(suggestions.id);
+  const acceptedLabels = new Map<string, string>();
+  for (const s of accepted) {
+    if (s.kind === 'entry_label' && s.entryKey && typeof s.payload.label === 'string')
+      acceptedLabels.set(s.entryKey, s.payload.label);
+  }
+  entries.push(...acceptedOpportunities(customerId, accepted, entries, tagged));
 
   await db
     .delete(mapEntries)
@@ -119,12 +132,70 @@ async function buildLocked(db: Db, customerId: number): Promise<{ entries: numbe
       origin: 'machine' as const,
     }));
   for (let i = 0; i < rows.length; i += 1000) await db.insert(mapEntries).values(rows.slice(i, i + 1000));
+  await db.delete(mapLineage).where(eq(mapLineage.customerId, customerId));
+  const kept = entries
+    .filter((e) => e.row !== 'internal_processes' && e.row !== 'opportunities')
+    .map((e) => ({ customerId, entryKey: e.entryKey, job: e.job, row: e.row, refs: e.refs }));
+  for (let i = 0; i < kept.length; i += 1000) await db.insert(mapLineage).values(kept.slice(i, i + 1000));
   const state = { builtAt: new Date(), classifiedThrough, units: tagged.length };
   await db
     .insert(mapState)
     .values({ customerId, ...state })
     .onConflictDoUpdate({ target: mapState.customerId, set: state });
   return { entries: entries.length, units: tagged.length };
+}
+
+/**
+ * A cluster's key is the key of the last build's entry in the same cell that most of its evidence
+ * came from (more than half of its units), so a person's rename or rejection stays with what it
+ * was made on when units leave or join. Each key goes to one cluster, the one with the most of its
+ * evidence, except a rejected key: every cluster made mostly of a rejected entry's evidence stays
+ * rejected (an entry that fell apart does not come back in pieces), while one that new evidence
+ * made mostly new shows again. Other clusters keep the key of their founding unit (entryOf), made
+ * unique when another cluster took it.
+ */
+export function inheritKeys(
+  clusters: Entry[],
+  previous: { entryKey: string; job: string | null; row: string; refs: string[] }[],
+  rejected: ReadonlySet<string>,
+  taken: ReadonlySet<string> = new Set(),
+): Entry[] {
+  const cellOf = (e: { job: string | null; row: string }) => `${e.job ?? ''}\u0000${e.row}`;
+  const before = new Map<string, Map<string, Set<string>>>();
+  for (const p of previous) {
+    const cell = before.get(cellOf(p)) ?? new Map<string, Set<string>>();
+    before.set(cellOf(p), cell);
+    const refs = cell.get(p.entryKey) ?? new Set<string>();
+    cell.set(p.entryKey, refs);
+    for (const r of p.refs) refs.add(r);
+  }
+  const pairs: { i: number; key: string; shared: number }[] = [];
+  clusters.forEach((c, i) => {
+    for (const [key, refs] of before.get(cellOf(c)) ?? []) {
+      const shared = c.refs.filter((r) => refs.has(r)).length;
+      if (shared * 2 > c.refs.length) pairs.push({ i, key, shared });
+    }
+  });
+  pairs.sort((a, b) => b.shared - a.shared || a.i - b.i || (a.key < b.key ? -1 : 1));
+  const keys = new Map<number, string>();
+  const used = new Set(taken);
+  for (const { i, key } of pairs) {
+    if (keys.has(i) || (used.has(key) && !rejected.has(key))) continue;
+    keys.set(i, key);
+    used.add(key);
+  }
+  // A founding unit's key is not one the last build gave another entry: a unit that left a
+  // rejected entry for one mostly new would otherwise bring the rejection along.
+  for (const p of previous) used.add(p.entryKey);
+  return clusters.map((c, i) => {
+    let key = keys.get(i);
+    if (key === undefined) {
+      key = c.entryKey;
+      for (let n = 2; used.has(key); n++) key = hashOf(`${c.entryKey}|${n}`).slice(0, 16);
+      used.add(key);
+    }
+    return { ...c, entryKey: key };
+  });
 }
 
 function inverseFrequencies(texts: string[]): Map<string, number> {

@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDb, testConfig, type TestDb } from './helpers/db.ts';
 import { ticket, writeBundle } from './helpers/bundle.ts';
 import { importInProcessForTest } from './helpers/pipeline.ts';
-import { buildMap, mapJson, shortLabel, ENTRIES_PER_CELL } from '../app/map.ts';
+import { buildMap, inheritKeys, mapJson, shortLabel, ENTRIES_PER_CELL } from '../app/map.ts';
 import { getCustomerByKey } from '../db/queries.ts';
 import pg from 'pg';
 import { eq } from 'drizzle-orm';
@@ -124,6 +124,77 @@ describe('the map', () => {
     );
     expect(after.find((e) => e.key === a!.key)!.label).toBe('Double bookings on busy nights');
     expect(after.find((e) => e.key === b!.key)).toBeUndefined();
+  });
+
+  it('keeps a rename on an entry whose founding unit a person moved elsewhere', async () => {
+    const entries = (await mapJson(t.handle.db, customerId)).columns.flatMap((c) =>
+      Object.values(c.cells).flat(),
+    );
+    const big = entries.filter((e) => e.row !== 'internal_processes' && e.count >= 3)[0]!;
+    expect(big).toBeDefined();
+    await t.handle.db.insert(reviews).values({
+      customerId,
+      entryKey: big.key,
+      action: 'rename',
+      value: 'Tables given twice',
+      who: 'lead@test',
+    });
+    // The unit the entry's key was made from (its lowest id) now belongs to another row.
+    const members = await t.handle.db
+      .select({ id: units.id, ref: units.ref })
+      .from(units)
+      .where(eq(units.customerId, customerId));
+    const founder = members.filter((m) => big.refs.includes(m.ref)).sort((a, b) => a.id - b.id)[0]!;
+    const other = big.row === 'high_points' ? 'touchpoint' : 'high_point';
+    await t.handle.db
+      .insert(reviews)
+      .values({ customerId, unitId: founder.id, action: 'set_kind', value: other, who: 'lead@test' });
+    await buildMap(t.handle.db, customerId);
+    const after = (await mapJson(t.handle.db, customerId)).columns.flatMap((c) =>
+      Object.values(c.cells).flat(),
+    );
+    const rest = big.refs.filter((r) => r !== founder.ref);
+    const kept = after.find((e) => rest.every((r) => e.refs.includes(r)))!;
+    expect(kept.refs).not.toContain(founder.ref);
+    expect(kept.key).toBe(big.key);
+    expect(kept.label).toBe('Tables given twice');
+    await t.handle.db.delete(reviews).where(eq(reviews.customerId, customerId));
+    await buildMap(t.handle.db, customerId);
+  });
+
+  it('gives a cluster the key its evidence came from; a rejected entry does not come back in pieces', () => {
+    const entry = (key: string, refs: string[], row: 'friction' | 'value_gaps' = 'friction') => ({
+      entryKey: key,
+      job: 'j',
+      row,
+      label: key,
+      count: refs.length,
+      sentiment: { negative: refs.length, neutral: 0, positive: 0 },
+      quote: '',
+      quoteRef: refs[0]!,
+      refs,
+    });
+    const previous = [
+      entry('renamed', ['a', 'b', 'c', 'd']),
+      entry('dropped', ['e', 'f', 'g']),
+      entry('dropped', ['h']),
+    ];
+    const keys = inheritKeys(
+      [
+        entry('founder-b', ['b', 'c', 'd', 'x']), // most of 'renamed', which lost a and gained x
+        entry('founder-a', ['a', 'y']), // half of it is not most
+        entry('founder-e', ['e', 'f']), // pieces of a rejected entry stay rejected
+        entry('founder-g', ['g', 'h']),
+        entry('founder-x', ['i', 'j', 'k']), // new
+        entry('renamed', ['a', 'b', 'c'], 'value_gaps'), // another cell: not the same entry
+      ],
+      previous,
+      new Set(['dropped']),
+    ).map((e) => e.entryKey);
+    expect(keys.slice(0, 5)).toEqual(['renamed', 'founder-a', 'dropped', 'dropped', 'founder-x']);
+    // A founding unit's own key is never one the last build gave another entry.
+    expect(keys[5]).not.toBe('renamed');
+    expect(new Set(keys.slice(4)).size).toBe(2);
   });
 
   it('labels an entry with its representative quote’s first sentence, cut at a word', () => {

@@ -25,7 +25,7 @@ export const mapEntries = pgTable(
     customerId: integer('customer_id')
       .notNull()
       .references(() => customers.id, { onDelete: 'cascade' }),
-    /** Stable across runs: derived from the entry's founding unit, so decisions about it stick. */
+    /** Stable across runs: the key of the last build's entry most of its evidence came from (map_lineage), else derived from its founding unit; decisions about it stick. */
     entryKey: text('entry_key').notNull(),
     /** Job key, or null for the column of units with no job. */
     job: text('job'),
@@ -54,3 +54,24 @@ export const mapState = pgTable('map_state', {
   classifiedThrough: timestamp('classified_through', { withTimezone: true }),
   units: integer('units').notNull(),
 });
+
+/**
+ * What each machine entry of a customer's last build held, hidden (rejected) ones included: the
+ * next build gives a cluster the key of the entry most of its evidence came from, so a rename or a
+ * rejection stays with the evidence it was made on when a unit leaves or joins (app/map.ts).
+ * Rebuilt with the map; several rows share a key when a rejected entry fell apart into pieces.
+ */
+export const mapLineage = pgTable(
+  'map_lineage',
+  {
+    id: serial('id').primaryKey(),
+    customerId: integer('customer_id')
+      .notNull()
+      .references(() => customers.id, { onDelete: 'cascade' }),
+    entryKey: text('entry_key').notNull(),
+    job: text('job'),
+    row: text('row').$type<MapRow>().notNull(),
+    refs: jsonb('refs').$type<string[]>().notNull(),
+  },
+  (t) => [index('map_lineage_customer').on(t.customerId)],
+);
