@@ -169,7 +169,15 @@ async function bodyOf<T extends z.ZodType>(c: Context, schema: T): Promise<z.inf
 const who = (a: Actor) => a.email ?? a.name;
 
 const UnitDecisionBody = z.discriminatedUnion('action', [
-  z.object({ ref: z.string().min(1), action: z.literal('accept') }),
+  z.object({
+    ref: z.string().min(1),
+    action: z.literal('accept'),
+    // What the page showed: accept is refused (409) if the unit's tags changed meanwhile. API clients may leave it out.
+    expected: z
+      .object({ job: z.string().nullable(), kind: z.enum(KINDS), sentiment: z.enum(SENTIMENTS) })
+      .partial()
+      .optional(),
+  }),
   z.object({ ref: z.string().min(1), action: z.literal('reject') }),
   z.object({ ref: z.string().min(1), action: z.literal('set_job'), value: z.string().min(1).nullable() }),
   z.object({ ref: z.string().min(1), action: z.literal('set_kind'), value: z.enum(KINDS) }),
@@ -600,6 +608,7 @@ export function createDashboard(p: AppOptions): { app: Hono<Env>; background: Ba
       ref: body.ref,
       who: who(actorOf(c)),
       decision,
+      expected: body.action === 'accept' ? body.expected : undefined,
     });
     background.mapChanged(customer.id);
     return c.json({ ok: true, ref: body.ref, decisions: res.rows });

@@ -28,11 +28,12 @@ export type UnitDecision =
 
 export type EntryDecision = { action: 'accept' } | { action: 'reject' } | { action: 'rename'; value: string };
 
-async function unitOf(db: Db, customerId: number, ref: string) {
-  const [u] = await db
+async function unitOf(db: Db, customerId: number, ref: string, p: { lock?: boolean } = {}) {
+  const q = db
     .select({ id: units.id, ref: units.ref })
     .from(units)
     .where(and(eq(units.customerId, customerId), eq(units.ref, ref), isNull(units.deletedAt)));
+  const [u] = p.lock ? await q.for('update') : await q;
   if (!u) throw new GapmapError('not_found', `no unit "${ref}" for this customer`);
   return u;
 }
@@ -42,74 +43,106 @@ async function jobKeys(db: Db, customerId: number): Promise<string[]> {
   return rows.map((r) => r.key);
 }
 
+/** The tags a page showed when its lead pressed accept; a field left out is not compared. */
+export type ShownTags = { job?: string | null; kind?: string; sentiment?: string };
+
+const tagsText = (t: ShownTags) =>
+  [
+    t.job !== undefined ? `job ${t.job ?? '(no job)'}` : null,
+    t.kind !== undefined ? `kind ${t.kind}` : null,
+    t.sentiment !== undefined ? `sentiment ${t.sentiment}` : null,
+  ]
+    .filter(Boolean)
+    .join(', ');
+
 /**
  * Records a person's decision about one unit. Accept confirms the unit's current tags (three rows,
- * so they become a training example); reject says it bears on no job ("other", no job).
+ * so they become a training example); with `expected` (what the person's page showed) it is refused
+ * when the current tags differ, since someone changed them meanwhile and the person never saw them.
+ * Reject says it bears on no job ("other", no job). One decision about a unit at a time (row lock),
+ * so accept compares with the tags it then confirms.
  */
 export async function decideUnit(
   db: Db,
-  p: { customerId: number; ref: string; who: string; decision: UnitDecision },
+  p: { customerId: number; ref: string; who: string; decision: UnitDecision; expected?: ShownTags },
 ): Promise<{ unitId: number; rows: number }> {
-  const unit = await unitOf(db, p.customerId, p.ref);
-  const d = p.decision;
-  let rows: { action: string; value: unknown }[];
+  return db.transaction(async (tx) => {
+    const unit = await unitOf(tx, p.customerId, p.ref, { lock: true });
+    const rows = await decisionRows(tx, p.customerId, unit.id, p.ref, p.decision, p.expected);
+    const at = new Date();
+    await tx.insert(reviews).values(
+      rows.map((r) => ({
+        customerId: p.customerId,
+        unitId: unit.id,
+        action: r.action,
+        value: r.value,
+        who: p.who,
+        at,
+      })),
+    );
+    return { unitId: unit.id, rows: rows.length };
+  });
+}
+
+async function decisionRows(
+  db: Db,
+  customerId: number,
+  unitId: number,
+  ref: string,
+  d: UnitDecision,
+  expected: ShownTags | undefined,
+): Promise<{ action: string; value: unknown }[]> {
   switch (d.action) {
     case 'accept': {
-      const [tags] = (await unitsWithTagsByIds(db, p.customerId, [unit.id])) ?? [];
+      const [tags] = (await unitsWithTagsByIds(db, customerId, [unitId])) ?? [];
       if (!tags || tags.kind === null)
         throw new GapmapError(
           'conflict',
-          `unit "${p.ref}" has no tags yet: wait for it to be classified, or set them`,
+          `unit "${ref}" has no tags yet: wait for it to be classified, or set them`,
         );
-      rows = [
+      if (expected) {
+        const changed =
+          (expected.job !== undefined && expected.job !== tags.job) ||
+          (expected.kind !== undefined && expected.kind !== tags.kind) ||
+          (expected.sentiment !== undefined && expected.sentiment !== tags.sentiment);
+        if (changed)
+          throw new GapmapError(
+            'conflict',
+            `unit "${ref}" changed since your page showed it (${tagsText(expected)}): it is now ${tagsText({ job: tags.job, kind: tags.kind, sentiment: tags.sentiment ?? undefined })}. Nothing was recorded: reload the page to see the current tags, then decide again`,
+          );
+      }
+      return [
         { action: 'set_job', value: tags.job },
         { action: 'set_kind', value: tags.kind },
         { action: 'set_sentiment', value: tags.sentiment },
       ];
-      break;
     }
     case 'reject':
-      rows = [
+      return [
         { action: 'set_job', value: null },
         { action: 'set_kind', value: 'other' },
       ];
-      break;
     case 'set_job':
-      if (d.value !== null && !(await jobKeys(db, p.customerId)).includes(d.value))
+      if (d.value !== null && !(await jobKeys(db, customerId)).includes(d.value))
         throw new GapmapError('bad_input', `job "${d.value}": not a job of this customer`);
-      rows = [{ action: 'set_job', value: d.value }];
-      break;
+      return [{ action: 'set_job', value: d.value }];
     case 'set_kind':
       if (!KINDS.includes(d.value))
         throw new GapmapError('bad_input', `kind "${String(d.value)}": expected one of ${KINDS.join(', ')}`);
-      rows = [{ action: 'set_kind', value: d.value }];
-      break;
+      return [{ action: 'set_kind', value: d.value }];
     case 'set_sentiment':
       if (!SENTIMENTS.includes(d.value))
         throw new GapmapError(
           'bad_input',
           `sentiment "${String(d.value)}": expected one of ${SENTIMENTS.join(', ')}`,
         );
-      rows = [{ action: 'set_sentiment', value: d.value }];
-      break;
+      return [{ action: 'set_sentiment', value: d.value }];
     default:
       throw new GapmapError(
         'bad_input',
         `action: expected accept, reject, set_job, set_kind or set_sentiment`,
       );
   }
-  const at = new Date();
-  await db.insert(reviews).values(
-    rows.map((r) => ({
-      customerId: p.customerId,
-      unitId: unit.id,
-      action: r.action,
-      value: r.value,
-      who: p.who,
-      at,
-    })),
-  );
-  return { unitId: unit.id, rows: rows.length };
 }
 
 async function unitsWithTagsByIds(db: Db, customerId: number, ids: number[]) {

@@ -95,6 +95,35 @@ describe('review queue', () => {
     );
   });
 
+  it('refuses an accept from a stale page (409, the tags now, reload) and records nothing; without expected tags it accepts as before', async () => {
+    const q = (await api('GET', '/api/customers/kiln-cafe/review-queue')).json;
+    const u = q.units.find((x: { job: string | null }) => x.job !== null);
+    const shown = { job: u.job, kind: u.kind, sentiment: u.sentiment };
+    const other = u.job === 'staff-rota' ? 'table-bookings' : 'staff-rota';
+    const decide = (body: object) =>
+      api('POST', '/api/customers/kiln-cafe/units/decide', { ref: u.ref, ...body });
+    // Tab A moves the unit; tab B still shows the old job and presses accept.
+    expect((await decide({ action: 'set_job', value: other })).status).toBe(200);
+    const rowsOf = async () =>
+      (await api('GET', '/api/customers/kiln-cafe/decisions?limit=1000')).json.filter(
+        (d: { ref: string | null }) => d.ref === u.ref,
+      ).length;
+    const before = await rowsOf();
+    const stale = await decide({ action: 'accept', expected: shown });
+    expect(stale.status).toBe(409);
+    expect(stale.json.error.message).toContain(`job ${other}`);
+    expect(stale.json.error.message).toContain(`job ${u.job}`);
+    expect(stale.json.error.message).toMatch(/reload/);
+    expect(await rowsOf()).toBe(before);
+    // A page showing what is stored now, or a client sending no expected tags, accepts them.
+    expect((await decide({ action: 'accept', expected: { ...shown, job: other } })).status).toBe(200);
+    expect(await rowsOf()).toBe(before + 3);
+    expect((await decide({ action: 'accept' })).status).toBe(200);
+    expect(await rowsOf()).toBe(before + 6);
+    const tags = (await unitsWithTags(t.handle.db, customerId)).find((x) => x.ref === u.ref)!;
+    expect(tags).toMatchObject({ job: other, kind: u.kind, sentiment: u.sentiment });
+  });
+
   it('stores who and when, and the decision outlives a later import and classification', async () => {
     const before = await api('POST', '/api/customers/kiln-cafe/units/decide', {
       ref: 'ticket:103',

@@ -125,6 +125,11 @@ if (page === 'review') {
     li.textContent = text;
     $('#decisions').prepend(li);
   };
+  // The tags this page shows for a unit: accept confirms these, and the server refuses it if they changed meanwhile.
+  const shown = (li) => {
+    const field = (name) => $(`select[data-field="${name}"]`, li).value;
+    return { job: field('set_job') || null, kind: field('set_kind'), sentiment: field('set_sentiment') };
+  };
   const decide = async (li, action, value) => {
     if (!li) return;
     const ref = li.dataset.ref;
@@ -132,7 +137,11 @@ if (page === 'review') {
       await api(
         'POST',
         `${cust()}/units/decide`,
-        value === undefined ? { ref, action } : { ref, action, value },
+        action === 'accept'
+          ? { ref, action, expected: shown(li) }
+          : value === undefined
+            ? { ref, action }
+            : { ref, action, value },
       );
       logDecision(`you: ${action} ${ref}${value !== undefined ? ` → ${value}` : ''}`);
       const next = li.nextElementSibling || li.previousElementSibling;

@@ -1,0 +1,81 @@
+/**
+ * The review page under the conditions a lead meets: two tabs on one queue, and a slow server while
+ * keys are pressed. Headless Chromium against the real server and PostgreSQL; the slow server is
+ * playwright's route interception holding the decision requests.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Browser, Page } from 'playwright-core';
+import { createTestDb, testConfig, type TestDb } from './helpers/db.ts';
+import { writeBundle } from './helpers/bundle.ts';
+import { importInProcessForTest } from './helpers/pipeline.ts';
+import { launchBrowser, screenshot, watchPage } from './helpers/browser.ts';
+import { startServer } from '../dashboard/server.ts';
+
+const POLL = { timeout: 15_000, interval: 100 };
+
+let t: TestDb;
+let server: Awaited<ReturnType<typeof startServer>>;
+let browser: Browser;
+
+beforeAll(async () => {
+  t = await createTestDb();
+  const config = testConfig();
+  await importInProcessForTest(t.handle, config, { path: writeBundle() });
+  // No users: on 127.0.0.1 the page's requests are the local lead's.
+  server = await startServer({ config, handle: t.handle, port: 0, host: '127.0.0.1' });
+  browser = await launchBrowser();
+});
+
+afterAll(async () => {
+  await browser?.close();
+  await server?.close();
+  await t?.drop();
+});
+
+async function open(path: string): Promise<{ page: Page; watch: ReturnType<typeof watchPage> }> {
+  const page = await browser.newPage({ viewport: { width: 1366, height: 860 } });
+  const watch = watchPage(page, server.url);
+  page.on('dialog', (d) => void d.dismiss());
+  await page.goto(server.url + path);
+  return { page, watch };
+}
+
+type Decision = { ref: string | null; action: string; value: unknown; who: string };
+async function decisionsOf(ref: string): Promise<Decision[]> {
+  const res = await fetch(`${server.url}/api/customers/kiln-cafe/decisions?limit=1000`);
+  // Newest first from the API: oldest first here, the order they were stored in.
+  return ((await res.json()) as Decision[]).filter((d) => d.ref === ref).reverse();
+}
+
+describe('review page', () => {
+  it('an accept from a tab that still shows the old job is refused with the tags now, and nothing is recorded', async () => {
+    const { page: a } = await open('/customers/kiln-cafe/review');
+    const { page: b, watch } = await open('/customers/kiln-cafe/review');
+    await b.waitForSelector('#queue li.qitem');
+    const ref = (await a.locator('#queue li.qitem').nth(1).getAttribute('data-ref'))!;
+    const inA = a.locator(`#queue li.qitem[data-ref="${ref}"]`);
+    const inB = b.locator(`#queue li.qitem[data-ref="${ref}"]`);
+    const jobs = await inA
+      .locator('select[data-field="set_job"] option')
+      .evaluateAll((os) => os.map((o) => (o as HTMLOptionElement).value));
+    const was = await inA.locator('select[data-field="set_job"]').inputValue();
+    const moved = jobs.find((j) => j !== was)!;
+
+    await inA.locator('select[data-field="set_job"]').selectOption(moved);
+    await expect.poll(() => inA.count(), POLL).toBe(0);
+    await expect.poll(async () => (await decisionsOf(ref)).length, POLL).toBe(1);
+
+    await inB.locator('[data-unit-action="accept"]').click();
+    await expect.poll(() => b.locator('#review-live').textContent(), POLL).toMatch(/reload/);
+    expect(await b.locator('#review-live').getAttribute('class')).toContain('error');
+    const message = (await b.locator('#review-live').textContent())!;
+    expect(message).toContain(`job ${moved || '(no job)'}`);
+    await screenshot(b, 'review-stale-accept');
+    // Only tab A's move is stored; the unit stays in tab B, unchanged, for the lead to reload.
+    expect((await decisionsOf(ref)).map((d) => d.action)).toEqual(['set_job']);
+    expect(await inB.count()).toBe(1);
+    expect(watch.errors).toEqual([]);
+    await a.close();
+    await b.close();
+  });
+});
