@@ -84,12 +84,17 @@ export async function parseTranscriptIndex(
 
 type CueResult = { cues: Cue[]; errors: ImportIssue[] };
 
-/** `hh:mm:ss.mmm` or `mm:ss.mmm` (SubRip: a comma before the milliseconds) -> milliseconds. */
+/**
+ * `hh:mm:ss.mmm` or `mm:ss.mmm` (SubRip: a comma before the milliseconds) -> milliseconds. WebVTT
+ * allows any number of hour digits (a recording's clock can start at 1000:00:00.000); past what a
+ * millisecond count holds exactly, the time is refused.
+ */
 function clockMs(value: string, sep: '.' | ','): number | null {
-  const m = new RegExp(`^(?:(\\d{1,3}):)?([0-5]\\d):([0-5]\\d)\\${sep}(\\d{3})$`).exec(value);
+  const m = new RegExp(`^(?:(\\d+):)?([0-5]\\d):([0-5]\\d)\\${sep}(\\d{3})$`).exec(value);
   if (!m) return null;
   const [, h = '0', mi = '0', s = '0', ms = '0'] = m;
-  return ((Number(h) * 60 + Number(mi)) * 60 + Number(s)) * 1000 + Number(ms);
+  const total = ((Number(h) * 60 + Number(mi)) * 60 + Number(s)) * 1000 + Number(ms);
+  return Number.isSafeInteger(total) ? total : null;
 }
 
 function timingLine(line: string, sep: '.' | ','): { startMs: number } | null {

@@ -135,6 +135,31 @@ describe('parseTranscript, WebVTT', () => {
     ]);
   });
 
+  it('reads hours of any number of digits, as WebVTT allows', async () => {
+    const file = fixture(
+      'long-clock.vtt',
+      [
+        'WEBVTT',
+        '',
+        '999:59:59.000 --> 1000:00:02.000',
+        '<v Marta Quill>The recorder ran all season.',
+        '',
+        '1000:00:02.500 --> 1000:00:04.000',
+        '<v Sam Reyes>Really?',
+        '',
+        '12345:00:00.000 --> 12345:00:01.000',
+        '<v Jo Baines>Still going.',
+        '',
+      ].join('\n'),
+    );
+    const { item, errors } = await parseTranscript(file, entry('long-clock.vtt'));
+    expect(errors).toEqual([]);
+    expect(item?.units.map((u) => [u.speaker, u.offsetMs])).toEqual([
+      ['Marta Quill', (999 * 3600 + 59 * 60 + 59) * 1000],
+      ['Jo Baines', 12345 * 3600 * 1000],
+    ]);
+  });
+
   it('refuses a file without the WEBVTT header', async () => {
     const { item, errors } = await parseTranscript(
       fixture('nohead.vtt', '00:00:01.000 --> 00:00:02.000\n<v Marta Quill>Hi\n'),
