@@ -144,12 +144,27 @@ const ENTITIES: Record<string, string> = {
   rlm: '',
 };
 
+/**
+ * The markup captions use: SubRip's <i>, <b>, <u>, <s>, <font ...>, WebVTT's <c.class>, <v Name>,
+ * <lang en>, <ruby>, <rt> and karaoke timestamps <00:01.500>. Any other angle bracket is the
+ * speaker's ("we pay <50 a month but >20 for the add-on").
+ */
+const TAG = /<\/?(?:[bisu]|c|v|font|lang|ruby|rt|span|br)(?=[\s.>/])[^<>]*>|<(?:\d+:)?\d{2}:\d{2}\.\d{3}>/gi;
+
+function decodeEntities(text: string): string {
+  return text.replace(
+    /&(?:#(\d{1,7})|#[xX]([\da-fA-F]{1,6})|(amp|lt|gt|nbsp|quot|apos|lrm|rlm));/g,
+    (ref, dec, hex, name) => {
+      if (name) return ENTITIES[name as string] ?? '';
+      const code = dec ? Number(dec) : parseInt(hex as string, 16);
+      const valid = code > 0 && code <= 0x10ffff && (code < 0xd800 || code > 0xdfff);
+      return valid ? String.fromCodePoint(code) : ref;
+    },
+  );
+}
+
 function stripTags(text: string): string {
-  return text
-    .replace(/<[^>]*>/g, '')
-    .replace(/&(amp|lt|gt|nbsp|quot|apos|lrm|rlm);/g, (_, name: string) => ENTITIES[name] ?? '')
-    .replace(/\s+/g, ' ')
-    .trim();
+  return decodeEntities(text.replace(TAG, '')).replace(/\s+/g, ' ').trim();
 }
 
 export function vttCues(file: string, text: string): CueResult {

@@ -218,6 +218,46 @@ describe('parseTranscript, SubRip', () => {
   });
 });
 
+describe('parseTranscript, caption markup', () => {
+  it('strips only caption tags and decodes numeric character references', async () => {
+    const srt = fixture(
+      'prices.srt',
+      [
+        '1',
+        '00:00:01,000 --> 00:00:02,000',
+        'Sam Reyes: <i>What do you pay?</i>',
+        '',
+        '2',
+        '00:00:02,000 --> 00:00:05,000',
+        '{\\an8}Marta Quill: We pay <50 a month for invoicing but >20 for the add-on,',
+        '<font color="#ffcc00">don&#39;t</font> ask &#x2014; <B>really</b> &amp; truly.',
+        '',
+      ].join('\n'),
+    );
+    const vtt = fixture(
+      'prices.vtt',
+      [
+        'WEBVTT',
+        '',
+        '00:00:01.000 --> 00:00:02.000',
+        '<v Sam Reyes>What do you pay?',
+        '',
+        '00:00:02.000 --> 00:00:05.000',
+        '<v.calm Marta Quill><c.yellow>We pay &lt;50</c> a month, <00:00:03.500>don&#39;t ask &#x2014; a&lt;b&gt;c &#0; <lang fr>voilà</lang>.',
+        '',
+      ].join('\n'),
+    );
+    const fromSrt = await parseTranscript(srt, entry('prices.srt'));
+    expect(fromSrt.item?.units.map((u) => u.text)).toEqual([
+      "We pay <50 a month for invoicing but >20 for the add-on, don't ask \u2014 really & truly.",
+    ]);
+    const fromVtt = await parseTranscript(vtt, entry('prices.vtt'));
+    expect(fromVtt.item?.units.map((u) => u.text)).toEqual([
+      "We pay <50 a month, don't ask \u2014 a<b>c &#0; voilà.",
+    ]);
+  });
+});
+
 describe('parseTranscript, plain text', () => {
   const txt = [
     '[00:00:02] Sam Reyes: How do you plan the week?',
