@@ -78,4 +78,62 @@ describe('review page', () => {
     await a.close();
     await b.close();
   });
+
+  it('keys pressed while a unit’s decision is on its way wait for it: stored in order, counted once, selection on the next unit', async () => {
+    const { page, watch } = await open('/customers/kiln-cafe/review');
+    await page.waitForSelector('#queue li.qitem.current');
+    // A slow server: the first request of a burst stalls longest, so requests sent together would be
+    // stored in reverse order. Requests sent one after another are stored as sent.
+    let stalls: number[] = [];
+    await page.route('**/units/decide', async (route) => {
+      await new Promise((r) => setTimeout(r, stalls.shift() ?? 0));
+      await route.continue();
+    });
+    const refs = async () =>
+      page.locator('#queue li.qitem').evaluateAll((ls) => ls.map((l) => (l as HTMLElement).dataset.ref!));
+    const currentRef = () => page.locator('#queue li.qitem.current').getAttribute('data-ref');
+    const total = async () => Number(await page.locator('#queue-total').textContent());
+
+    // `f` then `-` on the second unit: both stored, in order; the count goes down once; the third unit is next.
+    await page.keyboard.press('j');
+    const [, second, third] = await refs();
+    expect(await currentRef()).toBe(second);
+    const before = await total();
+    stalls = [900, 450];
+    await page.keyboard.press('f');
+    await page.keyboard.press('-');
+    await expect.poll(async () => (await decisionsOf(second!)).length, POLL).toBe(2);
+    await expect.poll(() => page.locator(`#queue li.qitem[data-ref="${second}"]`).count(), POLL).toBe(0);
+    expect((await decisionsOf(second!)).map((d) => [d.action, d.value])).toEqual([
+      ['set_kind', 'friction'],
+      ['set_sentiment', 'negative'],
+    ]);
+    expect(await total()).toBe(before - 1);
+    expect(await currentRef()).toBe(third);
+
+    // `=` `t` `h` during a stall: stored as pressed, the last kind wins.
+    stalls = [900, 450, 0];
+    await page.keyboard.press('=');
+    await page.keyboard.press('t');
+    await page.keyboard.press('h');
+    await expect.poll(async () => (await decisionsOf(third!)).length, POLL).toBe(3);
+    await expect.poll(() => page.locator(`#queue li.qitem[data-ref="${third}"]`).count(), POLL).toBe(0);
+    expect((await decisionsOf(third!)).map((d) => [d.action, d.value])).toEqual([
+      ['set_sentiment', 'neutral'],
+      ['set_kind', 'touchpoint'],
+      ['set_kind', 'high_point'],
+    ]);
+    expect(await total()).toBe(before - 2);
+    const units = (await (await fetch(`${server.url}/api/customers/kiln-cafe/units`)).json()) as {
+      ref: string;
+      tags: { kind: string; sentiment: string };
+    }[];
+    expect(units.find((u) => u.ref === third)!.tags).toMatchObject({
+      kind: 'high_point',
+      sentiment: 'neutral',
+    });
+    expect(await page.locator('#queue li.qitem.current').count()).toBe(1);
+    expect(watch.errors).toEqual([]);
+    await page.close();
+  });
 });

@@ -126,36 +126,83 @@ if (page === 'review') {
     $('#decisions').prepend(li);
   };
   // The tags this page shows for a unit: accept confirms these, and the server refuses it if they changed meanwhile.
-  const shown = (li) => {
-    const field = (name) => $(`select[data-field="${name}"]`, li).value;
-    return { job: field('set_job') || null, kind: field('set_kind'), sentiment: field('set_sentiment') };
-  };
-  const decide = async (li, action, value) => {
-    if (!li) return;
+  const field = (li, name) => $(`select[data-field="${name}"]`, li);
+  const shown = (li) => ({
+    job: field(li, 'set_job').value || null,
+    kind: field(li, 'set_kind').value,
+    sentiment: field(li, 'set_sentiment').value,
+  });
+  for (const li of items()) for (const sel of $$('select[data-field]', li)) sel.dataset.stored = sel.value;
+
+  // One decision per unit on its way. Keys pressed for a unit whose decision is still on its way
+  // wait for it and are sent in the order pressed (a lead typing `f` `-` means both); the unit leaves
+  // the queue, the count goes down by one and the selection moves on once its last decision is in.
+  // After a failure the keys still waiting for that unit are dropped: they were pressed for a state
+  // the server did not take.
+  const inFlight = new Map(); // li -> { tail, waiting, stored, failed }
+  const send = async (li, run, action, value, expected) => {
     const ref = li.dataset.ref;
     try {
       await api(
         'POST',
         `${cust()}/units/decide`,
         action === 'accept'
-          ? { ref, action, expected: shown(li) }
+          ? { ref, action, expected }
           : value === undefined
             ? { ref, action }
             : { ref, action, value },
       );
+      run.stored++;
       logDecision(`you: ${action} ${ref}${value !== undefined ? ` → ${value}` : ''}`);
-      const next = li.nextElementSibling || li.previousElementSibling;
-      li.remove();
-      const total = $('#queue-total');
-      total.textContent = String(Math.max(0, Number(total.textContent) - 1));
       say(
         'review-live',
         `${action === 'accept' ? 'Accepted' : action === 'reject' ? 'Rejected' : 'Changed'} ${ref}. The map is being rebuilt.`,
       );
-      select(next && next.classList.contains('qitem') ? next : items()[0] || null);
     } catch (err) {
-      say('review-live', err.message, true);
+      run.failed = true;
+      const dropped = run.waiting - 1;
+      say(
+        'review-live',
+        `${err.message}${dropped ? ` (${dropped} later key${dropped === 1 ? '' : 's'} for ${ref} not sent)` : ''}`,
+        true,
+      );
     }
+  };
+  const settle = (li, run) => {
+    inFlight.delete(li);
+    li.classList.remove('busy');
+    li.removeAttribute('aria-busy');
+    if (run.stored === 0) {
+      // Nothing was stored: the unit stays, showing its tags as they are on the server.
+      for (const sel of $$('select[data-field]', li)) sel.value = sel.dataset.stored;
+      return;
+    }
+    const next = li.nextElementSibling || li.previousElementSibling;
+    const wasCurrent = current === li;
+    li.remove();
+    const total = $('#queue-total');
+    total.textContent = String(Math.max(0, Number(total.textContent) - 1));
+    if (wasCurrent) select(next && next.classList.contains('qitem') ? next : items()[0] || null);
+  };
+  const decide = (li, action, value) => {
+    if (!li || !li.isConnected) return;
+    // Show the choice at once: a later accept confirms what the page shows, waiting changes included.
+    if (action.startsWith('set_')) field(li, action).value = value === null ? '' : value;
+    const expected = action === 'accept' ? shown(li) : undefined;
+    let run = inFlight.get(li);
+    if (!run) {
+      run = { tail: Promise.resolve(), waiting: 0, stored: 0, failed: false };
+      inFlight.set(li, run);
+      li.classList.add('busy');
+      li.setAttribute('aria-busy', 'true');
+    }
+    run.waiting++;
+    run.tail = run.tail
+      .then(() => (run.failed ? undefined : send(li, run, action, value, expected)))
+      .finally(() => {
+        run.waiting--;
+        if (run.waiting === 0) settle(li, run);
+      });
   };
   for (const li of items()) {
     li.addEventListener('click', (e) => {
