@@ -249,6 +249,25 @@ const safeName = (name: string) =>
       .slice(0, 120) || 'upload'
   ).trim();
 
+const NEXT_BASE = 'http://gapmap.invalid';
+/**
+ * Where sign-in sends a person: a path on this server, or /customers. Browsers read `\` as `/` and
+ * drop tabs and newlines, so `/\host` or `/<tab>/host` is `//host`, another site: the path is resolved
+ * as a browser would and must stay on the same origin, with no backslash at all.
+ */
+export function safeNext(n: unknown): string {
+  if (typeof n !== 'string' || !n.startsWith('/') || n.includes('\\')) return '/customers';
+  let u: URL;
+  try {
+    u = new URL(n, NEXT_BASE);
+  } catch {
+    return '/customers';
+  }
+  if (u.origin !== NEXT_BASE || !u.pathname.startsWith('/') || u.pathname.startsWith('//'))
+    return '/customers';
+  return u.pathname + u.search + u.hash;
+}
+
 export function createDashboard(p: AppOptions): { app: Hono<Env>; background: Background } {
   const { config } = p;
   const db = p.handle.db;
@@ -329,7 +348,6 @@ export function createDashboard(p: AppOptions): { app: Hono<Env>; background: Ba
     });
   });
 
-  const safeNext = (n: unknown) => (typeof n === 'string' && /^\/(?!\/)/.test(n) ? n : '/customers');
   app.get('/signin', (c) => {
     if (c.get('actor')) return c.redirect(safeNext(c.req.query('next')), 303);
     return page(c, signinPage({ next: safeNext(c.req.query('next')) }));

@@ -220,6 +220,43 @@ describe('tokens and sessions', () => {
     expect(after.status).toBe(401);
   });
 
+  it('after sign-in goes only to a path on this server: /\\host, //host and other sites go to /customers', async () => {
+    const signin = (next: string) =>
+      dash.app.request('http://gapmap.example.com/signin', {
+        method: 'POST',
+        body: new URLSearchParams({ email: 'viewer@example.com', password: 'correct horse', next }),
+        headers: { 'Content-Type': 'application/x-www-form-urlencoded' },
+      });
+    const ok = await signin('/customers/kiln-cafe?tab=map#top');
+    expect(ok.headers.get('location')).toBe('/customers/kiln-cafe?tab=map#top');
+    const cookie = ok.headers.get('set-cookie')!.split(';')[0]!;
+    // Browsers read a backslash as a slash: /\example.org is //example.org, another site.
+    const BAD = [
+      '/\\example.org/x',
+      '/\\/example.org',
+      '//example.org/x',
+      '/\t/example.org',
+      '/.//example.org',
+      'https://example.org/x',
+      'example.org',
+      '/customers\\..\\..\\\\example.org',
+    ];
+    for (const next of BAD) {
+      const posted = await signin(next);
+      expect(posted.status, next).toBe(303);
+      expect(posted.headers.get('location'), next).toBe('/customers');
+      // Already signed in, GET /signin?next= redirects at once; %5C is how QA sent the backslash.
+      const query = encodeURIComponent(next).replace(/%5C/g, '%5c');
+      const got = await dash.app.request(`http://gapmap.example.com/signin?next=${query}`, {
+        headers: { Cookie: cookie },
+      });
+      expect(got.headers.get('location'), next).toBe('/customers');
+      // Signed out, the form does not carry it either.
+      const form = await (await dash.app.request(`http://gapmap.example.com/signin?next=${query}`)).text();
+      expect(form, next).not.toContain('example.org');
+    }
+  });
+
   it('a revoked token stops working', async () => {
     const u = await createUser(t.handle.db, { email: 'temp@example.com', role: 'viewer' });
     const { id, token } = await createApiToken(t.handle.db, { userId: u.id, name: 'temp' });
