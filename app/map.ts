@@ -84,6 +84,26 @@ async function buildLocked(db: Db, customerId: number): Promise<{ entries: numbe
     if (d.action === 'accept') rejected.delete(d.entryKey!);
   }
 
+  // Machine suggestions reach the map only once a person accepted them (app/suggestions.ts).
+  const suggested = await db
+    .select()
+    .from(suggestions)
+    .where(eq(suggestions.customerId, customerId))
+    .orderBy(suggestions.id);
+  const accepted = suggested.filter((s) => s.status === 'accepted');
+  const acceptedLabels = new Map<string, string>();
+  for (const s of accepted) {
+    if (s.kind === 'entry_label' && s.entryKey && typeof s.payload.label === 'string')
+      acceptedLabels.set(s.entryKey, s.payload.label);
+  }
+  // Keys something was decided or suggested about: the ones worth following to their evidence.
+  const named = new Set(decisions.map((d) => d.entryKey!));
+  for (const s of suggested) {
+    if (s.entryKey) named.add(s.entryKey);
+    const addresses = (s.payload as { addresses?: unknown }).addresses;
+    if (Array.isArray(addresses)) for (const k of addresses) named.add(String(k));
+  }
+
   const lineage = await db.select().from(mapLineage).where(eq(mapLineage.customerId, customerId));
   // The first build after lineage was kept: the stored machine entries are the last build's.
   const previous = lineage.length
@@ -94,21 +114,15 @@ async function buildLocked(db: Db, customerId: number): Promise<{ entries: numbe
         .where(and(eq(mapEntries.customerId, customerId), eq(mapEntries.origin, 'machine')));
   const internal = internalProcesses(customerId, tagged);
   const entries = [
-    ...inheritKeys(clustered, previous, rejected, new Set(internal.map((e) => e.entryKey))),
+    ...inheritKeys(
+      clustered,
+      previous.filter((e) => named.has(e.entryKey)),
+      rejected,
+      new Set(internal.map((e) => e.entryKey)),
+    ),
     ...internal,
   ];
 
-  // Machine suggestions reach the map only once a person accepted them (app/suggestions.ts).
-  const accepted = await db
-    .select()
-    .from(suggestions)
-    .where(and(eq(suggestions.customerId, customerId), eq(suggestions.status, 'accepted')))
-    .orderBy(suggestions.id);
-  const acceptedLabels = new Map<string, string>();
-  for (const s of accepted) {
-    if (s.kind === 'entry_label' && s.entryKey && typeof s.payload.label === 'string')
-      acceptedLabels.set(s.entryKey, s.payload.label);
-  }
   entries.push(...acceptedOpportunities(customerId, accepted, entries, tagged));
 
   await db
@@ -148,7 +162,9 @@ async function buildLocked(db: Db, customerId: number): Promise<{ entries: numbe
 /**
  * A cluster's key is the key of the last build's entry in the same cell that most of its evidence
  * came from (more than half of its units), so a person's rename or rejection stays with what it
- * was made on when units leave or join. Each key goes to one cluster, the one with the most of its
+ * was made on when units leave or join. `previous` holds the entries something was decided or
+ * suggested about; the others keep the key of their founding unit, so that a map with no decisions
+ * has the same keys whatever builds came before it. Each key goes to one cluster, the one with the most of its
  * evidence, except a rejected key: every cluster made mostly of a rejected entry's evidence stays
  * rejected (an entry that fell apart does not come back in pieces), while one that new evidence
  * made mostly new shows again. Other clusters keep the key of their founding unit (entryOf), made
