@@ -510,9 +510,11 @@ export async function saveJob(
     create: boolean;
   },
 ) {
-  const key = p.key.trim();
+  // Only a new key is held to the jobs page's form: customers.json allows any non-empty key
+  // ("Book Rooms"), and such a job must stay editable under the key it has.
+  const key = p.create ? p.key.trim() : p.key;
   const statement = p.statement.trim();
-  if (!JOB_KEY.test(key))
+  if (p.create && !JOB_KEY.test(key))
     throw new GapmapError(
       'bad_input',
       `job key "${p.key}": expected lowercase letters, digits, - or _ (like "get-paid")`,

@@ -1,11 +1,13 @@
 /**
- * The review page under the conditions a lead meets: two tabs on one queue, and a slow server while
- * keys are pressed. Headless Chromium against the real server and PostgreSQL; the slow server is
+ * The lead's pages under the conditions a lead meets: two tabs on one review queue, a slow server
+ * while keys are pressed, a job key from customers.json the jobs page would not accept as new. Headless Chromium against the real server and PostgreSQL; the slow server is
  * playwright's route interception holding the decision requests.
  */
+import fs from 'node:fs';
+import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Browser, Page } from 'playwright-core';
-import { createTestDb, testConfig, type TestDb } from './helpers/db.ts';
+import { createTestDb, tempDir, testConfig, type TestDb } from './helpers/db.ts';
 import { writeBundle } from './helpers/bundle.ts';
 import { importInProcessForTest } from './helpers/pipeline.ts';
 import { launchBrowser, screenshot, watchPage } from './helpers/browser.ts';
@@ -21,6 +23,18 @@ beforeAll(async () => {
   t = await createTestDb();
   const config = testConfig();
   await importInProcessForTest(t.handle, config, { path: writeBundle() });
+  const rooms = tempDir('gapmap-customers-');
+  fs.writeFileSync(
+    path.join(rooms, 'customers.json'),
+    JSON.stringify([
+      {
+        key: 'qa-rooms',
+        name: 'QA Rooms',
+        jobs: [{ key: 'Book Rooms', statement: 'Book meeting rooms for the team', desired_outcome: '' }],
+      },
+    ]),
+  );
+  await importInProcessForTest(t.handle, config, { path: rooms });
   // No users: on 127.0.0.1 the page's requests are the local lead's.
   server = await startServer({ config, handle: t.handle, port: 0, host: '127.0.0.1' });
   browser = await launchBrowser();
@@ -133,6 +147,28 @@ describe('review page', () => {
       sentiment: 'neutral',
     });
     expect(await page.locator('#queue li.qitem.current').count()).toBe(1);
+    expect(watch.errors).toEqual([]);
+    await page.close();
+  });
+});
+
+describe('jobs page', () => {
+  it('saves an edit of a job whose key customers.json gave as "Book Rooms"', async () => {
+    const { page, watch } = await open('/customers/qa-rooms/jobs');
+    const form = page.locator('form[data-job-form="edit"]');
+    expect(await form.locator('input[name="key"]').inputValue()).toBe('Book Rooms');
+    await form.locator('input[name="statement"]').fill('Book meeting rooms for the whole team');
+    await Promise.all([page.waitForEvent('load'), form.locator('button').click()]);
+    const customers = (await (await fetch(`${server.url}/api/customers`)).json()) as {
+      key: string;
+      jobs: { key: string; statement: string }[];
+    }[];
+    expect(customers.find((c) => c.key === 'qa-rooms')!.jobs).toMatchObject([
+      { key: 'Book Rooms', statement: 'Book meeting rooms for the whole team' },
+    ]);
+    expect(await page.locator('form[data-job-form="edit"] input[name="statement"]').inputValue()).toBe(
+      'Book meeting rooms for the whole team',
+    );
     expect(watch.errors).toEqual([]);
     await page.close();
   });

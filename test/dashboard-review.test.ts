@@ -3,9 +3,11 @@
  * kept through a later import and classification, and the map rebuilt after them. Jobs, merges,
  * splits and renames; exports.
  */
+import fs from 'node:fs';
+import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { and, eq } from 'drizzle-orm';
-import { createTestDb, testConfig, type TestDb } from './helpers/db.ts';
+import { createTestDb, tempDir, testConfig, type TestDb } from './helpers/db.ts';
 import { TICKETS, ticket, writeBundle } from './helpers/bundle.ts';
 import { importInProcessForTest } from './helpers/pipeline.ts';
 import { createDashboard } from '../dashboard/server.ts';
@@ -40,6 +42,13 @@ const entries = async () => {
   return map.columns.flatMap((c) =>
     Object.entries(c.cells).flatMap(([row, es]) => es.map((e) => ({ ...e, row, job: c.job }))),
   );
+};
+
+/** Imports a customers.json of these customers (no feedback) into the test database. */
+const importCustomers = async (list: { key: string; name: string; jobs: object[] }[]) => {
+  const dir = tempDir('gapmap-customers-');
+  fs.writeFileSync(path.join(dir, 'customers.json'), JSON.stringify(list));
+  await importInProcessForTest(t.handle, config, { path: dir });
 };
 
 beforeAll(async () => {
@@ -297,6 +306,33 @@ describe('jobs', () => {
     expect(rows.find((j) => j.key === 'supplier-orders')).toMatchObject({ origin: 'person' });
     const map = (await api('GET', '/api/customers/kiln-cafe/map')).json as MapShape;
     expect(map.columns.map((c) => c.job)).toContain('supplier-orders');
+  });
+
+  it('edits a job whose key customers.json gave in another form ("Book Rooms"); a new key is still checked', async () => {
+    await importCustomers([
+      {
+        key: 'qa-rooms',
+        name: 'QA Rooms',
+        jobs: [{ key: 'Book Rooms', statement: 'Book meeting rooms for the team', desired_outcome: '' }],
+      },
+    ]);
+    const res = await api('PUT', '/api/customers/qa-rooms/jobs/Book%20Rooms', {
+      statement: 'Book meeting rooms for the whole team',
+      desired_outcome: 'Minimize double-booked rooms',
+    });
+    expect(res.status, JSON.stringify(res.json)).toBe(200);
+    const rooms = (await getCustomerByKey(t.handle.db, 'qa-rooms'))!;
+    const rows = await t.handle.db.select().from(jobs).where(eq(jobs.customerId, rooms.id));
+    expect(rows.map((j) => [j.key, j.statement, j.desiredOutcome, j.origin])).toEqual([
+      ['Book Rooms', 'Book meeting rooms for the whole team', 'Minimize double-booked rooms', 'person'],
+    ]);
+    const added = await api('POST', '/api/customers/qa-rooms/jobs', {
+      key: 'Order Food',
+      statement: 'Order lunch',
+    });
+    expect(added.status).toBe(400);
+    expect(added.json.error.message).toMatch(/job key "Order Food": expected lowercase/);
+    expect((await api('PUT', '/api/customers/qa-rooms/jobs/No%20Such', { statement: 'x' })).status).toBe(404);
   });
 });
 
