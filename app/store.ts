@@ -6,7 +6,7 @@
 import { createHash } from 'node:crypto';
 import { and, eq, inArray, isNull, sql } from 'drizzle-orm';
 import type { Db } from '../db/client.ts';
-import { items, units } from '../db/schema/index.ts';
+import { items, mapEntries, mapLineage, units } from '../db/schema/index.ts';
 import type { ImportCounts } from '../db/schema/index.ts';
 import type { ImportIssue, ParsedItem } from '../ingest/types.ts';
 
@@ -48,6 +48,88 @@ interface ExistingItem {
 /** Raw `execute` results: node-postgres and PGlite both answer with `{ rows }`. */
 async function rowsOf<T>(result: Promise<unknown>): Promise<T[]> {
   return ((await result) as { rows: T[] }).rows;
+}
+
+interface OldUnit {
+  id: number;
+  ref: string;
+  hash: string;
+  deleted: boolean;
+}
+interface Move {
+  id: number;
+  from: string;
+  to: string;
+}
+
+/**
+ * Which stored unit each of an item's new units is. A reference counts turns (`transcript:<file>#3`),
+ * so a turn added above shifts the rest: a stored unit whose words now stand at another reference
+ * moves there with its id, and so with its tags and a person's decisions about it, instead of those
+ * staying with the position and landing on other words. A unit whose words are gone and whose place
+ * another one takes is displaced (kept, deleted); one at a reference the item no longer has is gone.
+ * Words changed in place (a typo fixed) stay the same unit, decisions included.
+ */
+export function followText(olds: OldUnit[], refs: string[], hashes: string[]) {
+  const sorted = [...olds].sort((a, b) => a.id - b.id);
+  const at = new Map(sorted.map((o) => [o.ref, o]));
+  const index = new Map(refs.map((r, i) => [r, i]));
+  const free = new Map<string, OldUnit[]>();
+  for (const o of sorted) {
+    const i = index.get(o.ref);
+    if (i !== undefined && hashes[i] === o.hash) continue;
+    const list = free.get(o.hash) ?? [];
+    free.set(o.hash, list);
+    list.push(o);
+  }
+  const before = new Map<string, OldUnit>();
+  const moves: Move[] = [];
+  const moved = new Set<number>();
+  refs.forEach((ref, i) => {
+    const o = at.get(ref);
+    if (o && o.hash === hashes[i]) {
+      before.set(ref, o);
+      return;
+    }
+    const found = free.get(hashes[i]!)?.shift();
+    if (!found) return;
+    moves.push({ id: found.id, from: found.ref, to: ref });
+    moved.add(found.id);
+    before.set(ref, found);
+  });
+  for (const ref of refs) {
+    const o = at.get(ref);
+    if (!before.has(ref) && o && !moved.has(o.id)) before.set(ref, o);
+  }
+  const displaced = moves.map((m) => at.get(m.to)).filter((o): o is OldUnit => !!o && !moved.has(o.id));
+  const kept = new Set([...before.values(), ...displaced].map((o) => o.id));
+  const gone = sorted.filter((o) => !kept.has(o.id) && !o.deleted);
+  return { before, moves, displaced, gone };
+}
+
+/** Person entries and the map's lineage name units by reference: they follow the units that moved. */
+async function remapEntryRefs(db: Db, customerId: number, remap: Map<string, string | null>) {
+  const follow = (refs: string[]) =>
+    refs.map((r) => (remap.has(r) ? remap.get(r)! : r)).filter((r): r is string => r !== null);
+  const changed = (a: string[], b: string[]) => a.length !== b.length || a.some((r, i) => r !== b[i]);
+  const people = await db
+    .select({ id: mapEntries.id, refs: mapEntries.refs, quoteRef: mapEntries.quoteRef })
+    .from(mapEntries)
+    .where(and(eq(mapEntries.customerId, customerId), eq(mapEntries.origin, 'person')));
+  for (const e of people) {
+    const refs = follow(e.refs);
+    const quoteRef = e.quoteRef === null ? null : (follow([e.quoteRef])[0] ?? null);
+    if (changed(refs, e.refs) || quoteRef !== e.quoteRef)
+      await db.update(mapEntries).set({ refs, quoteRef }).where(eq(mapEntries.id, e.id));
+  }
+  const lineage = await db
+    .select({ id: mapLineage.id, refs: mapLineage.refs })
+    .from(mapLineage)
+    .where(eq(mapLineage.customerId, customerId));
+  for (const l of lineage) {
+    const refs = follow(l.refs);
+    if (changed(refs, l.refs)) await db.update(mapLineage).set({ refs }).where(eq(mapLineage.id, l.id));
+  }
 }
 
 export interface StoreResult {
@@ -187,23 +269,51 @@ export async function storeItems(
     const updatedItemIds = changed
       .filter((a) => existing.has(key(a.item.sourceType, a.item.externalId)))
       .map((a) => itemIds.get(key(a.item.sourceType, a.item.externalId))!);
-    const oldUnits = new Map<string, { hash: string; deleted: boolean }>();
+    const oldByItem = new Map<number, OldUnit[]>();
     if (updatedItemIds.length) {
       const rows = await tx
-        .select({ ref: units.ref, hash: units.contentHash, deletedAt: units.deletedAt })
+        .select({
+          id: units.id,
+          itemId: units.itemId,
+          ref: units.ref,
+          hash: units.contentHash,
+          deletedAt: units.deletedAt,
+        })
         .from(units)
         .where(inArray(units.itemId, updatedItemIds));
-      for (const r of rows) oldUnits.set(r.ref, { hash: r.hash, deleted: r.deletedAt !== null });
+      for (const r of rows) {
+        const list = oldByItem.get(r.itemId) ?? [];
+        oldByItem.set(r.itemId, list);
+        list.push({ id: r.id, ref: r.ref, hash: r.hash, deleted: r.deletedAt !== null });
+      }
     }
 
     const unitRows: Record<string, unknown>[] = [];
-    const keptRefs = new Set<string>();
+    const moves: Move[] = [];
+    const displaced: OldUnit[] = [];
+    const goneIds: number[] = [];
+    const remaps = new Map<number, Map<string, string | null>>();
     for (const a of changed) {
       const itemId = itemIds.get(key(a.item.sourceType, a.item.externalId))!;
-      for (const u of a.item.units) {
-        keptRefs.add(u.ref);
-        const contentHash = hashOf(u.text);
-        const old = oldUnits.get(u.ref);
+      const hashes = a.item.units.map((u) => hashOf(u.text));
+      const plan = followText(
+        oldByItem.get(itemId) ?? [],
+        a.item.units.map((u) => u.ref),
+        hashes,
+      );
+      moves.push(...plan.moves);
+      displaced.push(...plan.displaced);
+      goneIds.push(...plan.gone.map((o) => o.id));
+      if (plan.moves.length || plan.displaced.length) {
+        const remap = remaps.get(a.customerId) ?? new Map<string, string | null>();
+        remaps.set(a.customerId, remap);
+        for (const m of plan.moves) remap.set(m.from, m.to);
+        for (const d of plan.displaced) remap.set(d.ref, null);
+      }
+      if (plan.moves.length || plan.displaced.length || plan.gone.length) touched.add(a.customerId);
+      a.item.units.forEach((u, i) => {
+        const contentHash = hashes[i]!;
+        const old = plan.before.get(u.ref);
         if (!old) p.counts.unitsNew++;
         else if (old.hash !== contentHash || old.deleted) p.counts.unitsUpdated++;
         else p.counts.unitsUnchanged++;
@@ -221,7 +331,24 @@ export async function storeItems(
           offset_ms: u.offsetMs,
           content_hash: contentHash,
         });
-      }
+      });
+    }
+    if (displaced.length) {
+      // Its words are no longer in the item and its place is another unit's: kept, deleted, with
+      // its decisions, under a reference no import makes.
+      await tx.execute(sql`
+        update units set ref = ref || ' (replaced, unit ' || id || ')', deleted_at = coalesce(deleted_at, now())
+        where id = any(${`{${displaced.map((d) => d.id).join(',')}}`}::int[])`);
+      p.counts.unitsRemoved += displaced.filter((d) => !d.deleted).length;
+    }
+    if (moves.length) {
+      // Two steps, as the moves can trade places: out of the way first, then to the new references.
+      await tx.execute(sql`
+        update units set ref = 'moving:' || id where id = any(${`{${moves.map((m) => m.id).join(',')}}`}::int[])`);
+      await tx.execute(sql`
+        update units set ref = x.ref
+        from json_to_recordset(${JSON.stringify(moves.map((m) => ({ id: m.id, ref: m.to })))}::json) as x(id int, ref text)
+        where units.id = x.id`);
     }
     if (unitRows.length) {
       await tx.execute(sql`
@@ -238,12 +365,11 @@ export async function storeItems(
           -- An unchanged text keeps its hash, so its classification stays current.
           content_hash = excluded.content_hash`);
     }
-    const gone = [...oldUnits].filter(([ref, u]) => !keptRefs.has(ref) && !u.deleted).map(([ref]) => ref);
-    if (gone.length) {
-      await tx.update(units).set({ deletedAt: new Date() }).where(inArray(units.ref, gone));
-      p.counts.unitsRemoved += gone.length;
-      for (const a of changed) touched.add(a.customerId);
+    if (goneIds.length) {
+      await tx.update(units).set({ deletedAt: new Date() }).where(inArray(units.id, goneIds));
+      p.counts.unitsRemoved += goneIds.length;
     }
+    for (const [customerId, remap] of remaps) await remapEntryRefs(tx as unknown as Db, customerId, remap);
   });
   return { touchedCustomers: touched, errors };
 }

@@ -6,7 +6,7 @@ import { createTestDb, testConfig, type TestDb } from './helpers/db.ts';
 import { ROTA_REWORDED, TICKETS, ticket, writeBundle } from './helpers/bundle.ts';
 import { runImport } from '../app/importer.ts';
 import { importInProcessForTest } from './helpers/pipeline.ts';
-import { classifications, importErrors, items, units } from '../db/schema/index.ts';
+import { classifications, importErrors, items, reviews, units } from '../db/schema/index.ts';
 import { countWaitingUnits, getCustomerByKey, listImportRuns, pendingUnitIds } from '../db/queries.ts';
 
 let t: TestDb;
@@ -329,5 +329,80 @@ describe('import of a bundle folder', () => {
       },
     ]);
     expect(res.counts).toMatchObject({ itemsNew: 2, errors: 1 });
+  });
+
+  it('a decision stays with the words it was made on when a transcript gains or loses a turn', async () => {
+    const turns = (answers: string[]) =>
+      'WEBVTT\n\n' +
+      answers
+        .map(
+          (a, i) =>
+            `00:0${i}:00.000 --> 00:0${i}:05.000\n<v Ivan>Question ${i}?\n\n` +
+            `00:0${i}:06.000 --> 00:0${i}:09.000\n<v Ann>${a}\n`,
+        )
+        .join('\n');
+    const write = (answers: string[]) => {
+      const dir = writeBundle({ tickets: [], surveyRows: [], transcripts: false });
+      fs.mkdirSync(path.join(dir, 'transcripts'));
+      fs.writeFileSync(path.join(dir, 'transcripts', 'shifting.vtt'), turns(answers));
+      fs.writeFileSync(
+        path.join(dir, 'transcripts', 'index.json'),
+        JSON.stringify([
+          {
+            file: 'shifting.vtt',
+            customer: 'kiln-cafe',
+            interviewed_at: '2026-05-01',
+            customer_speakers: ['Ann'],
+          },
+        ]),
+      );
+      return dir;
+    };
+    const A = 'We take walk-ins on paper.';
+    const B = 'We cannot export the bookings to our accounts.';
+    const C = 'The floor plan view is lovely.';
+    const live = async () =>
+      new Map(
+        (await t.handle.db.select().from(units).where(eq(units.itemId, itemId)))
+          .filter((u) => u.deletedAt === null)
+          .map((u) => [u.ref, u]),
+      );
+    await runImport(t.handle.db, { path: write([B, C]) });
+    const [item] = await t.handle.db.select().from(items).where(eq(items.externalId, 'shifting.vtt'));
+    const itemId = item!.id;
+    const b = (await live()).get('transcript:shifting.vtt#1')!;
+    expect(b.text).toBe(B);
+    const kiln = (await getCustomerByKey(t.handle.db, 'kiln-cafe'))!;
+    await t.handle.db
+      .insert(reviews)
+      .values({
+        customerId: kiln.id,
+        unitId: b.id,
+        action: 'set_kind',
+        value: 'value_gap',
+        who: 'lead@test',
+      });
+
+    // A turn added above: B is the second turn now, and its decision goes with it.
+    const added = await runImport(t.handle.db, { path: write([A, B, C]) });
+    expect(added.counts).toMatchObject({ unitsNew: 1, unitsUnchanged: 2, unitsUpdated: 0, unitsRemoved: 0 });
+    let now = await live();
+    expect([...now.keys()].sort()).toEqual(['#1', '#2', '#3'].map((n) => `transcript:shifting.vtt${n}`));
+    expect(now.get('transcript:shifting.vtt#1')!.text).toBe(A);
+    expect(now.get('transcript:shifting.vtt#2')!.id).toBe(b.id);
+    expect(now.get('transcript:shifting.vtt#3')!.text).toBe(C);
+    const decided = await t.handle.db.select().from(reviews).where(eq(reviews.unitId, b.id));
+    expect(decided).toHaveLength(1);
+
+    // B taken out: its unit is kept, deleted, with its decision; C takes its place.
+    const removed = await runImport(t.handle.db, { path: write([A, C]) });
+    expect(removed.counts).toMatchObject({ unitsNew: 0, unitsUnchanged: 2, unitsRemoved: 1 });
+    now = await live();
+    expect([...now.values()].map((u) => u.text)).toEqual(expect.arrayContaining([A, C]));
+    expect(now.get('transcript:shifting.vtt#2')!.text).toBe(C);
+    const [kept] = await t.handle.db.select().from(units).where(eq(units.id, b.id));
+    expect(kept!.text).toBe(B);
+    expect(kept!.deletedAt).not.toBeNull();
+    expect(await t.handle.db.select().from(reviews).where(eq(reviews.unitId, b.id))).toHaveLength(1);
   });
 });
