@@ -4,6 +4,20 @@ import type { TaggedUnit } from '../db/queries.ts';
 import type { MapRow } from '../db/schema/index.ts';
 import { ROW_TITLES } from './pages.ts';
 
+/**
+ * Content-Disposition for a download named `name` (RFC 6266): `filename` an ASCII stand-in (a header
+ * holds bytes, and a quote or backslash would end or escape the quoted name), `filename*` the exact
+ * name in UTF-8 (RFC 5987), which browsers prefer.
+ */
+export function attachment(name: string): string {
+  const ascii = name.replace(/[^\x20-\x7e]|["\\%]/g, '_');
+  const exact = encodeURIComponent(name).replace(
+    /['()*]/g,
+    (ch) => `%${ch.charCodeAt(0).toString(16).toUpperCase()}`,
+  );
+  return `attachment; filename="${ascii}"; filename*=UTF-8''${exact}`;
+}
+
 const mdText = (s: string) =>
   s
     .replace(/\s+/g, ' ')

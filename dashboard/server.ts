@@ -83,7 +83,7 @@ import {
   signinPage,
   sourcePage,
 } from './pages.ts';
-import { mapMarkdown, unitsCsv } from './export.ts';
+import { attachment, mapMarkdown, unitsCsv } from './export.ts';
 
 type Env = { Variables: { requestId: string; actor: Actor | null } };
 
@@ -590,14 +590,14 @@ export function createDashboard(p: AppOptions): { app: Hono<Env>; background: Ba
 
   app.get('/api/customers/:key/export.json', need('viewer'), async (c) => {
     const customer = await customerOf(c.req.param('key'));
-    c.header('Content-Disposition', `attachment; filename="${customer.key}-map.json"`);
+    c.header('Content-Disposition', attachment(`${customer.key}-map.json`));
     return c.json(await mapJson(db, customer.id));
   });
   app.get('/api/customers/:key/export.md', need('viewer'), async (c) => {
     const customer = await customerOf(c.req.param('key'));
     return c.body(mapMarkdown(await mapJson(db, customer.id)), 200, {
       'Content-Type': 'text/markdown; charset=utf-8',
-      'Content-Disposition': `attachment; filename="${customer.key}-map.md"`,
+      'Content-Disposition': attachment(`${customer.key}-map.md`),
     });
   });
   app.get('/api/customers/:key/export.csv', need('viewer'), async (c) => {
@@ -610,7 +610,7 @@ export function createDashboard(p: AppOptions): { app: Hono<Env>; background: Ba
     for (const e of entries) for (const r of e.refs) entryOf.set(r, [...(entryOf.get(r) ?? []), e.entryKey]);
     return c.body(unitsCsv(units, entryOf), 200, {
       'Content-Type': 'text/csv; charset=utf-8',
-      'Content-Disposition': `attachment; filename="${customer.key}-units.csv"`,
+      'Content-Disposition': attachment(`${customer.key}-units.csv`),
     });
   });
 

@@ -358,6 +358,31 @@ describe('exports', () => {
     const json = await api('GET', '/api/customers/kiln-cafe/export.json');
     expect(json.json.customer).toEqual({ key: 'kiln-cafe', name: 'Kiln Café' });
   });
+
+  it('downloads under any customer key: an ASCII filename and the exact one as filename*', async () => {
+    const keys = ['qa-émoji-😀', 'qa-"quoted"\\name;x'];
+    await importCustomers(keys.map((key) => ({ key, name: `QA ${key}`, jobs: [] })));
+    for (const key of keys)
+      for (const [file, suffix] of [
+        ['export.json', 'map.json'],
+        ['export.md', 'map.md'],
+        ['export.csv', 'units.csv'],
+      ]) {
+        const res = await dash.app.request(`/api/customers/${encodeURIComponent(key)}/${file}`, {
+          headers: auth,
+        });
+        expect(res.status, `${key} ${file}: ${await res.clone().text()}`).toBe(200);
+        const header = res.headers.get('content-disposition')!;
+        const m =
+          /^attachment; filename="([\x20-\x7e]*)"; filename\*=UTF-8''([A-Za-z0-9!#$&+.^_`|~%-]+)$/.exec(
+            header,
+          );
+        expect(m, header).not.toBeNull();
+        expect(m![1]).not.toMatch(/["\\%]/);
+        expect(m![1]).toMatch(new RegExp(`^qa-.*-${suffix.replace('.', '\\.')}$`));
+        expect(decodeURIComponent(m![2]!)).toBe(`${key}-${suffix}`);
+      }
+  });
 });
 
 describe('the source page of a transcript', () => {
