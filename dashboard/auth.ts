@@ -114,6 +114,12 @@ export async function createApiToken(
   db: Db,
   p: { userId: number; name: string },
 ): Promise<{ id: number; token: string }> {
+  const [user] = await db.select({ id: users.id }).from(users).where(eq(users.id, p.userId));
+  if (!user)
+    throw new GapmapError(
+      'not_found',
+      `user_id: no person with id ${p.userId}: pick one listed on the People page`,
+    );
   const token = secret('gm');
   const [row] = await db
     .insert(apiTokens)

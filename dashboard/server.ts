@@ -208,7 +208,11 @@ const UserBody = z.object({
   password: z.string().min(8, 'expected at least 8 characters'),
 });
 const TokenBody = z.object({
-  user_id: z.coerce.number().int().positive(),
+  user_id: z.coerce
+    .number()
+    .int()
+    .positive()
+    .max(2 ** 31 - 1),
   name: z.string().trim().min(1).max(100),
 });
 
@@ -835,7 +839,15 @@ export function createDashboard(p: AppOptions): { app: Hono<Env>; background: Ba
   });
 
   app.delete('/api/tokens/:id', need('lead'), async (c) => {
-    await revokeApiToken(db, Number(c.req.param('id')));
+    const raw = c.req.param('id');
+    const id = Number(raw);
+    // Ids are PostgreSQL integers: anything else would fail in the query, as a 500.
+    if (!/^\d+$/.test(raw) || id < 1 || id > 2 ** 31 - 1)
+      throw new GapmapError(
+        'bad_input',
+        `token id "${raw}": expected a number (the token's id on the People page)`,
+      );
+    await revokeApiToken(db, id);
     return c.json({ ok: true });
   });
 

@@ -269,6 +269,22 @@ describe('tokens and sessions', () => {
       (await dash.app.request('/api/me', { headers: { Authorization: `Bearer ${token}` } })).status,
     ).toBe(401);
   });
+
+  it('refuses a token id that is not a number (400) and a token for a person who does not exist (404)', async () => {
+    const json = { ...bearer('lead'), 'Content-Type': 'application/json' };
+    const notId = await dash.app.request('/api/tokens/abc', { method: 'DELETE', headers: bearer('lead') });
+    expect(notId.status).toBe(400);
+    expect(((await notId.json()) as { error: { message: string } }).error.message).toMatch(/token id "abc"/);
+    const nobody = await dash.app.request('/api/tokens', {
+      method: 'POST',
+      headers: json,
+      body: JSON.stringify({ user_id: 9999, name: 'ghost' }),
+    });
+    expect(nobody.status).toBe(404);
+    expect(((await nobody.json()) as { error: { message: string } }).error.message).toMatch(
+      /no person with id 9999/,
+    );
+  });
 });
 
 describe('the local lead', () => {
