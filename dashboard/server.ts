@@ -201,6 +201,12 @@ const JobBody = z.object({
   statement: z.string().trim().min(1),
   desired_outcome: z.string().default(''),
 });
+// An edit changes what it names and keeps the rest.
+const JobEditBody = z
+  .object({ statement: z.string().trim().min(1).optional(), desired_outcome: z.string().optional() })
+  .refine((b) => b.statement !== undefined || b.desired_outcome !== undefined, {
+    message: 'expected statement, desired_outcome or both',
+  });
 const UserBody = z.object({
   email: z.string().min(3),
   name: z.string().optional(),
@@ -679,7 +685,7 @@ export function createDashboard(p: AppOptions): { app: Hono<Env>; background: Ba
   app.post('/api/customers/:key/jobs', need('lead'), async (c) => {
     const customer = await customerOf(c.req.param('key'));
     const body = await bodyOf(c, JobBody);
-    await saveJob(db, {
+    const saved = await saveJob(db, {
       customerId: customer.id,
       key: body.key,
       statement: body.statement,
@@ -688,12 +694,12 @@ export function createDashboard(p: AppOptions): { app: Hono<Env>; background: Ba
       create: true,
     });
     background.jobsChanged(customer.id);
-    return c.json({ ok: true, key: body.key }, 201);
+    return c.json({ ok: true, key: saved.key }, 201);
   });
 
   app.put('/api/customers/:key/jobs/:job', need('lead'), async (c) => {
     const customer = await customerOf(c.req.param('key'));
-    const body = await bodyOf(c, JobBody.omit({ key: true }));
+    const body = await bodyOf(c, JobEditBody);
     await saveJob(db, {
       customerId: customer.id,
       key: c.req.param('job'),

@@ -497,33 +497,48 @@ export async function listDecisions(db: Db, customerId: number, p: { limit?: num
 }
 
 const JOB_KEY = /^[a-z0-9][a-z0-9_-]{0,63}$/;
+// A statement or outcome is one sentence; every review page and map head prints them whole.
+export const JOB_TEXT_MAX = 500;
 
-/** Adds a job or edits one; either way it becomes origin 'person', which imports never overwrite. */
+/**
+ * Adds a job or edits one; either way it becomes origin 'person', which imports never overwrite.
+ * An edit keeps a field it leaves out (undefined). Returns the key as stored (trimmed).
+ */
 export async function saveJob(
   db: Db,
   p: {
     customerId: number;
     key: string;
-    statement: string;
-    desiredOutcome: string;
+    statement?: string;
+    desiredOutcome?: string;
     who: string;
     create: boolean;
   },
-) {
+): Promise<{ key: string }> {
   // Only a new key is held to the jobs page's form: customers.json allows any non-empty key
   // ("Book Rooms"), and such a job must stay editable under the key it has.
   const key = p.create ? p.key.trim() : p.key;
-  const statement = p.statement.trim();
+  const statement = p.statement?.trim();
+  const desiredOutcome = p.desiredOutcome?.trim();
   if (p.create && !JOB_KEY.test(key))
     throw new GapmapError(
       'bad_input',
       `job key "${p.key}": expected lowercase letters, digits, - or _ (like "get-paid")`,
     );
-  if (!statement)
+  if (statement === '' || (p.create && statement === undefined))
     throw new GapmapError(
       'bad_input',
       'statement: expected verb + object + circumstances ("Get paid for finished work without chasing clients")',
     );
+  for (const [field, text] of [
+    ['statement', statement],
+    ['desired_outcome', desiredOutcome],
+  ] as const)
+    if (text !== undefined && text.length > JOB_TEXT_MAX)
+      throw new GapmapError(
+        'bad_input',
+        `${field}: ${text.length} characters, expected at most ${JOB_TEXT_MAX} (one sentence; the job's examples can say more)`,
+      );
   const [existing] = await db
     .select()
     .from(jobs)
@@ -531,8 +546,8 @@ export async function saveJob(
   if (p.create && existing) throw new GapmapError('conflict', `job "${key}" already exists: edit it instead`);
   if (!p.create && !existing) throw new GapmapError('not_found', `no job "${key}" for this customer`);
   const values = {
-    statement,
-    desiredOutcome: p.desiredOutcome.trim(),
+    statement: statement ?? existing!.statement,
+    desiredOutcome: desiredOutcome ?? existing?.desiredOutcome ?? '',
     origin: 'person' as const,
     updatedAt: new Date(),
   };
@@ -546,10 +561,11 @@ export async function saveJob(
     await tx.insert(reviews).values({
       customerId: p.customerId,
       action: p.create ? 'add_job' : 'edit_job',
-      value: { key, statement, desired_outcome: values.desiredOutcome },
+      value: { key, statement: values.statement, desired_outcome: values.desiredOutcome },
       who: p.who,
     });
   });
+  return { key };
 }
 
 /** A cheap fingerprint of a customer's stored map: it changes whenever the map does (pages poll it). */

@@ -334,6 +334,65 @@ describe('jobs', () => {
     expect(added.json.error.message).toMatch(/job key "Order Food": expected lowercase/);
     expect((await api('PUT', '/api/customers/qa-rooms/jobs/No%20Such', { statement: 'x' })).status).toBe(404);
   });
+
+  it('keeps a field an edit leaves out, answers the key it stored, and limits statements and outcomes to 500 characters', async () => {
+    const rota = async () =>
+      (
+        await t.handle.db
+          .select()
+          .from(jobs)
+          .where(and(eq(jobs.customerId, customerId), eq(jobs.key, 'staff-rota')))
+      )[0]!;
+    expect(
+      (
+        await api('PUT', '/api/customers/kiln-cafe/jobs/staff-rota', {
+          desired_outcome: 'Minimize phone calls',
+        })
+      ).status,
+    ).toBe(200);
+    expect((await rota()).desiredOutcome).toBe('Minimize phone calls');
+    const statement = (await rota()).statement;
+    expect(
+      (
+        await api('PUT', '/api/customers/kiln-cafe/jobs/staff-rota', {
+          statement: 'Publish the rota by Tuesday',
+        })
+      ).status,
+    ).toBe(200);
+    expect(await rota()).toMatchObject({
+      statement: 'Publish the rota by Tuesday',
+      desiredOutcome: 'Minimize phone calls',
+    });
+    expect(statement).not.toBe('Publish the rota by Tuesday');
+
+    const added = await api('POST', '/api/customers/kiln-cafe/jobs', {
+      key: ' gift-cards ',
+      statement: 'Sell gift cards',
+    });
+    expect(added.status).toBe(201);
+    expect(added.json.key).toBe('gift-cards');
+    const keys = (await t.handle.db.select().from(jobs).where(eq(jobs.customerId, customerId))).map(
+      (j) => j.key,
+    );
+    expect(keys).toContain('gift-cards');
+
+    const long = 'Plan the rota '.repeat(40).slice(0, 501);
+    for (const [method, path, body, field] of [
+      ['POST', '/api/customers/kiln-cafe/jobs', { key: 'long-job', statement: long }, 'statement'],
+      ['PUT', '/api/customers/kiln-cafe/jobs/staff-rota', { statement: long }, 'statement'],
+      ['PUT', '/api/customers/kiln-cafe/jobs/staff-rota', { desired_outcome: long }, 'desired_outcome'],
+    ] as const) {
+      const res = await api(method, path, body);
+      expect(res.status, `${method} ${field}`).toBe(400);
+      expect(res.json.error.message).toMatch(new RegExp(`^${field}: .*501 characters.*500`));
+    }
+    expect(await rota()).toMatchObject({
+      statement: 'Publish the rota by Tuesday',
+      desiredOutcome: 'Minimize phone calls',
+    });
+    expect((await t.handle.db.select().from(jobs).where(eq(jobs.key, 'long-job'))).length).toBe(0);
+    expect((await api('PUT', '/api/customers/kiln-cafe/jobs/staff-rota', {})).status).toBe(400);
+  });
 });
 
 describe('exports', () => {
@@ -367,7 +426,7 @@ describe('exports', () => {
         ['export.json', 'map.json'],
         ['export.md', 'map.md'],
         ['export.csv', 'units.csv'],
-      ]) {
+      ] as const) {
         const res = await dash.app.request(`/api/customers/${encodeURIComponent(key)}/${file}`, {
           headers: auth,
         });
