@@ -115,10 +115,12 @@ function timingIndex(lines: string[]): number {
   return lines.length > 1 && /^\S+$/.test(lines[0] ?? '') && /\d:\d/.test(lines[1] ?? '') ? 1 : 0;
 }
 
+type Block = { line: number; lines: string[] };
+
 /** Blank-line separated blocks, each with the 1-based line of its first line. */
-function blocks(text: string): { line: number; lines: string[] }[] {
-  const out: { line: number; lines: string[] }[] = [];
-  let current: { line: number; lines: string[] } | null = null;
+function blocks(text: string): Block[] {
+  const out: Block[] = [];
+  let current: Block | null = null;
   text.split('\n').forEach((raw, i) => {
     if (raw.trim() === '') {
       current = null;
@@ -130,6 +132,29 @@ function blocks(text: string): { line: number; lines: string[] }[] {
     }
     current.lines.push(raw);
   });
+  return out;
+}
+
+/**
+ * A cue glued to the next one without a blank line is two cues: a later line shaped like a timing
+ * line starts a new cue (WebVTT's parser does the same), taking the cue number above it along.
+ */
+function splitGlued(block: Block): Block[] {
+  const out: Block[] = [];
+  let start = 0;
+  let timingAt: number | null = null;
+  block.lines.forEach((l, i) => {
+    if (!/^\s*[\d:.,]*\d:\d[\d:.,]*\s+-->\s/.test(l)) return;
+    if (timingAt === null) {
+      timingAt = i;
+      return;
+    }
+    const at = i - 1 > timingAt && /^\s*\d+\s*$/.test(block.lines[i - 1] ?? '') ? i - 1 : i;
+    out.push({ line: block.line + start, lines: block.lines.slice(start, at) });
+    start = at;
+    timingAt = i;
+  });
+  out.push({ line: block.line + start, lines: block.lines.slice(start) });
   return out;
 }
 
@@ -180,7 +205,7 @@ export function vttCues(file: string, text: string): CueResult {
       ],
     };
   }
-  for (const block of all) {
+  for (const block of all.flatMap(splitGlued)) {
     const first = block.lines[0] ?? '';
     if (/^(NOTE|STYLE|REGION)(\s|$)/.test(first)) continue;
     const timingAt = timingIndex(block.lines);
@@ -212,14 +237,155 @@ export function vttCues(file: string, text: string): CueResult {
   return { cues, errors };
 }
 
-/** `Name:` at the start of a line: one to five words that start with a capital letter. */
-const SPEAKER =
-  /^((?:\p{Lu}[\p{L}\p{M}'’.-]*)(?:[ \t]+(?:\p{Lu}[\p{L}\p{M}'’.-]*|de|van|von|der|da|di|la|le|bin|al)){0,4}):[ \t]+(.*)$/u;
+/** Labels meeting tools add after a name: "Sam Ito (Guest)" is Sam Ito, as in Word transcripts. */
+const TOOL_TAG_SOURCE = String.raw`\s*\((?:guest|external|unverified|host|co-host|organi[sz]er|presenter)\)`;
+const TOOL_TAG = new RegExp(`${TOOL_TAG_SOURCE}$`, 'i');
+const NAME_PARTICLES = new Set('de da di del der den van von la le du bin al el dos das'.split(' '));
+/** `Label: words`, or the label alone: what comes before the line's first colon. */
+const LABELLED = /^([^:]{1,60}?)\s*:(?:\s+(.*))?$/;
+/** A caption dash or ">>" that marks a change of speaker: `- Carla: words` (in plain text, a list's bullet). */
+const TURN_MARK = /^(?:[-–—]|>>)\s*/;
 
-export function srtCues(file: string, text: string): CueResult {
+interface Label {
+  speaker: string;
+  words: string;
+  /** One of the index's customer speakers. */
+  known: boolean;
+}
+
+/**
+ * Shaped like a speaker label rather than a sentence's first words, as Word transcripts judge it:
+ * up to six words, each capitalised, a number ("Speaker 1", "P2"), in parentheses ("Carla (Acme)"),
+ * in a script without capitals ("王芳") or a particle such as "van"; no sentence punctuation. The
+ * first word starts with a letter, so a numbered list's "1. Price:" is text.
+ */
+function labelShaped(label: string): boolean {
+  const name = label.replace(TOOL_TAG, '').trim();
+  if (!/\p{L}/u.test(name) || /[!?;,"“”]/.test(name)) return false;
+  const words = name.split(/\s+/);
+  return (
+    words.length <= 6 &&
+    /^\(?[\p{L}]/u.test(name) &&
+    words.every((w) => /^\(?[\p{Lu}\p{Lt}\p{Lo}\d]/u.test(w) || NAME_PARTICLES.has(w.toLowerCase()))
+  );
+}
+
+/**
+ * Reads the `Name:` label that leads a line. The index's customer speakers are matched as written
+ * (any name, "Sam Ito (Guest)" or "王芳", in any case, with or without a meeting tool's tag), and
+ * come back spelt as the index has them when only that tag differs.
+ */
+function labelReader(customerSpeakers: string[]): (text: string) => Label | null {
+  const known = [...customerSpeakers]
+    .sort((a, b) => b.length - a.length)
+    .map((name) => {
+      const bare = name
+        .replace(TOOL_TAG, '')
+        .trim()
+        .replace(/[.*+?^${}()|[\]\\]/g, '\\$&')
+        .replace(/\s+/g, '\\s+');
+      return { name, pattern: new RegExp(`^(${bare}(?:${TOOL_TAG_SOURCE})?)\\s*:(?:\\s+(.*))?$`, 'iu') };
+    });
+  return (raw) => {
+    const text = raw.normalize('NFC');
+    for (const { name, pattern } of known) {
+      const m = pattern.exec(text);
+      if (!m) continue;
+      const label = m[1] ?? name;
+      const speaker = normalizeSpeaker(label) === normalizeSpeaker(name) ? label : name;
+      return { speaker, words: (m[2] ?? '').trim(), known: true };
+    }
+    const m = LABELLED.exec(text);
+    if (!m || !labelShaped(m[1] ?? '')) return null;
+    return { speaker: (m[1] ?? '').replace(TOOL_TAG, '').trim(), words: (m[2] ?? '').trim(), known: false };
+  };
+}
+
+interface TextLine {
+  /** 1-based line, for the cue it starts. */
+  line: number;
+  text: string;
+  offsetMs: number | null;
+  /** Where a turn may begin: the first line of a paragraph or cue, or a line a timestamp leads. */
+  turnStart: boolean;
+  /** A bad timestamp led this line: it and the lines below it up to the next turn are skipped. */
+  skip?: boolean;
+}
+
+/**
+ * Cues from lines that may start `Name: words`. A label is a speaker when it is one of the index's
+ * customer speakers, stands where a turn begins (a paragraph's or cue's first line, after a
+ * timestamp or, in captions, a dash), or is a label the file puts there elsewhere; in a file written
+ * one turn a line without blank lines between turns, also a label that leads two lines or more. Any
+ * other `Word:` ("Problem: we cannot export...", a bullet's "- Price: too high") inside a turn is
+ * that turn's text, never a speaker that would take the customer's words out of their unit.
+ */
+function labelledCues(
+  lines: TextLine[],
+  readLabel: (text: string) => Label | null,
+  dashStartsTurn: boolean,
+): Cue[] {
+  const read = lines.map((l) => {
+    const mark = TURN_MARK.exec(l.text);
+    const label = l.skip ? null : readLabel(mark ? l.text.slice(mark[0].length) : l.text);
+    const key = label ? normalizeSpeaker(label.speaker) : '';
+    const marked = mark !== null && label !== null && dashStartsTurn;
+    // In plain text a dash is a list's bullet: the paragraph it starts may be the turn's next one.
+    const labelAtStart = l.turnStart && (mark === null || dashStartsTurn);
+    return { ...l, label, key, marked, labelAtStart };
+  });
+  const placed = new Set<string>();
+  const uses = new Map<string, number>();
+  let labelledStarts = 0;
+  for (const r of read) {
+    if (!r.label) continue;
+    uses.set(r.key, (uses.get(r.key) ?? 0) + 1);
+    if (r.labelAtStart || r.marked) placed.add(r.key);
+    if (r.labelAtStart) labelledStarts++;
+  }
+  const onePerLine = labelledStarts < 2;
   const cues: Cue[] = [];
+  let current: Cue | null = null;
+  let skipping = false;
+  for (const r of read) {
+    if (r.skip) {
+      current = null;
+      skipping = true;
+      continue;
+    }
+    const speaker =
+      r.label &&
+      (r.label.known ||
+        r.labelAtStart ||
+        r.marked ||
+        placed.has(r.key) ||
+        (onePerLine && (uses.get(r.key) ?? 0) >= 2))
+        ? r.label
+        : null;
+    if (speaker || r.turnStart || (!current && !skipping)) {
+      skipping = false;
+      current = {
+        speaker: speaker?.speaker ?? null,
+        text: speaker ? speaker.words : r.text,
+        offsetMs: r.offsetMs,
+        line: r.line,
+      };
+      cues.push(current);
+    } else if (current && !skipping) {
+      current.text = current.text ? `${current.text} ${r.text}` : r.text;
+    }
+  }
+  return cues;
+}
+
+/**
+ * SubRip cues, each a turn's start: `Name:` on its first line names the speaker, and a later line
+ * may hand over (`- Ivan: and then?`); a cue without a name continues the turn in progress.
+ */
+export function srtCues(file: string, text: string, customerSpeakers: string[] = []): CueResult {
+  const lines: TextLine[] = [];
   const errors: ImportIssue[] = [];
-  for (const block of blocks(text)) {
+  for (const block of blocks(text).flatMap(splitGlued)) {
     const timingAt = timingIndex(block.lines);
     const timingText = block.lines[timingAt] ?? '';
     const timing = timingLine(timingText, ',') ?? timingLine(timingText, '.');
@@ -232,69 +398,91 @@ export function srtCues(file: string, text: string): CueResult {
       });
       continue;
     }
-    const body = stripTags(
-      block.lines
-        .slice(timingAt + 1)
-        .join('\n')
-        .replace(/\{\\[^}]*\}/g, ''),
+    const body = block.lines
+      .slice(timingAt + 1)
+      .map((l) => stripTags(l.replace(/\{\\[^}]*\}/g, '')))
+      .filter((l) => l !== '');
+    body.forEach((l, k) =>
+      lines.push({
+        line: k === 0 ? block.line : block.line + timingAt + 1 + k,
+        text: l,
+        offsetMs: timing.startMs,
+        turnStart: k === 0,
+      }),
     );
-    const named = SPEAKER.exec(body);
-    const words = named ? (named[2] ?? '').trim() : body;
-    if (words)
-      cues.push({ speaker: named?.[1] ?? null, text: words, offsetMs: timing.startMs, line: block.line });
   }
-  return { cues, errors };
+  return { cues: labelledCues(lines, labelReader(customerSpeakers), true), errors };
 }
 
-export function txtCues(file: string, text: string): CueResult {
-  const cues: Cue[] = [];
+/** `[00:12:03]` or `[12:03]` before a line; unbracketed, only `00:12:03` before a speaker's name. */
+function txtStamp(
+  text: string,
+  readLabel: (text: string) => Label | null,
+): { value: string; bracketed: boolean; rest: string } | null {
+  const bracketed = /^\[([\d:.,\s]+)\]\s*/.exec(text);
+  if (bracketed)
+    return { value: (bracketed[1] ?? '').trim(), bracketed: true, rest: text.slice(bracketed[0].length) };
+  const bare = /^(\d+:\d+:\d+(?:[.,]\d+)?)\s+/.exec(text);
+  const rest = bare ? text.slice(bare[0].length) : '';
+  return bare && readLabel(rest.replace(TURN_MARK, ''))
+    ? { value: bare[1] ?? '', bracketed: false, rest }
+    : null;
+}
+
+function stampMs(value: string): number | null {
+  const m = /^(?:(\d+):)?([0-5]\d):([0-5]\d)(?:[.,](\d{1,3}))?$/.exec(value);
+  if (!m) return null;
+  const ms =
+    ((Number(m[1] ?? 0) * 60 + Number(m[2])) * 60 + Number(m[3])) * 1000 +
+    Number((m[4] ?? '').padEnd(3, '0'));
+  return Number.isSafeInteger(ms) ? ms : null;
+}
+
+/**
+ * Plain text: paragraphs of `Name: words`, a timestamp (`[00:12:03]`, or `00:12:03` before the
+ * name) optionally leading the line or standing on the line above it. A paragraph without a name
+ * continues the turn in progress.
+ */
+export function txtCues(file: string, text: string, customerSpeakers: string[] = []): CueResult {
+  const readLabel = labelReader(customerSpeakers);
+  const lines: TextLine[] = [];
   const errors: ImportIssue[] = [];
-  let current: Cue | null = null;
-  let skipping = false;
+  let paragraphStart = true;
+  let stampAbove: number | null = null;
   text.split('\n').forEach((raw, i) => {
     const line = i + 1;
-    let rest = raw.trim();
-    if (!rest) {
-      current = null;
-      skipping = false;
+    const trimmed = raw.trim();
+    if (!trimmed) {
+      paragraphStart = true;
       return;
     }
-    let offsetMs: number | null = null;
-    const stamp = /^\[([^\]]*)\]\s*/.exec(rest);
-    if (stamp && /^[\d:.,\s]+$/.test(stamp[1] ?? '')) {
-      const value = (stamp[1] ?? '').trim();
-      const m = /^(?:(\d{1,3}):)?([0-5]\d):([0-5]\d)(?:[.,](\d{1,3}))?$/.exec(value);
-      if (!m) {
-        errors.push({
-          file,
-          line,
-          field: null,
-          message: `bad timestamp "[${value}]": expected [hh:mm:ss] or [mm:ss]; the turn was skipped`,
-        });
-        current = null;
-        skipping = true;
-        return;
-      }
-      offsetMs =
-        ((Number(m[1] ?? 0) * 60 + Number(m[2])) * 60 + Number(m[3])) * 1000 +
-        Number((m[4] ?? '').padEnd(3, '0'));
-      rest = rest.slice(stamp[0].length);
-    }
-    const named = SPEAKER.exec(rest);
-    if (named || offsetMs !== null) {
-      skipping = false;
-      current = { speaker: named?.[1] ?? null, text: named ? (named[2] ?? '').trim() : rest, offsetMs, line };
-      cues.push(current);
-    } else if (skipping) {
+    const turnStart = paragraphStart || stampAbove !== null;
+    paragraphStart = false;
+    const stamp = txtStamp(trimmed, readLabel);
+    if (!stamp) {
+      lines.push({ line, text: trimmed, offsetMs: stampAbove, turnStart });
+      stampAbove = null;
       return;
-    } else if (current) {
-      current.text = `${current.text} ${rest}`;
+    }
+    const offsetMs = stampMs(stamp.value);
+    stampAbove = null;
+    if (offsetMs === null) {
+      const expected = stamp.bracketed ? '[hh:mm:ss] or [mm:ss]' : 'hh:mm:ss or mm:ss';
+      const shown = stamp.bracketed ? `[${stamp.value}]` : stamp.value;
+      errors.push({
+        file,
+        line,
+        field: null,
+        message: `bad timestamp "${shown}": expected ${expected}; the turn was skipped`,
+      });
+      lines.push({ line, text: trimmed, offsetMs: null, turnStart: true, skip: true });
+    } else if (stamp.rest === '') {
+      stampAbove = offsetMs;
     } else {
-      current = { speaker: null, text: rest, offsetMs: null, line };
-      cues.push(current);
+      lines.push({ line, text: stamp.rest, offsetMs, turnStart: true });
     }
   });
-  return { cues, errors };
+  return { cues: labelledCues(lines, readLabel, false), errors };
 }
 
 /**
@@ -368,8 +556,8 @@ export async function parseTranscript(
     format === 'vtt'
       ? vttCues(file, read.text)
       : format === 'srt'
-        ? srtCues(file, read.text)
-        : txtCues(file, read.text);
+        ? srtCues(file, read.text, entry.customerSpeakers)
+        : txtCues(file, read.text, entry.customerSpeakers);
   const built = transcriptItem(file, entry, parsed.cues);
   return { item: built.item, errors: [...parsed.errors, ...built.errors] };
 }

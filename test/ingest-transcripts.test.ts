@@ -160,6 +160,33 @@ describe('parseTranscript, WebVTT', () => {
     ]);
   });
 
+  it('splits a cue glued to the next without a blank line', async () => {
+    const file = fixture(
+      'glued.vtt',
+      [
+        'WEBVTT',
+        '',
+        '00:00:01.000 --> 00:00:02.000',
+        '<v Sam Reyes>Who orders the butter?',
+        '00:00:02.000 --> 00:00:03.000',
+        '<v Marta Quill>I do.',
+        '',
+      ].join('\n'),
+    );
+    const { item, errors } = await parseTranscript(file, entry('glued.vtt'));
+    expect(errors).toEqual([]);
+    expect(
+      (item?.meta.turns as { speaker: string; text: string; offsetMs: number }[]).map((t) => [
+        t.speaker,
+        t.text,
+        t.offsetMs,
+      ]),
+    ).toEqual([
+      ['Sam Reyes', 'Who orders the butter?', 1000],
+      ['Marta Quill', 'I do.', 2000],
+    ]);
+  });
+
   it('refuses a file without the WEBVTT header', async () => {
     const { item, errors } = await parseTranscript(
       fixture('nohead.vtt', '00:00:01.000 --> 00:00:02.000\n<v Marta Quill>Hi\n'),
@@ -292,6 +319,161 @@ describe('parseTranscript, plain text', () => {
         field: null,
         message: 'bad timestamp "[00:61:00]": expected [hh:mm:ss] or [mm:ss]; the turn was skipped',
       },
+    ]);
+  });
+});
+
+describe('parseTranscript, which Name: labels are speakers', () => {
+  const turns = (item: Awaited<ReturnType<typeof parseTranscript>>['item']) =>
+    (
+      item?.meta.turns as { speaker: string; text: string; offsetMs: number | null; unit: number | null }[]
+    ).map((t) => [t.speaker, t.text, t.offsetMs, t.unit]);
+
+  it('SubRip: numbered and dash-led labels and glued cues are turns of their own', async () => {
+    const file = fixture(
+      'labels.srt',
+      [
+        '1',
+        '00:00:01,000 --> 00:00:02,000',
+        'Moderator 1: Who counts the till?',
+        '2',
+        '00:00:02,000 --> 00:00:04,000',
+        'Marta Quill: I do, every night,',
+        'after closing.',
+        '',
+        '3',
+        '00:00:04,000 --> 00:00:05,000',
+        'P3: Same here.',
+        '',
+        '4',
+        '00:00:05,000 --> 00:00:07,000',
+        '- Jo Baines: Except on Sundays.',
+        '- Moderator 1: Why Sundays?',
+        '',
+        '5',
+        '00:00:07,000 --> 00:00:09,000',
+        'MARTA QUILL: The bank is shut.',
+        '',
+      ].join('\n'),
+    );
+    const { item, errors } = await parseTranscript(file, entry('labels.srt'));
+    expect(errors).toEqual([]);
+    expect(turns(item)).toEqual([
+      ['Moderator 1', 'Who counts the till?', 1000, null],
+      ['Marta Quill', 'I do, every night, after closing.', 2000, 1],
+      ['P3', 'Same here.', 4000, null],
+      ['Jo Baines', 'Except on Sundays.', 5000, 2],
+      ['Moderator 1', 'Why Sundays?', 5000, null],
+      ['MARTA QUILL', 'The bank is shut.', 7000, 3],
+    ]);
+  });
+
+  it('plain text: a one-off "Word:" or a bullet\'s label inside a turn is text; unbracketed stamps lead turns', async () => {
+    const file = fixture(
+      'labels.txt',
+      [
+        'Sam Reyes: How do you order flour?',
+        '',
+        'Marta Quill: By phone, on Mondays.',
+        'Honestly: it eats the whole morning.',
+        '',
+        '00:01:10 Sam Reyes: And the invoices?',
+        '',
+        '00:01:15 Marta Quill: Two problems.',
+        'Problem: the mill sends paper only, so we may switch mills.',
+        'Also: nobody checks the totals.',
+        '',
+        '[00:02:00]',
+        'Sam Reyes: What would help?',
+        '',
+        'Marta Quill: A tool with',
+        '- Price: under forty a month',
+        '',
+        '- Support: someone who answers.',
+        '',
+      ].join('\n'),
+    );
+    const { item, errors } = await parseTranscript(file, entry('labels.txt'));
+    expect(errors).toEqual([]);
+    expect(turns(item)).toEqual([
+      ['Sam Reyes', 'How do you order flour?', null, null],
+      ['Marta Quill', 'By phone, on Mondays. Honestly: it eats the whole morning.', null, 1],
+      ['Sam Reyes', 'And the invoices?', 70000, null],
+      [
+        'Marta Quill',
+        'Two problems. Problem: the mill sends paper only, so we may switch mills. Also: nobody checks the totals.',
+        75000,
+        2,
+      ],
+      ['Sam Reyes', 'What would help?', 120000, null],
+      ['Marta Quill', 'A tool with - Price: under forty a month - Support: someone who answers.', null, 3],
+    ]);
+    expect(item?.meta.speakers).toEqual(['Sam Reyes', 'Marta Quill']);
+  });
+
+  it('plain text, one turn a line: a label the file repeats is a speaker, a one-off is text', async () => {
+    const file = fixture(
+      'per-line.txt',
+      [
+        'Marta Quill: We bake from four.',
+        'Interviewer: And deliveries?',
+        'Marta Quill: Jo drives them.',
+        'Frankly: the van is too small.',
+        'Interviewer: Noted.',
+        '',
+      ].join('\n'),
+    );
+    const { item } = await parseTranscript(file, entry('per-line.txt'));
+    expect(turns(item)).toEqual([
+      ['Marta Quill', 'We bake from four.', null, 1],
+      ['Interviewer', 'And deliveries?', null, null],
+      ['Marta Quill', 'Jo drives them. Frankly: the van is too small.', null, 2],
+      ['Interviewer', 'Noted.', null, null],
+    ]);
+  });
+
+  it('reads the index’s names as written, in plain text and SubRip', async () => {
+    const speakers = ['Ana Ruiz (Guest)', '李娜', 'Speaker 2', 'Jo Baines'];
+    const txt = fixture(
+      'names.txt',
+      [
+        'Speaker 1: Who does the rota?',
+        '',
+        'Speaker 2: The manager.',
+        '',
+        'Ana Ruiz (Guest): Mostly me.',
+        '',
+        '李娜: 我们用纸。',
+        '',
+        'Jo Baines (External): I just follow it.',
+        '',
+      ].join('\n'),
+    );
+    const fromTxt = await parseTranscript(txt, entry('names.txt', speakers));
+    expect(fromTxt.errors).toEqual([]);
+    expect(fromTxt.item?.units.map((u) => [u.speaker, u.text])).toEqual([
+      ['Speaker 2', 'The manager.'],
+      ['Ana Ruiz (Guest)', 'Mostly me.'],
+      ['李娜', '我们用纸。'],
+      ['Jo Baines', 'I just follow it.'],
+    ]);
+    const srt = fixture(
+      'names.srt',
+      [
+        '1',
+        '00:00:01,000 --> 00:00:02,000',
+        'Ana Ruiz: On paper.',
+        '',
+        '2',
+        '00:00:02,000 --> 00:00:03,000',
+        '李娜: 对。',
+        '',
+      ].join('\n'),
+    );
+    const fromSrt = await parseTranscript(srt, entry('names.srt', speakers));
+    expect(fromSrt.item?.units.map((u) => [u.speaker, u.text])).toEqual([
+      ['Ana Ruiz (Guest)', 'On paper.'],
+      ['李娜', '对。'],
     ]);
   });
 });
