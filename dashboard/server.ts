@@ -658,14 +658,14 @@ export function createDashboard(p: AppOptions): { app: Hono<Env>; background: Ba
   app.post('/api/customers/:key/entries/:entry/decide', need('lead'), async (c) => {
     const customer = await customerOf(c.req.param('key'));
     const body = await bodyOf(c, EntryDecisionBody);
-    await decideEntry(db, {
+    const res = await decideEntry(db, {
       customerId: customer.id,
       entryKey: c.req.param('entry'),
       who: who(actorOf(c)),
       decision: body,
     });
     background.mapChanged(customer.id);
-    return c.json({ ok: true });
+    return c.json({ ok: true, label: res.label });
   });
 
   app.post('/api/customers/:key/entries/:entry/split', need('lead'), async (c) => {

@@ -176,11 +176,14 @@ async function unitsWithTagsByIds(db: Db, customerId: number, ids: number[]) {
     });
 }
 
-/** Records a decision about a map entry, and applies it to the stored map at once (aggregation reapplies it). */
+/**
+ * Records a decision about a map entry, and applies it to the stored map at once (aggregation
+ * reapplies it). Returns the entry's label as stored (a rename is trimmed).
+ */
 export async function decideEntry(
   db: Db,
   p: { customerId: number; entryKey: string; who: string; decision: EntryDecision },
-) {
+): Promise<{ label: string }> {
   const [entry] = await db
     .select()
     .from(mapEntries)
@@ -210,6 +213,7 @@ export async function decideEntry(
         .where(eq(mapEntries.id, entry.id));
     if (d.action === 'reject') await tx.delete(mapEntries).where(eq(mapEntries.id, entry.id));
   });
+  return { label: d.action === 'rename' ? d.value : entry.label };
 }
 
 /** Joins entries of one cell into a person entry; the originals are rejected so the map shows the merge. */

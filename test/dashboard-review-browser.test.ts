@@ -46,10 +46,13 @@ afterAll(async () => {
   await t?.drop();
 });
 
-async function open(path: string): Promise<{ page: Page; watch: ReturnType<typeof watchPage> }> {
+async function open(
+  path: string,
+  prompt?: string,
+): Promise<{ page: Page; watch: ReturnType<typeof watchPage> }> {
   const page = await browser.newPage({ viewport: { width: 1366, height: 860 } });
   const watch = watchPage(page, server.url);
-  page.on('dialog', (d) => void d.dismiss());
+  page.on('dialog', (d) => void (prompt === undefined ? d.dismiss() : d.accept(prompt)));
   await page.goto(server.url + path);
   return { page, watch };
 }
@@ -169,6 +172,25 @@ describe('jobs page', () => {
     expect(await page.locator('form[data-job-form="edit"] input[name="statement"]').inputValue()).toBe(
       'Book meeting rooms for the whole team',
     );
+    expect(watch.errors).toEqual([]);
+    await page.close();
+  });
+});
+
+describe('evidence page', () => {
+  it('shows the label as the server stored it after a rename (trimmed), without a reload', async () => {
+    const map = (await (await fetch(`${server.url}/api/customers/kiln-cafe/map`)).json()) as {
+      columns: { cells: Record<string, { key: string }[]> }[];
+    };
+    const key = map.columns.flatMap((c) => Object.values(c.cells).flat())[0]!.key;
+    const { page, watch } = await open(`/customers/kiln-cafe/entries/${key}`, '   Tables given twice   ');
+    await page.locator('[data-entry-action="rename"]').click();
+    await expect.poll(() => page.locator('#entry-live').textContent(), POLL).toBe('Renamed.');
+    expect(await page.locator('#entry-label').textContent()).toBe('Tables given twice');
+    const entry = (await (await fetch(`${server.url}/api/customers/kiln-cafe/entries/${key}`)).json()) as {
+      label: string;
+    };
+    expect(entry.label).toBe('Tables given twice');
     expect(watch.errors).toEqual([]);
     await page.close();
   });

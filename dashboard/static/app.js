@@ -83,11 +83,12 @@ if (page === 'evidence') {
         if (action === 'rename') {
           const label = prompt('New label for this entry', $('#entry-label').textContent);
           if (!label) return;
-          await api('POST', `${cust()}/entries/${encodeURIComponent(entry)}/decide`, {
+          const res = await api('POST', `${cust()}/entries/${encodeURIComponent(entry)}/decide`, {
             action,
             value: label,
           });
-          $('#entry-label').textContent = label;
+          // What the server stored (trimmed), as a reload would show it.
+          $('#entry-label').textContent = res.label;
           say('entry-live', 'Renamed.');
         } else if (action === 'split') {
           const refs = $$('.pick:checked').map((c) => c.value);
@@ -245,11 +246,11 @@ if (page === 'review') {
           if (action === 'rename') {
             const label = prompt('New label', $('a', li).textContent);
             if (!label) return;
-            await api('POST', `${cust()}/entries/${encodeURIComponent(entry)}/decide`, {
+            const res = await api('POST', `${cust()}/entries/${encodeURIComponent(entry)}/decide`, {
               action,
               value: label,
             });
-            $('a', li).textContent = label;
+            $('a', li).textContent = res.label;
           } else {
             await api('POST', `${cust()}/entries/${encodeURIComponent(entry)}/decide`, { action });
             li.remove();
