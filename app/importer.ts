@@ -18,12 +18,13 @@ import {
 } from '../db/queries.ts';
 import { storeItems } from './store.ts';
 import { GapmapError, errorMessage } from './errors.ts';
-import type { ImportIssue, ParseEvent, ParsedItem } from '../ingest/types.ts';
+import { refused, type ImportIssue, type ParseEvent, type ParsedItem } from '../ingest/types.ts';
 import { parseCustomers } from '../ingest/customers.ts';
 import { parseSurveys, type SurveyColumns } from '../ingest/surveys.ts';
 import { parseTickets } from '../ingest/tickets.ts';
 import { NOTES, TRANSCRIPTS, type FolderReader } from '../ingest/folders.ts';
-import { parseTranscript } from '../ingest/transcripts.ts';
+import { parseTranscript, transcriptItem, txtCues, type TranscriptEntry } from '../ingest/transcripts.ts';
+import { readTextFile } from '../ingest/text.ts';
 import { parseNotes } from '../ingest/notes.ts';
 import { parseDocxTranscript } from '../ingest/docx-transcript.ts';
 import { detectFormat } from '../ingest/detect.ts';
@@ -355,6 +356,15 @@ async function importFile(s: ImportSession, file: string, opts: ImportOptions) {
     }
     case 'notes': {
       const customer = needCustomer('notes file');
+      if (opts.speakers?.length) {
+        const entry = {
+          file: path.basename(file),
+          customer,
+          interviewedAt: null,
+          customerSpeakers: opts.speakers,
+        };
+        return addResult(s, await textTranscript(file, entry));
+      }
       return addResult(
         s,
         await parseNotes(file, {
@@ -374,6 +384,34 @@ async function importFile(s: ImportSession, file: string, opts: ImportOptions) {
           'a transcript (.vtt, .srt, .txt, .docx) or interview notes (.md, .txt, .docx)',
       });
   }
+}
+
+/**
+ * A text file given --speakers is a transcript, even where it reads like notes (detection wants
+ * most paragraphs to be turns). Without one `Name: words` line it says so, not imports notes.
+ */
+async function textTranscript(
+  file: string,
+  entry: TranscriptEntry,
+): Promise<{ item: ParsedItem | null; errors: ImportIssue[] }> {
+  const read = await readTextFile(file);
+  if ('error' in read) return { item: null, errors: [read.error] };
+  const { cues, errors } = txtCues(file, read.text);
+  if (!cues.some((c) => c.speaker)) {
+    // Otter and similar tools put the speaker and the time on a line of their own.
+    const heading = /^(.{1,40}?)[ \t]+\d{1,2}:\d{2}(?::\d{2})?[ \t]*$/m.exec(read.text);
+    return refused(
+      file,
+      `--speakers was given, but the file has no speaker lines: expected a transcript with one ` +
+        `"Name: words" turn per paragraph (a timestamp like [00:12:03] may lead the line)` +
+        (heading
+          ? `; a line like "${heading[0].trim()}" (a name and a time alone) is not read as a speaker`
+          : ''),
+      'customer_speakers',
+    );
+  }
+  const built = transcriptItem(file, entry, cues);
+  return { item: built.item, errors: [...errors, ...built.errors] };
 }
 
 async function addResult(s: ImportSession, res: { item: ParsedItem | null; errors: ImportIssue[] }) {

@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eq } from 'drizzle-orm';
-import { createTestDb, testConfig, type TestDb } from './helpers/db.ts';
+import { createTestDb, tempDir, testConfig, type TestDb } from './helpers/db.ts';
 import { ROTA_REWORDED, TICKETS, ticket, writeBundle } from './helpers/bundle.ts';
 import { runImport } from '../app/importer.ts';
 import { importInProcessForTest } from './helpers/pipeline.ts';
@@ -404,5 +404,43 @@ describe('import of a bundle folder', () => {
     expect(kept!.text).toBe(B);
     expect(kept!.deletedAt).not.toBeNull();
     expect(await t.handle.db.select().from(reviews).where(eq(reviews.unitId, b.id))).toHaveLength(1);
+  });
+
+  it('reads a single text file given --speakers as a transcript, and says when it has no speaker lines', async () => {
+    const dir = tempDir('gapmap-single-');
+    await runImport(t.handle.db, {
+      path: path.join(writeBundle({ ticketLines: [], surveyRows: [], transcripts: false }), 'customers.json'),
+    });
+    // Mostly continuation paragraphs: detection alone takes it for notes.
+    const call = path.join(dir, 'call-90010.txt');
+    fs.writeFileSync(
+      call,
+      'Ana Ruiz: How do weekends go?\n\nTom Baker: Two parties got table six.\n\n' +
+        'It happened twice this month.\n\nWe gave them free drinks.\n\nIt is embarrassing.\n\n' +
+        'Saturdays are the worst.\n\nAna Ruiz: Thanks.\n',
+    );
+    const res = await runImport(t.handle.db, { path: call, customer: 'kiln-cafe', speakers: ['Tom Baker'] });
+    expect(res.errors).toEqual([]);
+    const turns = await t.handle.db.select().from(units).where(eq(units.ref, 'transcript:call-90010.txt#1'));
+    expect(turns).toMatchObject([
+      {
+        speaker: 'Tom Baker',
+        text:
+          'Two parties got table six. It happened twice this month. We gave them free drinks. ' +
+          'It is embarrassing. Saturdays are the worst.',
+      },
+    ]);
+
+    const otter = path.join(dir, 'otter-90011.txt');
+    fs.writeFileSync(otter, 'Speaker 1  0:00\nHow do weekends go?\n\nSpeaker 2  0:05\nBusy.\n');
+    const none = await runImport(t.handle.db, {
+      path: otter,
+      customer: 'kiln-cafe',
+      speakers: ['Speaker 2'],
+    });
+    expect(none.counts).toMatchObject({ itemsNew: 0, errors: 1 });
+    expect(none.errors).toMatchObject([
+      { file: otter, line: null, message: expect.stringMatching(/no speaker lines.*"Speaker 1 {2}0:00"/) },
+    ]);
   });
 });
