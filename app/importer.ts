@@ -231,8 +231,16 @@ async function importBundle(s: ImportSession, dir: string, opts: ImportOptions) 
   const names = (await fs.promises.readdir(dir)).sort();
   for (const name of names) {
     const file = path.join(dir, name);
-    if (name === 'customers.json' || MEASUREMENT_FILES.has(name) || name.startsWith('.')) continue;
-    if ((await fs.promises.stat(file)).isDirectory()) {
+    if (MEASUREMENT_FILES.has(name) || name.startsWith('.')) continue;
+    let stat: fs.Stats;
+    try {
+      stat = await fs.promises.stat(file);
+    } catch (err) {
+      notRead(file, `not read: ${await unreadable(file, err)}`);
+      continue;
+    }
+    if (name === 'customers.json') continue;
+    if (stat.isDirectory()) {
       if (name !== TRANSCRIPTS.name && name !== NOTES.name) notRead(file, `not read: ${BUNDLE_LAYOUT}`);
     } else if (/\.(csv|tsv|jsonl|json)$/i.test(name)) {
       await importFile(s, file, opts);
@@ -254,6 +262,14 @@ async function importBundle(s: ImportSession, dir: string, opts: ImportOptions) 
   // Nothing but hidden files and eval's files: nothing above was read or reported.
   if (names.every((n) => n.startsWith('.') || MEASUREMENT_FILES.has(n)))
     notRead(dir, `nothing to import: ${BUNDLE_LAYOUT}`);
+}
+
+/** Why a folder entry cannot be read: a link whose target is gone says where it points. */
+async function unreadable(file: string, err: unknown): Promise<string> {
+  const target = await fs.promises.readlink(file).catch(() => null);
+  return target !== null && (err as NodeJS.ErrnoException).code === 'ENOENT'
+    ? `a link to ${target}, which does not exist: expected a file or folder`
+    : `cannot read it (${errorMessage(err)})`;
 }
 
 async function importCustomers(s: ImportSession, file: string) {

@@ -443,4 +443,18 @@ describe('import of a bundle folder', () => {
       { file: otter, line: null, message: expect.stringMatching(/no speaker lines.*"Speaker 1 {2}0:00"/) },
     ]);
   });
+
+  it('reports a broken link in a bundle folder by name and imports the rest', async () => {
+    const dir = writeBundle({ tickets: [ticket({ id: 90020 })], surveyRows: [], transcripts: false });
+    fs.symlinkSync(path.join(dir, 'gone', 'answers.csv'), path.join(dir, 'aaa-answers.csv'));
+    const res = await runImport(t.handle.db, { path: dir });
+    expect(res.errors).toMatchObject([
+      {
+        file: path.join(dir, 'aaa-answers.csv'),
+        line: null,
+        message: expect.stringMatching(/a link to .*gone\/answers\.csv, which does not exist/),
+      },
+    ]);
+    expect(res.counts).toMatchObject({ itemsNew: 1, errors: 1 });
+  });
 });
