@@ -373,15 +373,13 @@ describe('import of a bundle folder', () => {
     const b = (await live()).get('transcript:shifting.vtt#1')!;
     expect(b.text).toBe(B);
     const kiln = (await getCustomerByKey(t.handle.db, 'kiln-cafe'))!;
-    await t.handle.db
-      .insert(reviews)
-      .values({
-        customerId: kiln.id,
-        unitId: b.id,
-        action: 'set_kind',
-        value: 'value_gap',
-        who: 'lead@test',
-      });
+    await t.handle.db.insert(reviews).values({
+      customerId: kiln.id,
+      unitId: b.id,
+      action: 'set_kind',
+      value: 'value_gap',
+      who: 'lead@test',
+    });
 
     // A turn added above: B is the second turn now, and its decision goes with it.
     const added = await runImport(t.handle.db, { path: write([A, B, C]) });
