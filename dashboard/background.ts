@@ -60,21 +60,24 @@ function embeddedBackground({ config, handle }: { config: Config; handle: DbHand
   const progress = new Map<number, ImportProgress>();
   let classifier: Promise<Classifier> | null = null;
 
-  // The pipeline's stages in this process, sharing one classifier across tasks.
+  // The pipeline's stages in this process, sharing one classifier across tasks. A decision's map
+  // rebuild does not wait behind a long task (an import, a retrain of a big customer): the task's
+  // queue lets it in before the next job (PGlite has one connection: once the running ones are done).
   const runtime = (onClassified?: (units: number) => void) =>
     createInProcessRuntime({
       db,
       config,
       classifier: () => (classifier ??= loadClassifier(config)),
       onClassified,
+      priority: { waiting: () => dirty.size > 0, run: rebuildDirty },
     });
   const run = (task: () => Promise<void>) => {
     chain = chain.then(task).catch((err) => console.error(`gapmap dashboard: ${errorMessage(err)}`));
   };
 
-  const rebuild = async () => {
-    rebuildQueued = false;
+  async function rebuildDirty() {
     const customers = [...dirty];
+    if (customers.length === 0) return;
     for (const customerId of customers) {
       dirty.delete(customerId);
       await buildMap(db, customerId);
@@ -91,6 +94,10 @@ function embeddedBackground({ config, handle }: { config: Config; handle: DbHand
         }
       }
     });
+  }
+  const rebuild = async () => {
+    rebuildQueued = false;
+    await rebuildDirty();
   };
 
   return {

@@ -6,11 +6,20 @@
 import type { JobName, Payload } from './catalog.ts';
 import { CLASSIFY_CONCURRENCY, runJob, type Runtime } from './processors.ts';
 
-export function createInProcessRuntime(base: Omit<Runtime, 'enqueue'>): Runtime & { drain(): Promise<void> } {
+export function createInProcessRuntime(
+  base: Omit<Runtime, 'enqueue'> & {
+    /**
+     * Work that must not wait for a long drain (the dashboard's map rebuild after a decision): while
+     * it is waiting, no new job starts; once the running ones are done it runs, then the drain goes on.
+     */
+    priority?: { waiting(): boolean; run(): Promise<void> };
+  },
+): Runtime & { drain(): Promise<void> } {
   const work: { name: JobName; payload: unknown }[] = [];
   const aggregates = new Set<number>();
+  const { priority: _priority, ...shared } = base;
   const rt: Runtime & { drain(): Promise<void> } = {
-    ...base,
+    ...shared,
     async enqueue<N extends JobName>(name: N, payload: Payload<N>) {
       if (name === 'aggregate') aggregates.add((payload as Payload<'aggregate'>).customerId);
       else work.push({ name, payload });
@@ -26,7 +35,8 @@ export function createInProcessRuntime(base: Omit<Runtime, 'enqueue'>): Runtime 
           throw failed[0];
         }
         const next = work[0];
-        if (next?.name === 'classify' && running.size < CLASSIFY_CONCURRENCY) {
+        const priority = base.priority?.waiting() ?? false;
+        if (next?.name === 'classify' && running.size < CLASSIFY_CONCURRENCY && !priority) {
           work.shift();
           const job: Promise<void> = runJob(next.name, next.payload, rt)
             .catch((err: unknown) => void failed.push(err))
@@ -36,6 +46,10 @@ export function createInProcessRuntime(base: Omit<Runtime, 'enqueue'>): Runtime 
         }
         if (running.size > 0) {
           await Promise.race(running);
+          continue;
+        }
+        if (priority) {
+          await base.priority!.run();
           continue;
         }
         if (next) {
