@@ -289,7 +289,9 @@ async function importIndexedFolder<E extends { file: string }>(
   const what = reader.name;
   const { entries, errors } = await reader.index(indexFile);
   for (const e of errors) s.error(e);
-  const listed = new Set<string>();
+  // An entry the index reader refused (a bad date, speakers as a string) still lists its file:
+  // its error is already on the run, and "not listed" would be a second, wrong one.
+  const listed = await namesIn(indexFile);
   for (const entry of entries) {
     listed.add(entry.file);
     const file = path.join(dir, entry.file);
@@ -312,6 +314,23 @@ async function importIndexedFolder<E extends { file: string }>(
       message: `not listed in ${what}/index.json: expected ${reader.expected}`,
     });
   }
+}
+
+/** Every `file` named in an index.json, valid entry or not; empty when the index cannot be read. */
+async function namesIn(indexFile: string): Promise<Set<string>> {
+  const names = new Set<string>();
+  try {
+    const data: unknown = JSON.parse((await fs.promises.readFile(indexFile, 'utf8')).replace(/^\uFEFF/, ''));
+    if (Array.isArray(data)) {
+      for (const entry of data as unknown[]) {
+        const file = entry && typeof entry === 'object' ? (entry as { file?: unknown }).file : null;
+        if (typeof file === 'string') names.add(file.trim());
+      }
+    }
+  } catch {
+    // The index reader reports why it cannot be read.
+  }
+  return names;
 }
 
 async function importFile(s: ImportSession, file: string, opts: ImportOptions) {

@@ -3,7 +3,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eq } from 'drizzle-orm';
 import { createTestDb, tempDir, testConfig, type TestDb } from './helpers/db.ts';
-import { ROTA_REWORDED, TICKETS, ticket, writeBundle } from './helpers/bundle.ts';
+import { ROTA_REWORDED, TICKETS, TRANSCRIPT_VTT, ticket, writeBundle } from './helpers/bundle.ts';
 import { runImport } from '../app/importer.ts';
 import { importInProcessForTest } from './helpers/pipeline.ts';
 import { classifications, importErrors, items, reviews, units } from '../db/schema/index.ts';
@@ -454,5 +454,29 @@ describe('import of a bundle folder', () => {
       },
     ]);
     expect(res.counts).toMatchObject({ itemsNew: 1, errors: 1 });
+  });
+
+  it('counts the file of an invalid index entry as listed: one error for the entry, none for the file', async () => {
+    const dir = writeBundle({ tickets: [ticket({ id: 90032 })], surveyRows: [], transcripts: false });
+    fs.mkdirSync(path.join(dir, 'transcripts'));
+    fs.writeFileSync(path.join(dir, 'transcripts', 'call-90030.vtt'), TRANSCRIPT_VTT);
+    fs.writeFileSync(path.join(dir, 'transcripts', 'call-90031.vtt'), TRANSCRIPT_VTT);
+    fs.writeFileSync(
+      path.join(dir, 'transcripts', 'index.json'),
+      JSON.stringify([
+        {
+          file: 'call-90030.vtt',
+          customer: 'kiln-cafe',
+          interviewed_at: '12/03/2026',
+          customer_speakers: ['Tom Baker'],
+        },
+        { file: 'call-90031.vtt', customer: 'kiln-cafe', customer_speakers: 'Tom Baker' },
+      ]),
+    );
+    const res = await runImport(t.handle.db, { path: dir });
+    expect(res.errors.map((e) => [path.basename(e.file), e.field])).toEqual([
+      ['index.json', '[0].interviewed_at'],
+      ['index.json', '[1].customer_speakers'],
+    ]);
   });
 });
