@@ -516,7 +516,24 @@ export function createDashboard(p: AppOptions): { app: Hono<Env>; background: Ba
 
   app.get('/api/customers/:key/units', need('viewer'), async (c) => {
     const customer = await customerOf(c.req.param('key'));
-    return c.json((await unitsWithTags(db, customer.id)).map(unitJson));
+    const limitText = c.req.query('limit');
+    if (limitText === undefined) return c.json((await unitsWithTags(db, customer.id)).map(unitJson));
+    // A page at a time for big customers: every unit at once is tens of megabytes held in memory.
+    const limit = Number(limitText);
+    const after = Number(c.req.query('after') ?? 0);
+    if (!Number.isInteger(limit) || limit < 1 || limit > 5000)
+      throw new GapmapError('bad_input', `limit: expected a whole number from 1 to 5000, got "${limitText}"`);
+    if (!Number.isInteger(after) || after < 0)
+      throw new GapmapError(
+        'bad_input',
+        `after: expected the cursor of a page's Link header, got "${c.req.query('after')}"`,
+      );
+    const page = await unitsWithTags(db, customer.id, { afterId: after, limit });
+    if (page.length === limit) {
+      const next = `/api/customers/${encodeURIComponent(customer.key)}/units?limit=${limit}&after=${page.at(-1)!.id}`;
+      c.header('Link', `<${next}>; rel="next"`);
+    }
+    return c.json(page.map(unitJson));
   });
 
   app.get('/api/customers/:key/entries/:entry', need('viewer'), async (c) => {

@@ -9,6 +9,7 @@ import {
   getTableColumns,
   inArray,
   isNull,
+  gt,
   lt,
   sql,
   type AnyColumn,
@@ -692,7 +693,7 @@ export async function countWaitingUnits(
 export async function unitsWithTags(
   db: Db,
   customerId: number,
-  only: { refs?: string[]; itemId?: number } = {},
+  only: { refs?: string[]; itemId?: number; afterId?: number; limit?: number } = {},
 ) {
   if (only.refs && only.refs.length === 0) return [];
   const rows = await db
@@ -730,9 +731,11 @@ export async function unitsWithTags(
         isNull(items.deletedAt),
         only.refs ? inArray(units.ref, only.refs) : undefined,
         only.itemId !== undefined ? eq(units.itemId, only.itemId) : undefined,
+        only.afterId !== undefined ? gt(units.id, only.afterId) : undefined,
       ),
     )
-    .orderBy(...(only.itemId !== undefined ? [asc(units.ordinal), asc(units.id)] : [asc(units.id)]));
+    .orderBy(...(only.itemId !== undefined ? [asc(units.ordinal), asc(units.id)] : [asc(units.id)]))
+    .limit(only.limit ?? 1_000_000_000);
   const decided = await db
     .select()
     .from(reviews)

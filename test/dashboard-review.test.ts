@@ -418,6 +418,27 @@ describe('exports', () => {
     expect(json.json.customer).toEqual({ key: 'kiln-cafe', name: 'Kiln Café' });
   });
 
+  it('pages through a customer’s units with limit and the Link header, and refuses a bad limit', async () => {
+    const all = (await api('GET', '/api/customers/kiln-cafe/units')).json as { ref: string }[];
+    expect(all.length).toBeGreaterThan(3);
+    const seen: string[] = [];
+    let next: string | null = '/api/customers/kiln-cafe/units?limit=3';
+    let pages = 0;
+    while (next) {
+      const res: Response = await dash.app.request(next, { headers: auth });
+      expect(res.status).toBe(200);
+      const page = (await res.json()) as { ref: string }[];
+      expect(page.length).toBeLessThanOrEqual(3);
+      seen.push(...page.map((u) => u.ref));
+      next = res.headers.get('link')?.match(/^<([^>]+)>; rel="next"$/)?.[1] ?? null;
+      pages++;
+    }
+    expect(seen).toEqual(all.map((u) => u.ref));
+    expect(pages).toBe(Math.floor(all.length / 3) + 1);
+    for (const bad of ['limit=0', 'limit=abc', 'limit=5001', 'limit=2&after=-1'])
+      expect((await api('GET', `/api/customers/kiln-cafe/units?${bad}`)).status).toBe(400);
+  });
+
   it('downloads under any customer key: an ASCII filename and the exact one as filename*', async () => {
     const keys = ['qa-émoji-😀', 'qa-"quoted"\\name;x'];
     await importCustomers(keys.map((key) => ({ key, name: `QA ${key}`, jobs: [] })));
