@@ -9,6 +9,18 @@ import { parseDocxTranscript } from './docx-transcript.ts';
 
 type Parsed = { item: ParsedItem | null; errors: ImportIssue[] };
 
+/** Files of a bundle that only `gapmap eval` reads. */
+export const MEASUREMENT_FILES = new Set(['labels.jsonl', 'gaps.json']);
+
+/**
+ * A file at the top of a bundle folder that the importer reads as feedback or customers: any
+ * survey CSV/TSV, tickets JSONL or JSON export, whatever its name (BUNDLE.md names surveys.csv and
+ * tickets.jsonl, exports come as nps-march.csv), and customers.json.
+ */
+export function isBundleFile(name: string): boolean {
+  return !name.startsWith('.') && !MEASUREMENT_FILES.has(name) && /\.(csv|tsv|jsonl|json)$/i.test(name);
+}
+
 /** How an indexed folder of a bundle is read: its index.json, then each file it lists. */
 export interface FolderReader<E extends { file: string }> {
   name: 'transcripts' | 'notes';

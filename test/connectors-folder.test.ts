@@ -103,6 +103,34 @@ describe('scanFolder', () => {
     expect(fourth.entries.map((e) => [e.path, e.status])).toEqual([['nightly', 'changed']]);
   });
 
+  it('follows every survey CSV and tickets file of a bundle the importer reads, whatever its name', async () => {
+    await write('drop/customers.json', '[{"key":"acme","name":"Acme","jobs":[]}]');
+    await write(
+      'drop/nps-march.csv',
+      'response_id,customer,submitted_at,question,answer,score\nw1,acme,2026-03-01,Q,Fine,9\n',
+    );
+    await write('drop/helpdesk-export.jsonl', ticketLine(7) + '\n');
+    await write('drop/gaps.json', '[]'); // measuring only
+    const first = await scanFolder(dir, {});
+    expect(first.entries[0]!.files.sort()).toEqual([
+      'drop/customers.json',
+      'drop/helpdesk-export.jsonl',
+      'drop/nps-march.csv',
+    ]);
+    // A row added to the survey export: the bundle changed.
+    await write(
+      'drop/nps-march.csv',
+      'response_id,customer,submitted_at,question,answer,score\nw1,acme,2026-03-01,Q,Fine,9\nw2,acme,2026-03-02,Q,Slow,4\n',
+      new Date(Date.now() - 1_800_000),
+    );
+    const second = await scanFolder(dir, first.state);
+    expect(second.entries.map((e) => [e.path, e.status])).toEqual([['drop', 'changed']]);
+    // And one removed.
+    await fs.rm(path.join(dir, 'drop/helpdesk-export.jsonl'));
+    const third = await scanFolder(dir, second.state);
+    expect(third.entries.map((e) => [e.path, e.status])).toEqual([['drop', 'changed']]);
+  });
+
   it('leaves a file that is still being written for the next scan', async () => {
     await write('zendesk/export.json', ticketLine(5) + '\n', new Date());
     const scan = await scanFolder(dir, {}, { settleMs: 60_000 });

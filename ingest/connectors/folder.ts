@@ -5,8 +5,9 @@
  *
  * Two kinds of export are recognised:
  * - a bundle (../shared/data/BUNDLE.md): a folder holding customers.json; its feedback files
- *   (customers.json, surveys.csv, tickets.jsonl, transcripts/, notes/) are imported together, so a
- *   change to any of them reports the whole bundle;
+ *   (customers.json, every survey CSV and tickets JSONL/JSON the importer reads there, whatever its
+ *   name, transcripts/, notes/) are imported together, so a change to any of them reports the
+ *   whole bundle;
  * - a Zendesk JSON export outside a bundle: newline-delimited tickets (the admin "JSON export"),
  *   or an API response `{"tickets": [...]}`, as .json, .jsonl or .ndjson.
  *
@@ -20,6 +21,7 @@ import { createReadStream } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { GapmapError, errorMessage } from '../../app/errors.ts';
+import { isBundleFile } from '../folders.ts';
 
 export interface FileState {
   size: number;
@@ -65,7 +67,6 @@ export interface ScanOptions {
   maxDepth?: number;
 }
 
-const BUNDLE_FILES = new Set(['customers.json', 'surveys.csv', 'tickets.jsonl']);
 const BUNDLE_DIRS = new Set(['transcripts', 'notes']);
 const ZENDESK_EXT = new Set(['.json', '.jsonl', '.ndjson']);
 
@@ -166,7 +167,7 @@ async function walk(
   if (names.some((d) => d.isFile() && d.name === 'customers.json')) {
     const files: string[] = [];
     for (const d of names) {
-      if (d.isFile() && BUNDLE_FILES.has(d.name)) files.push(join(d.name));
+      if (d.isFile() && isBundleFile(d.name)) files.push(join(d.name));
       else if (d.isDirectory() && BUNDLE_DIRS.has(d.name)) await listFiles(root, join(d.name), files);
     }
     groups.push({ kind: 'bundle', rel, files });
@@ -198,7 +199,7 @@ async function listFiles(root: string, rel: string, out: string[]) {
 
 function isBundleMember(rel: string): boolean {
   const first = rel.split('/')[0] ?? '';
-  return rel.includes('/') ? BUNDLE_DIRS.has(first) : BUNDLE_FILES.has(rel);
+  return rel.includes('/') ? BUNDLE_DIRS.has(first) : isBundleFile(rel);
 }
 
 /**
