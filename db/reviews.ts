@@ -13,6 +13,7 @@ import type { MapRow, SentimentMix } from './schema/index.ts';
 import { GapmapError } from '../app/errors.ts';
 import { rowsOf, unitsWithTags } from './queries.ts';
 import { hashOf } from '../app/store.ts';
+import { JOB_TEXT_MAX } from '../ingest/types.ts';
 
 export const KINDS = ['touchpoint', 'high_point', 'friction', 'value_gap', 'other'] as const;
 export const SENTIMENTS = ['negative', 'neutral', 'positive'] as const;
@@ -501,8 +502,6 @@ export async function listDecisions(db: Db, customerId: number, p: { limit?: num
 }
 
 const JOB_KEY = /^[a-z0-9][a-z0-9_-]{0,63}$/;
-// A statement or outcome is one sentence; every review page and map head prints them whole.
-export const JOB_TEXT_MAX = 500;
 
 /**
  * Adds a job or edits one; either way it becomes origin 'person', which imports never overwrite.

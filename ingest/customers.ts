@@ -6,14 +6,20 @@
  */
 import { z } from 'zod';
 import { parseJson, readTextFile } from './text.ts';
-import type { CustomerDef, ImportIssue } from './types.ts';
+import { JOB_TEXT_MAX, type CustomerDef, type ImportIssue } from './types.ts';
 
 const text = z.string({ error: 'expected a non-empty string' }).trim().min(1, 'expected a non-empty string');
 
+// As on the jobs page (saveJob): a longer one could not be edited there.
+const sentence = (t: z.ZodString) =>
+  t.max(JOB_TEXT_MAX, {
+    error: (issue) =>
+      `${String((issue.input as string).length)} characters, expected at most ${JOB_TEXT_MAX} (one sentence; the job's examples can say more)`,
+  });
 const jobSchema = z.object({
   key: text,
-  statement: text,
-  desired_outcome: z.string({ error: 'expected a string (it may be empty)' }).trim(),
+  statement: sentence(text),
+  desired_outcome: sentence(z.string({ error: 'expected a string (it may be empty)' }).trim()),
   examples: z.array(text, { error: 'expected a list of sentences' }).optional(),
 });
 

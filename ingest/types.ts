@@ -6,6 +6,9 @@
 
 export type SourceType = 'ticket' | 'survey' | 'transcript' | 'note';
 
+/** A job's statement or desired outcome is one sentence; every review page and map head prints them whole. */
+export const JOB_TEXT_MAX = 500;
+
 export interface JobDef {
   key: string;
   statement: string;

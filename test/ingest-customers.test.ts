@@ -93,6 +93,26 @@ describe('parseCustomers', () => {
     expect(errors[1]).toMatchObject({ field: '[3].key' });
   });
 
+  it('leaves out a job whose statement or outcome is longer than the jobs page takes', async () => {
+    const long = 'Book a cabin '.repeat(40).trim(); // 519 characters
+    const { customers, errors } = await parseCustomers(
+      fixture('long-job.json', [
+        {
+          key: 'hollow-pines',
+          name: 'Hollow Pines',
+          jobs: [
+            { key: 'bookings', statement: long, desired_outcome: '' },
+            { key: 'stays', statement: 'Fill the cabins', desired_outcome: long },
+            { key: 'cleaning', statement: 'Turn a cabin around', desired_outcome: 'x'.repeat(500) },
+          ],
+        },
+      ]),
+    );
+    expect(customers[0]!.jobs.map((j) => j.key)).toEqual(['cleaning']);
+    expect(errors.map((e) => e.field)).toEqual(['[0].jobs[0].statement', '[0].jobs[1].desired_outcome']);
+    expect(errors[0]!.message).toContain('519 characters, expected at most 500');
+  });
+
   it('refuses a duplicate customer key and a duplicate job key', async () => {
     const twin = { ...garage, name: 'Northgate Garage (again)' };
     const doubleJob = { key: 'tidewater', name: 'Tidewater', jobs: [garage.jobs[0], garage.jobs[0]] };
