@@ -200,7 +200,7 @@ export const TIMESTAMP_EXPECTED = 'an ISO 8601 date or time like 2026-03-12 or 2
  * Where JSON.parse stopped: V8 says "at position N", or quotes the text around the error
  * ("...ten chars" + the bad token + "ten chars..."), which is found again in the text.
  */
-function jsonErrorOffset(text: string, message: string): number | null {
+export function jsonErrorOffset(text: string, message: string): number | null {
   const position = /at position (\d+)/.exec(message);
   if (position) return Number(position[1]);
   const quoted = /^Unexpected token '(.+?)', (\.\.\.)?"([\s\S]*)"(?:\.\.\.)? is not valid JSON$/.exec(

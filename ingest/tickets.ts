@@ -5,13 +5,9 @@
  * (the customer's first message), ref `ticket:<id>`.
  */
 import { createReadStream } from 'node:fs';
-import { type Readable, Transform } from 'node:stream';
 import { z } from 'zod';
-import { parser } from 'stream-json';
-import { pick } from 'stream-json/filters/pick.js';
-import { streamArray } from 'stream-json/streamers/stream-array.js';
 import { zodIssues } from './customers.ts';
-import { parseTimestamp, readHead, readLines, TIMESTAMP_EXPECTED } from './text.ts';
+import { jsonErrorOffset, parseTimestamp, readHead, readLines, TIMESTAMP_EXPECTED } from './text.ts';
 import type { ParseEvent, ParsedItem } from './types.ts';
 
 export interface TicketOptions {
@@ -177,91 +173,304 @@ export async function* parseTickets(file: string, opts: TicketOptions = {}): Asy
   if (tickets === 0) yield fileError(null, 'no tickets found: expected one JSON ticket object per line');
 }
 
-const PIECE = 16 * 1024;
+type ExportEvent =
+  | { type: 'ticket'; index: number; value: unknown; line: number }
+  | { type: 'error'; line: number; column: number; message: string };
 
-/** Passes text on and stops at the first byte that is not UTF-8, which a JSON parser would replace silently. */
-function utf8Check(): Transform {
-  const decoder = new TextDecoder('utf-8', { fatal: true });
-  let offset = 0;
-  return new Transform({
-    readableObjectMode: false,
-    transform(chunk: Buffer, _enc, done) {
-      let text: string;
-      try {
-        text = decoder.decode(chunk, { stream: true });
-      } catch {
-        done(
-          new Error(
-            `invalid UTF-8 between bytes ${offset} and ${offset + chunk.length}: expected UTF-8 text`,
-          ),
-        );
+type Step = 'start' | 'key' | 'colon' | 'value' | 'after-value' | 'element' | 'after-element' | 'end';
+
+/** A value being read: its text so far, its open brackets, whether inside a string. */
+interface Capture {
+  parts: string[];
+  from: number;
+  stack: number[];
+  inString: boolean;
+  escape: boolean;
+  primitive: boolean;
+  line: number;
+  column: number;
+}
+
+const OPEN: Record<number, number> = { 0x7b: 0x7d, 0x5b: 0x5d }; // { -> }, [ -> ]
+const isSpace = (c: number) => c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09;
+const charAt = (c: number) => JSON.stringify(String.fromCharCode(c));
+
+/**
+ * Reads `{"tickets": [...], ...}` piece by piece and hands out each ticket as soon as its text is
+ * complete, with the line it starts on. Each ticket's text is parsed on its own, so a syntax error
+ * costs no ticket before it and is reported with its line and column. Reading stops at the first
+ * one: past it, where the next ticket starts is no longer known for sure.
+ */
+class ExportScanner {
+  line = 1;
+  column = 0;
+  /** Index of the next ticket; whether the tickets list was opened and closed. */
+  index = 0;
+  sawTickets = false;
+  closedTickets = false;
+  done = false;
+  out: ExportEvent[] = [];
+  private step: Step = 'start';
+  private first = true;
+  private key: string | null = null;
+  private inTickets = false;
+  private capture: Capture | null = null;
+  private afterCr = false;
+
+  private advance(c: number) {
+    if (c === 0x0a) {
+      if (!this.afterCr) this.line++;
+      this.column = 0;
+    } else if (c === 0x0d) {
+      this.line++;
+      this.column = 0;
+    } else this.column++;
+    this.afterCr = c === 0x0d;
+  }
+
+  private fail(message: string, line = this.line, column = this.column) {
+    this.out.push({ type: 'error', line, column, message });
+    this.done = true;
+  }
+
+  feed(text: string) {
+    let i = 0;
+    while (i < text.length && !this.done) {
+      if (this.capture) {
+        i = this.read(text, i);
+        continue;
+      }
+      const c = text.charCodeAt(i);
+      if (this.step === 'start' && c === 0xfeff && this.line === 1 && this.column === 0) {
+        i++;
+        continue;
+      }
+      this.advance(c);
+      i++;
+      if (isSpace(c)) continue;
+      this.structure(c, text, i - 1);
+    }
+    if (this.capture && !this.done) {
+      this.capture.parts.push(text.slice(this.capture.from));
+      this.capture.from = 0;
+    }
+  }
+
+  end() {
+    if (this.done) return;
+    if (this.capture) {
+      const c = this.capture;
+      if (c.primitive && c.stack.length === 0 && !this.inTickets && this.step === 'value') {
+        return this.fail("the file ends before the export's closing '}'");
+      }
+      const what = this.inTickets ? `tickets[${this.index}]` : 'a value';
+      return this.fail(`the file ends inside ${what}, which starts at line ${c.line}, column ${c.column}`);
+    }
+    if (this.step !== 'end') this.fail("the file ends before the export's closing '}'");
+  }
+
+  /** A character outside any value: the export's own braces, keys, colons and commas. */
+  private structure(c: number, text: string, at: number) {
+    const unexpected = (expected: string) => this.fail(`unexpected ${charAt(c)}: expected ${expected}`);
+    switch (this.step) {
+      case 'start':
+        if (c === 0x7b) this.step = 'key';
+        else unexpected("'{' at the start of the export");
         return;
+      case 'key':
+        if (c === 0x22) this.begin(text, at, c);
+        else if (c === 0x7d && this.first) this.step = 'end';
+        else unexpected(this.first ? "a key in double quotes or '}'" : 'a key in double quotes');
+        return;
+      case 'colon':
+        if (c === 0x3a) this.step = 'value';
+        else unexpected(`':' after the key "${this.key}"`);
+        return;
+      case 'value':
+        if (this.key !== 'tickets') return this.begin(text, at, c);
+        if (c !== 0x5b) return unexpected('"tickets" to hold a list [...]');
+        this.inTickets = true;
+        this.sawTickets = true;
+        this.first = true;
+        this.step = 'element';
+        return;
+      case 'after-value':
+        if (c === 0x2c) {
+          this.step = 'key';
+          this.first = false;
+        } else if (c === 0x7d) this.step = 'end';
+        else unexpected(`',' or '}' after the value of "${this.key}"`);
+        return;
+      case 'element':
+        if (c === 0x5d && this.first) return this.closeTickets();
+        if (c === 0x5d || c === 0x2c) return unexpected(`tickets[${this.index}]`);
+        return this.begin(text, at, c);
+      case 'after-element':
+        if (c === 0x2c) {
+          this.step = 'element';
+          this.first = false;
+        } else if (c === 0x5d) this.closeTickets();
+        else unexpected(`',' or ']' after tickets[${this.index - 1}]`);
+        return;
+      case 'end':
+        return unexpected("nothing after the export's closing '}'");
+    }
+  }
+
+  private closeTickets() {
+    this.inTickets = false;
+    this.closedTickets = true;
+    this.step = 'after-value';
+  }
+
+  /** Starts a value (a key, a ticket, another top-level value) at its first character, already read. */
+  private begin(text: string, at: number, c: number) {
+    const close = OPEN[c];
+    this.capture = {
+      parts: [],
+      from: at,
+      stack: close === undefined ? [] : [close],
+      inString: c === 0x22,
+      escape: false,
+      primitive: close === undefined && c !== 0x22,
+      line: this.line,
+      column: this.column,
+    };
+  }
+
+  /** Reads on inside a value; returns where it stopped (the end of the text, or just past the value). */
+  private read(text: string, from: number): number {
+    const cap = this.capture!;
+    for (let j = from; j < text.length; j++) {
+      const c = text.charCodeAt(j);
+      if (cap.primitive && (isSpace(c) || c === 0x2c || c === 0x5d || c === 0x7d)) {
+        this.finish(text, j); // the character after a number, true, false or null is the export's
+        return j;
       }
-      offset += chunk.length;
-      // Small pieces: the JSON parser drops the tokens of the piece in which it meets an error, so
-      // this bounds how many good tickets before a syntax error are lost with it.
-      for (let start = 0; start < text.length;) {
-        let end = Math.min(start + PIECE, text.length);
-        if (end < text.length && /[\uD800-\uDBFF]/.test(text.charAt(end - 1))) end--;
-        this.push(text.slice(start, end));
-        start = end;
+      this.advance(c);
+      if (cap.inString) {
+        if (cap.escape) cap.escape = false;
+        else if (c === 0x5c) cap.escape = true;
+        else if (c === 0x22) {
+          cap.inString = false;
+          if (cap.stack.length === 0) {
+            this.finish(text, j + 1);
+            return j + 1;
+          }
+        }
+      } else if (!cap.primitive) {
+        if (c === 0x22) cap.inString = true;
+        else if (OPEN[c] !== undefined) cap.stack.push(OPEN[c]);
+        else if (c === 0x7d || c === 0x5d) {
+          const expected = cap.stack.pop();
+          if (c !== expected) {
+            this.fail(
+              `unexpected ${charAt(c)}: expected ${charAt(expected!)} to close the value that starts at line ${cap.line}, column ${cap.column}`,
+            );
+            return text.length;
+          }
+          if (cap.stack.length === 0) {
+            this.finish(text, j + 1);
+            return j + 1;
+          }
+        }
       }
-      done();
-    },
-    flush(done) {
-      try {
-        done(null, decoder.decode());
-      } catch {
-        done(new Error('invalid UTF-8 at the end of the file: expected UTF-8 text'));
-      }
-    },
-  });
+    }
+    return text.length;
+  }
+
+  private finish(text: string, end: number) {
+    const cap = this.capture!;
+    this.capture = null;
+    const raw = cap.parts.join('') + text.slice(cap.from, end);
+    let value: unknown;
+    try {
+      value = JSON.parse(raw);
+    } catch (err) {
+      const message = (err as Error).message;
+      const offset = jsonErrorOffset(raw, message) ?? 0;
+      const before = raw.slice(0, offset);
+      const nl = Math.max(before.lastIndexOf('\n'), before.lastIndexOf('\r'));
+      const lines = before.split(/\r\n?|\n/).length - 1;
+      const detail = message
+        .replace(/ in JSON at position \d+.*$/s, '')
+        .replace(/, (\.\.\.)?"[\s\S]*" is not valid JSON$/, '');
+      return this.fail(`${detail}`, cap.line + lines, lines === 0 ? cap.column + offset : offset - nl);
+    }
+    if (this.step === 'key') {
+      this.key = value as string;
+      this.step = 'colon';
+    } else if (this.inTickets) {
+      this.out.push({ type: 'ticket', index: this.index++, value, line: cap.line });
+      this.step = 'after-element';
+    } else this.step = 'after-value';
+  }
+
+  take(): ExportEvent[] {
+    const out = this.out;
+    this.out = [];
+    return out;
+  }
 }
 
 async function* parseZendeskExport(file: string, opts: TicketOptions): AsyncGenerator<ParseEvent> {
-  // Not pipeline(): it would destroy the tickets already parsed when a later byte is bad. Instead an
-  // error upstream ends the ticket stream, the tickets before it still come, then the error.
-  const source = createReadStream(file);
-  const check = utf8Check();
-  const tokens = parser.asStream();
-  const picked = pick.asStream({ filter: 'tickets' });
-  const tickets = streamArray.asStream();
-  const upstream: Readable[] = [source, check, tokens, picked];
-  let failure: Error | null = null;
-  for (const stream of upstream) {
-    stream.on('error', (err: Error) => {
-      failure ??= err;
-      tickets.end();
-    });
-  }
-  source.pipe(check).pipe(tokens).pipe(picked).pipe(tickets);
+  const scanner = new ExportScanner();
+  const decoder = new TextDecoder('utf-8', { fatal: true });
+  const expected = 'expected a Zendesk export {"tickets": [...]}';
   let last: { index: number; id: string } | null = null;
-  try {
-    for await (const { key, value } of tickets as AsyncIterable<{ key: number; value: unknown }>) {
-      const id = value && typeof value === 'object' && 'id' in value ? String(value.id) : null;
-      last = { index: key, id: id ?? '?' };
-      const label = `tickets[${key}]${id === null ? '' : ` (id ${id})`}`;
-      yield* ticketEvents(value, { file, line: null, label }, opts);
-    }
-    if (failure) throw failure;
-  } catch (err) {
-    const after = last
-      ? `the tickets after tickets[${last.index}] (id ${last.id}) were not read`
-      : 'no ticket was read';
-    yield {
+  const stop = (line: number | null, message: string): ParseEvent => {
+    const after = scanner.closedTickets
+      ? 'every ticket was read'
+      : last
+        ? `the tickets after tickets[${last.index}] (id ${last.id}) were not read`
+        : 'no ticket was read';
+    return {
       type: 'error',
-      error: {
-        file,
-        line: null,
-        field: null,
-        message: `${(err as Error).message}: expected a Zendesk export {"tickets": [...]}; ${after}`,
-      },
+      error: { file, line, field: null, message: `${message}: ${expected}; ${after}` },
     };
-    return;
-  } finally {
-    for (const stream of upstream) stream.destroy();
+  };
+  function* events(): Generator<ParseEvent> {
+    for (const ev of scanner.take()) {
+      if (ev.type === 'error') {
+        yield stop(ev.line, `invalid JSON at line ${ev.line}, column ${ev.column}: ${ev.message}`);
+        continue;
+      }
+      const value = ev.value;
+      const id = value && typeof value === 'object' && 'id' in value ? String(value.id) : null;
+      last = { index: ev.index, id: id ?? '?' };
+      const label = `tickets[${ev.index}]${id === null ? '' : ` (id ${id})`}`;
+      yield* ticketEvents(value, { file, line: ev.line, label }, opts);
+    }
   }
-  if (last === null) {
+  let bytes = 0;
+  for await (const chunk of createReadStream(file, { highWaterMark: 1024 * 1024 })) {
+    const buf = chunk as Buffer;
+    let text: string;
+    try {
+      text = decoder.decode(buf, { stream: true });
+    } catch {
+      yield* events();
+      yield stop(
+        scanner.line,
+        `invalid UTF-8 between bytes ${bytes} and ${bytes + buf.length} (from line ${scanner.line}): expected UTF-8 text`,
+      );
+      return;
+    }
+    bytes += buf.length;
+    scanner.feed(text);
+    yield* events();
+    if (scanner.done) return;
+  }
+  try {
+    scanner.feed(decoder.decode());
+  } catch {
+    yield stop(scanner.line, 'invalid UTF-8 at the end of the file: expected UTF-8 text');
+    return;
+  }
+  scanner.end();
+  yield* events();
+  if (scanner.done) return;
+  if (!scanner.sawTickets || scanner.index === 0) {
     yield {
       type: 'error',
       error: {

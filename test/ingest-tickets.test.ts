@@ -181,7 +181,8 @@ describe('parseTickets, Zendesk export', () => {
       ['89', 'crumb-and-co'],
     ]);
     expect(items[0]).toMatchObject({
-      origin: { file, line: null },
+      // The line each ticket starts on (it was null while the export was read by a parser that gave no positions).
+      origin: { file, line: 3 },
       meta: {
         group: '3601',
         organization: '990',
@@ -233,6 +234,65 @@ describe('parseTickets, Zendesk export', () => {
         `expected a Zendesk export \\{"tickets": \\[\\.\\.\\.\\]\\}; the tickets after tickets\\[${items.length - 1}\\] \\(id ${999 + items.length}\\) were not read`,
       ),
     );
+  });
+
+  it('keeps every ticket before a syntax error, and names its line and column', async () => {
+    // One ticket per line, as Zendesk's exports are often laid out; small (one read) and large.
+    for (const count of [40, 400]) {
+      const good = Array.from({ length: count }, (_, i) =>
+        JSON.stringify(zendesk({ id: 2000 + i, description: `Ticket ${i} ${'pad '.repeat(60)}` })),
+      );
+      const after = JSON.stringify(zendesk({ id: 9999 }));
+      const file = fixture(
+        `export-broken-${count}.json`,
+        `{"tickets": [\n${good.join(',\n')},\n{"id": 5000, "created_at": "2026-04-10" "subject": "oops"},\n${after}\n]}\n`,
+      );
+      const { items, errors } = await parse(file);
+      expect(items.map((i) => i.externalId)).toEqual(good.map((_, i) => String(2000 + i)));
+      expect(items.at(-1)?.origin.line).toBe(count + 1);
+      expect(errors).toMatchObject([
+        {
+          line: count + 2,
+          message: expect.stringMatching(
+            new RegExp(
+              `^invalid JSON at line ${count + 2}, column 41: Expected ',' or '}' after property value: .*` +
+                `the tickets after tickets\\[${count - 1}\\] \\(id ${1999 + count}\\) were not read$`,
+            ),
+          ),
+        },
+      ]);
+    }
+  });
+
+  it('names where an export is cut short or its brackets do not match', async () => {
+    const one = JSON.stringify(zendesk());
+    const cases: [string, number, RegExp][] = [
+      [
+        `{"tickets": [\n${one},\n{"id": 2, "tags": ["a"}\n]}`,
+        3,
+        /line 3, column 23: unexpected "}": expected "]"/,
+      ],
+      [
+        `{"tickets": [\n${one},\n{"id": 2, "description": "cut`,
+        3,
+        /the file ends inside tickets\[1\], which starts at line 3, column 1/,
+      ],
+      [
+        `{"tickets": [\n${one}\n{"id": 2}]}`,
+        3,
+        /line 3, column 1: unexpected "\{": expected ',' or '\]' after tickets\[0\]/,
+      ],
+      [
+        `{"tickets": [\n${one}\n], "count": 1,}`,
+        3,
+        /line 3, column 15: unexpected "}": expected a key in double quotes.*every ticket was read/,
+      ],
+    ];
+    for (const [content, line, message] of cases) {
+      const { items, errors } = await parse(fixture('export-cut.json', content));
+      expect(items.map((i) => i.externalId)).toEqual(['88']);
+      expect(errors).toMatchObject([{ line, message: expect.stringMatching(message) }]);
+    }
   });
 
   it('reports invalid UTF-8 in an export', async () => {
