@@ -49,13 +49,22 @@ export async function buildMap(db: Db, customerId: number): Promise<{ entries: n
 }
 
 async function buildLocked(db: Db, customerId: number): Promise<{ entries: number; units: number }> {
-  const all = await unitsWithTags(db, customerId);
+  // A page at a time, and the clustering below pauses now and then: the build runs in a server
+  // process too (embedded mode), whose other requests must not wait seconds for a big customer.
+  const all: TaggedUnit[] = [];
+  for (let afterId = 0; ;) {
+    const page = await unitsWithTags(db, customerId, { afterId, limit: READ_PAGE });
+    all.push(...page);
+    if (page.length < READ_PAGE) break;
+    afterId = page.at(-1)!.id;
+    await breathe();
+  }
   const tagged = all.filter((u) => u.kind !== null);
   const classifiedThrough = tagged.reduce<Date | null>(
     (max, u) => (u.classifiedAt && (!max || u.classifiedAt > max) ? u.classifiedAt : max),
     null,
   );
-  const idf = inverseFrequencies(tagged.map((u) => u.text));
+  const idf = await inverseFrequencies(tagged.map((u) => u.text));
   const cells = new Map<string, TaggedUnit[]>();
   for (const u of tagged) {
     const row = ROW_OF_KIND[u.kind!];
@@ -66,7 +75,7 @@ async function buildLocked(db: Db, customerId: number): Promise<{ entries: numbe
   const clustered: Entry[] = [];
   for (const [key, members] of cells) {
     const [job, row] = key.split('\u0000') as [string, MapRow];
-    for (const cluster of clusterUnits(members, idf).slice(0, ENTRIES_PER_CELL)) {
+    for (const cluster of (await clusterUnits(members, idf)).slice(0, ENTRIES_PER_CELL)) {
       clustered.push(entryOf(customerId, job || null, row, cluster));
     }
   }
@@ -112,7 +121,7 @@ async function buildLocked(db: Db, customerId: number): Promise<{ entries: numbe
         .select()
         .from(mapEntries)
         .where(and(eq(mapEntries.customerId, customerId), eq(mapEntries.origin, 'machine')));
-  const internal = internalProcesses(customerId, tagged);
+  const internal = await internalProcesses(customerId, tagged);
   const entries = [
     ...inheritKeys(
       clustered,
@@ -214,9 +223,17 @@ export function inheritKeys(
   });
 }
 
-function inverseFrequencies(texts: string[]): Map<string, number> {
+const READ_PAGE = 10_000;
+const STRIDE = 2_000;
+/** Lets the event loop answer what is waiting (every STRIDE units of a loop). */
+const breathe = () => new Promise<void>((resolve) => setImmediate(resolve));
+
+async function inverseFrequencies(texts: string[]): Promise<Map<string, number>> {
   const df = new Map<string, number>();
-  for (const t of texts) for (const w of new Set(tokens(t))) df.set(w, (df.get(w) ?? 0) + 1);
+  for (let i = 0; i < texts.length; i++) {
+    if (i > 0 && i % STRIDE === 0) await breathe();
+    for (const w of new Set(tokens(texts[i]!))) df.set(w, (df.get(w) ?? 0) + 1);
+  }
   const n = Math.max(1, texts.length);
   return new Map([...df].map(([w, c]) => [w, Math.log((1 + n) / (1 + c)) + 1]));
 }
@@ -258,7 +275,7 @@ const SEED_UNITS = 2000;
 const CANDIDATES = 30;
 
 /** Most confident units first; each joins the closest cluster centroid or starts one. Biggest first. */
-function clusterUnits(members: TaggedUnit[], idf: Map<string, number>): Cluster[] {
+async function clusterUnits(members: TaggedUnit[], idf: Map<string, number>): Promise<Cluster[]> {
   const ordered = [...members].sort(
     (a, b) => (b.kindConfidence ?? 0) - (a.kindConfidence ?? 0) || a.id - b.id,
   );
@@ -287,7 +304,10 @@ function clusterUnits(members: TaggedUnit[], idf: Map<string, number>): Cluster[
   }
   if (ordered.length > SEED_UNITS) {
     const candidates = [...clusters].sort((a, b) => b.units.length - a.units.length).slice(0, CANDIDATES);
-    for (const u of ordered.slice(SEED_UNITS)) {
+    const rest = ordered.slice(SEED_UNITS);
+    for (let i = 0; i < rest.length; i++) {
+      if (i % STRIDE === 0) await breathe();
+      const u = rest[i]!;
       const v = vectorOf(u.text, idf);
       const best = closest(v, candidates);
       if (best) addTo(best, u, v);
@@ -349,16 +369,18 @@ export function shortLabel(text: string, max = 72): string {
   return cut.slice(0, Math.max(cut.lastIndexOf(' '), 20)).replace(/[,;:]$/, '') + '…';
 }
 
-function internalProcesses(customerId: number, tagged: TaggedUnit[]): Entry[] {
+async function internalProcesses(customerId: number, tagged: TaggedUnit[]): Promise<Entry[]> {
   const byJob = new Map<string, TaggedUnit[]>();
-  for (const u of tagged) {
+  for (const [i, u] of tagged.entries()) {
+    if (i > 0 && i % STRIDE === 0) await breathe();
     if (u.sourceType !== 'ticket' || (u.kind !== 'friction' && u.kind !== 'value_gap')) continue;
     pushTo(byJob, u.job ?? '', u);
   }
   const out: Entry[] = [];
   for (const [job, us] of byJob) {
     const groups = new Map<string, TaggedUnit[]>();
-    for (const u of us) {
+    for (const [i, u] of us.entries()) {
+      if (i > 0 && i % STRIDE === 0) await breathe();
       const meta = u.meta as { group?: unknown; tags?: unknown };
       const names: string[] = [];
       if (typeof meta.group === 'string' && meta.group) names.push(`Group: ${meta.group}`);
@@ -370,7 +392,8 @@ function internalProcesses(customerId: number, tagged: TaggedUnit[]): Entry[] {
       .sort((a, b) => b[1].length - a[1].length || a[0].localeCompare(b[0]))
       .slice(0, ENTRIES_PER_CELL);
     for (const [name, members] of top) {
-      const rep = [...members].sort((a, b) => (b.kindConfidence ?? 0) - (a.kindConfidence ?? 0))[0]!;
+      // The surest unit (the first of equals): a pass, not a sort of every member.
+      const rep = members.reduce((a, b) => ((b.kindConfidence ?? 0) > (a.kindConfidence ?? 0) ? b : a));
       out.push({
         entryKey: hashOf(`${customerId}|${job}|internal_processes|${name}`).slice(0, 16),
         job: job || null,

@@ -7,6 +7,7 @@
  * gapmap_bench_<random> is created there and dropped at the end).
  */
 import { randomBytes } from 'node:crypto';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import os from 'node:os';
 import path from 'node:path';
 import fs from 'node:fs';
@@ -101,10 +102,16 @@ try {
     from units u`);
   await db.execute(sql`analyze`);
   console.log(`filled ${UNITS} units in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+  // How long the build keeps this process from answering anything else (a server builds maps
+  // after decisions in embedded mode): the longest the event loop waited.
+  const lag = monitorEventLoopDelay({ resolution: 10 });
+  lag.enable();
   const t1 = performance.now();
   const built = await buildMap(db, 1);
+  lag.disable();
   console.log(
-    `built the map (${built.entries} entries from ${built.units} units) in ${((performance.now() - t1) / 1000).toFixed(1)} s`,
+    `built the map (${built.entries} entries from ${built.units} units) in ${((performance.now() - t1) / 1000).toFixed(1)} s; ` +
+      `the event loop waited at most ${(lag.max / 1e6).toFixed(0)} ms (p99 ${(lag.percentile(99) / 1e6).toFixed(0)} ms)`,
   );
 
   const config = loadConfig({ DATABASE_URL: url.toString(), GAPMAP_HOME: home, REDIS_URL: '' });
