@@ -102,6 +102,8 @@ class ImportSession {
   private pendingErrors: ImportIssue[] = [];
   private customers: Map<string, number> | null = null;
   private itemsRead = 0;
+  private seenFile: string | null = null;
+  private seen = new Map<string, number | null>();
   private inflight: { keys: Set<string>; done: Promise<void> }[] = [];
   // node-postgres pools connections; PGlite is a single connection that cannot interleave transactions.
   private readonly parallel: number;
@@ -125,9 +127,34 @@ class ImportSession {
   }
 
   async add(item: ParsedItem) {
+    this.noteRepeat(item);
     this.pendingItems.push(item);
     this.itemsRead++;
     if (this.pendingItems.length >= ITEMS_PER_BATCH) await this.startStore();
+  }
+
+  /**
+   * An id repeated within one file: the later copy wins (an export's later line is the newer
+   * state; storing batches in order sees to it), and the run says which copy was left out. Only
+   * the file being read is remembered: its items come one after another.
+   */
+  private noteRepeat(item: ParsedItem) {
+    if (item.origin.file !== this.seenFile) {
+      this.seenFile = item.origin.file;
+      this.seen.clear();
+    }
+    const key = `${item.sourceType}\u0000${item.externalId}`;
+    const earlier = this.seen.get(key);
+    this.seen.set(key, item.origin.line);
+    if (earlier === undefined) return;
+    const what = item.sourceType === 'survey' ? 'row' : 'line';
+    const at = (line: number | null) => (line === null ? 'an earlier entry' : `${what} ${line}`);
+    this.error({
+      file: item.origin.file,
+      line: earlier,
+      field: item.sourceType === 'survey' ? 'response_id' : 'id',
+      message: `${item.sourceType} ${item.externalId} appears again on ${at(item.origin.line)} (first on ${at(earlier)}): the later copy, ${at(item.origin.line)}, is the one kept`,
+    });
   }
 
   /**

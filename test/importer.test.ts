@@ -179,10 +179,18 @@ describe('import of a bundle folder', () => {
     // The repeat falls in the second batch, which is stored while the first is still in flight.
     const repeat = ticket({ id: 6005, description: 'The last word on 6005.' });
     const lines = [...many.slice(0, 2500), repeat, ...many.slice(2500)].map((tk) => JSON.stringify(tk));
-    const res = await runImport(t.handle.db, {
-      path: writeBundle({ ticketLines: lines, surveyRows: [], transcripts: false }),
-    });
-    expect(res.errors).toEqual([]);
+    const dir = writeBundle({ ticketLines: lines, surveyRows: [], transcripts: false });
+    const res = await runImport(t.handle.db, { path: dir });
+    // The repeat is named on the run (the later copy, line 2501, is the one kept); nothing else is wrong.
+    expect(res.errors).toEqual([
+      {
+        file: path.join(dir, 'tickets.jsonl'),
+        line: 6,
+        field: 'id',
+        message:
+          'ticket 6005 appears again on line 2501 (first on line 6): the later copy, line 2501, is the one kept',
+      },
+    ]);
     expect(res.counts).toMatchObject({ itemsNew: 4500 });
     const [last] = await t.handle.db.select().from(units).where(eq(units.ref, 'ticket:6005'));
     expect(last!.text).toBe('Question 6005\nThe last word on 6005.');
@@ -478,5 +486,41 @@ describe('import of a bundle folder', () => {
       ['index.json', '[0].interviewed_at'],
       ['index.json', '[1].customer_speakers'],
     ]);
+  });
+
+  it('keeps the later copy of an id repeated in one file, and says which copy was left out', async () => {
+    const dir = writeBundle({
+      tickets: [
+        ticket({ id: 90040, description: 'The first state of 90040.' }),
+        ticket({ id: 90041 }),
+        ticket({ id: 90040, description: 'The newer state of 90040.' }),
+      ],
+      surveyRows: [
+        ['R-90042', 'kiln-cafe', '', 'Q', 'First answer', ''],
+        ['R-90042', 'kiln-cafe', '', 'Q', 'Corrected answer', ''],
+      ],
+      transcripts: false,
+    });
+    const res = await runImport(t.handle.db, { path: dir });
+    expect(res.errors).toEqual([
+      {
+        file: path.join(dir, 'surveys.csv'),
+        line: 2,
+        field: 'response_id',
+        message:
+          'survey R-90042 appears again on row 3 (first on row 2): the later copy, row 3, is the one kept',
+      },
+      {
+        file: path.join(dir, 'tickets.jsonl'),
+        line: 1,
+        field: 'id',
+        message:
+          'ticket 90040 appears again on line 3 (first on line 1): the later copy, line 3, is the one kept',
+      },
+    ]);
+    const text = async (ref: string) =>
+      (await t.handle.db.select().from(units).where(eq(units.ref, ref)))[0]?.text;
+    expect(await text('ticket:90040')).toBe('Question 90040\nThe newer state of 90040.');
+    expect(await text('survey:R-90042')).toBe('Corrected answer');
   });
 });
