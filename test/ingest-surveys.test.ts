@@ -182,6 +182,32 @@ describe('parseSurveys', () => {
     expect(errors[0]?.message).toMatch(/Quote Not Closed.*expected a CSV row with quotes closed/);
   });
 
+  it('names the line where an unclosed quote opened, and reads the rows after it again', async () => {
+    const file = fixture(
+      'quote-mid.csv',
+      HEADER +
+        'S-1,crumb-and-co,2026-04-01,Q,"two\nlines",1\n' +
+        'S-2,crumb-and-co,2026-04-01,Q,"never closed,2\n' +
+        'the rest of it,2\n' +
+        'S-3,crumb-and-co,2026-04-01,Q,third,3\n' +
+        'S-4,crumb-and-co,2026-04-01,Q,fourth,4\n',
+    );
+    const { items, errors } = await parse(file);
+    expect(items.map((i) => [i.externalId, i.origin.line, i.units[0]?.text])).toEqual([
+      ['S-1', 2, 'two\nlines'],
+      ['S-3', 5, 'third'],
+      ['S-4', 6, 'fourth'],
+    ]);
+    expect(errors.map((e) => [e.line, e.message])).toEqual([
+      [
+        3,
+        'row 3 (line 4): Quote Not Closed: the quote opened on line 4 is never closed, so this row was not imported: ' +
+          'expected a CSV row with quotes closed; the lines after it were read again as rows',
+      ],
+      [4, 'row 4 (line 5): 2 fields, expected 6 as in the header'],
+    ]);
+  });
+
   it('refuses an empty file, a binary file and a file with only blank lines', async () => {
     expect((await parse(fixture('empty.csv', ''))).errors[0]?.message).toMatch(/empty/);
     expect(
