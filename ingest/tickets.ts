@@ -28,9 +28,10 @@ const timestamp = z.string({ error: `expected ${TIMESTAMP_EXPECTED}` }).transfor
 });
 const optionalText = z.string().nullish();
 
+const ID_EXPECTED = 'expected the ticket id (a number or a non-empty string)';
 const ticketSchema = z.object({
-  id: z.union([z.number().int().nonnegative(), z.string().trim().min(1)], {
-    error: 'expected the ticket id (a number or a non-empty string)',
+  id: z.union([z.number().int().nonnegative(), z.string().trim().min(1, ID_EXPECTED)], {
+    error: ID_EXPECTED,
   }),
   customer: z.string().trim().min(1).nullish(),
   created_at: timestamp,
@@ -115,6 +116,13 @@ export function ticketEvents(
   return [{ type: 'item', item }];
 }
 
+/** `ticket 7101`, or `ticket " "` for an id that shows nothing, or `ticket` without one. */
+function ticketLabel(value: unknown): string {
+  if (!value || typeof value !== 'object' || !('id' in value)) return 'ticket';
+  const id = String(value.id);
+  return `ticket ${id.trim() === '' ? JSON.stringify(id) : id}`;
+}
+
 type TicketFileKind = 'jsonl' | 'zendesk-export';
 
 /** JSONL unless the file is one JSON object holding a `tickets` list. */
@@ -150,25 +158,32 @@ export async function* parseTickets(file: string, opts: TicketOptions = {}): Asy
     return;
   }
   let tickets = 0;
+  // Lines ended by a CR alone (old Mac exports) arrive as one line holding CRs: each CR counts as
+  // a line end, as it does for transcripts and CSV, and every line after one is a line further on.
+  let crs = 0;
   for await (const ev of readLines(file)) {
     if ('error' in ev) {
-      yield { type: 'error', error: ev.error };
+      yield { type: 'error', error: { ...ev.error, line: ev.line + crs } };
       continue;
     }
-    if (ev.text.trim() === '') continue;
-    let value: unknown;
-    try {
-      value = JSON.parse(ev.text);
-    } catch (err) {
-      yield fileError(
-        ev.line,
-        `invalid JSON (${(err as Error).message}): expected one JSON ticket object per line`,
-      );
-      continue;
+    const parts = ev.text.split('\r');
+    for (const [i, text] of parts.entries()) {
+      const line = ev.line + crs + i;
+      if (text.trim() === '') continue;
+      let value: unknown;
+      try {
+        value = JSON.parse(text);
+      } catch (err) {
+        yield fileError(
+          line,
+          `invalid JSON (${(err as Error).message}): expected one JSON ticket object per line`,
+        );
+        continue;
+      }
+      tickets++;
+      yield* ticketEvents(value, { file, line, label: ticketLabel(value) }, opts);
     }
-    tickets++;
-    const label = `ticket${value && typeof value === 'object' && 'id' in value ? ` ${String(value.id)}` : ''}`;
-    yield* ticketEvents(value, { file, line: ev.line, label }, opts);
+    crs += parts.length - 1;
   }
   if (tickets === 0) yield fileError(null, 'no tickets found: expected one JSON ticket object per line');
 }

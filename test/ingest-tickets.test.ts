@@ -113,6 +113,27 @@ describe('parseTickets, tickets.jsonl', () => {
     expect(errors.every((e) => e.file === file)).toBe(true);
   });
 
+  it('reads lines ended by a CR alone, numbering them as lines', async () => {
+    const file = fixture(
+      'cr.jsonl',
+      [
+        JSON.stringify(oven),
+        '{"id": 9, "subject": "cut',
+        JSON.stringify(quote),
+        JSON.stringify({ ...quote, id: ' ' }),
+      ].join('\r') + '\r',
+    );
+    const { items, errors } = await parse(file);
+    expect(items.map((i) => [i.externalId, i.origin.line])).toEqual([
+      ['7101', 1],
+      ['7102', 3],
+    ]);
+    expect(errors.map((e) => [e.line, e.message.slice(0, 30)])).toEqual([
+      [2, 'invalid JSON (Unterminated str'],
+      [4, 'ticket " ": id: expected the t'],
+    ]);
+  });
+
   it('uses the default customer for tickets without one', async () => {
     const { items } = await parse(fixture('nocustomer.jsonl', jsonl({ ...quote, customer: undefined })), {
       defaultCustomer: 'tidewater',
