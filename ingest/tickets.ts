@@ -59,6 +59,11 @@ export function ticketEvents(
   where: { file: string; line: number | null; label: string },
   opts: TicketOptions,
 ): ParseEvent[] {
+  if (!value || typeof value !== 'object' || Array.isArray(value)) {
+    const found = Array.isArray(value) ? 'a list' : value === null ? 'null' : `a ${typeof value}`;
+    const message = `${where.label}: expected a ticket object {"id", "created_at", "description", ...}, found ${found}`;
+    return [{ type: 'error', error: { file: where.file, line: where.line, field: null, message } }];
+  }
   const parsed = ticketSchema.safeParse(value);
   if (!parsed.success) {
     return zodIssues(where.file, where.line, '', parsed.error).map((error) => ({

@@ -134,6 +134,20 @@ describe('parseTickets, tickets.jsonl', () => {
     ]);
   });
 
+  it('says what a line that is no ticket object holds', async () => {
+    const { items, errors } = await parse(
+      fixture('values.jsonl', jsonl('[1, 2]', 'null', '"text"', '42', quote)),
+    );
+    expect(items.map((i) => i.externalId)).toEqual(['7102']);
+    expect(errors.map((e) => [e.line, e.field, e.message])).toEqual(
+      ['a list', 'null', 'a string', 'a number'].map((found, i) => [
+        i + 1,
+        null,
+        `ticket: expected a ticket object {"id", "created_at", "description", ...}, found ${found}`,
+      ]),
+    );
+  });
+
   it('uses the default customer for tickets without one', async () => {
     const { items } = await parse(fixture('nocustomer.jsonl', jsonl({ ...quote, customer: undefined })), {
       defaultCustomer: 'tidewater',
