@@ -24,7 +24,7 @@ import { parseSurveys, type SurveyColumns } from '../ingest/surveys.ts';
 import { parseTickets } from '../ingest/tickets.ts';
 import { NOTES, TRANSCRIPTS, type FolderReader } from '../ingest/folders.ts';
 import { parseTranscript, transcriptItem, txtCues, type TranscriptEntry } from '../ingest/transcripts.ts';
-import { readTextFile } from '../ingest/text.ts';
+import { looksLikeUtf16, readHead, readTextFile, utf16Message } from '../ingest/text.ts';
 import { parseNotes } from '../ingest/notes.ts';
 import { parseDocxTranscript } from '../ingest/docx-transcript.ts';
 import { detectFormat } from '../ingest/detect.ts';
@@ -438,6 +438,9 @@ async function importFile(s: ImportSession, file: string, opts: ImportOptions) {
       );
     }
     default:
+      if (looksLikeUtf16(await readHead(file, 1024).catch(() => Buffer.alloc(0)))) {
+        return s.error({ file, line: null, message: utf16Message('a format Gapmap reads, in UTF-8') });
+      }
       s.error({
         file,
         line: null,

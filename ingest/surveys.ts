@@ -5,7 +5,7 @@
  */
 import { Readable } from 'node:stream';
 import { parse } from 'csv-parse';
-import { parseTimestamp, readHead, readLines, TIMESTAMP_EXPECTED } from './text.ts';
+import { nulByteMessage, parseTimestamp, readHead, readLines, TIMESTAMP_EXPECTED } from './text.ts';
 import type { ImportIssue, ParseEvent } from './types.ts';
 
 export const SURVEY_FIELDS = [
@@ -68,7 +68,7 @@ export async function* parseSurveys(file: string, opts: SurveyOptions = {}): Asy
   if (head instanceof Error) return yield fileError(null, `cannot read the file: ${head.message}`);
   if (head.length === 0)
     return yield fileError(null, 'the file is empty: expected a CSV header and one row per answer');
-  if (head.includes(0)) return yield fileError(null, 'binary data (a NUL byte): expected a UTF-8 CSV file');
+  if (head.includes(0)) return yield fileError(null, nulByteMessage(head, 'a UTF-8 CSV file'));
 
   // A line that is not valid UTF-8 goes to the CSV parser with its bad bytes replaced, so quotes
   // still pair up; the row that holds it is reported and left out, and the rows around it parse.

@@ -40,10 +40,41 @@ function lineOfOffset(buf: Buffer, offset: number): number {
   return line;
 }
 
+/**
+ * UTF-16 text (what Windows tools save as "Unicode"): a UTF-16 byte-order mark, or, in the first
+ * bytes, zeros at most of the even or of the odd positions and hardly any at the others.
+ */
+export function looksLikeUtf16(head: Buffer): boolean {
+  if (head.length >= 2 && ((head[0] === 0xff && head[1] === 0xfe) || (head[0] === 0xfe && head[1] === 0xff)))
+    return true;
+  const pairs = Math.floor(Math.min(head.length, 1024) / 2);
+  if (pairs < 2) return false;
+  let even = 0;
+  let odd = 0;
+  for (let i = 0; i < pairs * 2; i += 2) {
+    if (head[i] === 0) even++;
+    if (head[i + 1] === 0) odd++;
+  }
+  const most = (n: number) => n >= pairs / 2;
+  const few = (n: number) => n <= pairs / 10;
+  return (most(odd) && few(even)) || (most(even) && few(odd));
+}
+
+export const utf16Message = (expected: string) =>
+  `the file looks like UTF-16 text: save it as UTF-8 and import it again (expected ${expected})`;
+
+/** What a NUL byte in the head of a file means: UTF-16 text to save again as UTF-8, or binary data. */
+export function nulByteMessage(head: Buffer, expected: string): string {
+  return looksLikeUtf16(head) ? utf16Message(expected) : `binary data (a NUL byte): expected ${expected}`;
+}
+
 /** Checks a whole file's bytes; the decoded text has no BOM and LF line ends. */
 export function decodeText(file: string, buf: Buffer): { text: string } | { error: ImportIssue } {
   if (buf.length === 0) return { error: fileIssue(file, null, 'the file is empty: expected text') };
   const nul = buf.indexOf(0);
+  if (nul !== -1 && looksLikeUtf16(buf)) {
+    return { error: fileIssue(file, null, nulByteMessage(buf, 'a UTF-8 text file')) };
+  }
   if (nul !== -1) {
     return {
       error: fileIssue(file, lineOfOffset(buf, nul), 'binary data (a NUL byte): expected a UTF-8 text file'),

@@ -7,7 +7,14 @@
 import { createReadStream } from 'node:fs';
 import { z } from 'zod';
 import { zodIssues } from './customers.ts';
-import { jsonErrorOffset, parseTimestamp, readHead, readLines, TIMESTAMP_EXPECTED } from './text.ts';
+import {
+  jsonErrorOffset,
+  nulByteMessage,
+  parseTimestamp,
+  readHead,
+  readLines,
+  TIMESTAMP_EXPECTED,
+} from './text.ts';
 import type { ParseEvent, ParsedItem } from './types.ts';
 
 export interface TicketOptions {
@@ -155,8 +162,7 @@ export async function* parseTickets(file: string, opts: TicketOptions = {}): Asy
   const head = await readHead(file, 64 * 1024).catch((err: Error) => err);
   if (head instanceof Error) return yield fileError(null, `cannot read the file: ${head.message}`);
   if (head.length === 0) return yield fileError(null, 'the file is empty: expected one JSON ticket per line');
-  if (head.includes(0))
-    return yield fileError(null, 'binary data (a NUL byte): expected a UTF-8 JSON file of tickets');
+  if (head.includes(0)) return yield fileError(null, nulByteMessage(head, 'a UTF-8 JSON file of tickets'));
 
   if (ticketFileKind(head.toString('utf8')) === 'zendesk-export') {
     yield* parseZendeskExport(file, opts);

@@ -523,4 +523,23 @@ describe('import of a bundle folder', () => {
     expect(await text('ticket:90040')).toBe('Question 90040\nThe newer state of 90040.');
     expect(await text('survey:R-90042')).toBe('Corrected answer');
   });
+
+  it('says a UTF-16 file in a bundle is UTF-16, to save as UTF-8', async () => {
+    const dir = writeBundle({ tickets: [ticket({ id: 90050 })], surveyRows: [], transcripts: false });
+    const zendesk = JSON.stringify({ tickets: [ticket({ id: 90051 })] });
+    fs.writeFileSync(
+      path.join(dir, 'zendesk.json'),
+      Buffer.concat([Buffer.from([0xff, 0xfe]), Buffer.from(zendesk, 'utf16le')]),
+    );
+    const res = await runImport(t.handle.db, { path: dir });
+    expect(res.errors).toEqual([
+      {
+        file: path.join(dir, 'zendesk.json'),
+        line: null,
+        message:
+          'the file looks like UTF-16 text: save it as UTF-8 and import it again (expected a format Gapmap reads, in UTF-8)',
+      },
+    ]);
+    expect(res.counts).toMatchObject({ itemsNew: 1, errors: 1 });
+  });
 });

@@ -208,6 +208,20 @@ describe('parseSurveys', () => {
     ]);
   });
 
+  it('says a UTF-16 export is UTF-16, to save as UTF-8', async () => {
+    const file = fixture(
+      'unicode.csv',
+      Buffer.concat([Buffer.from([0xff, 0xfe]), Buffer.from(HEADER, 'utf16le')]),
+    );
+    expect((await parse(file)).errors).toMatchObject([
+      {
+        line: null,
+        message:
+          'the file looks like UTF-16 text: save it as UTF-8 and import it again (expected a UTF-8 CSV file)',
+      },
+    ]);
+  });
+
   it('refuses an empty file, a binary file and a file with only blank lines', async () => {
     expect((await parse(fixture('empty.csv', ''))).errors[0]?.message).toMatch(/empty/);
     expect(

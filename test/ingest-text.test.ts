@@ -2,7 +2,14 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { parseJson, parseTimestamp, readLines, readTextFile, type LineEvent } from '../ingest/text.ts';
+import {
+  looksLikeUtf16,
+  parseJson,
+  parseTimestamp,
+  readLines,
+  readTextFile,
+  type LineEvent,
+} from '../ingest/text.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'gapmap-text-'));
 function fixture(name: string, content: string | Buffer): string {
@@ -52,6 +59,35 @@ describe('readTextFile', () => {
     expect(res).toMatchObject({
       error: { file: join(dir, 'missing.txt'), message: expect.stringMatching(/cannot read/) },
     });
+  });
+});
+
+describe('UTF-16 files', () => {
+  const utf16 = (text: string, bom = true) =>
+    Buffer.concat([Buffer.from(bom ? [0xff, 0xfe] : []), Buffer.from(text, 'utf16le')]);
+
+  it('says a UTF-16 file (with or without a byte-order mark) is UTF-16, to save as UTF-8', async () => {
+    for (const [name, content] of [
+      ['bom.md', utf16('# Visit\n\nMarta copies orders by hand.\n')],
+      ['no-bom.txt', utf16('Marta: orders come by text.\n', false)],
+      ['big-endian.txt', Buffer.from([0xfe, 0xff, 0x00, 0x48, 0x00, 0x69])],
+    ] as const) {
+      expect(await readTextFile(fixture(name, content)), name).toEqual({
+        error: {
+          file: join(dir, name),
+          line: null,
+          field: null,
+          message:
+            'the file looks like UTF-16 text: save it as UTF-8 and import it again (expected a UTF-8 text file)',
+        },
+      });
+    }
+  });
+
+  it('tells UTF-16 from binary data', () => {
+    expect(looksLikeUtf16(utf16('response_id,customer\r\nr1,acme\r\n', false))).toBe(true);
+    expect(looksLikeUtf16(Buffer.from([0x1f, 0x8b, 0x08, 0x00, 0x00, 0x0a, 0x00, 0x03]))).toBe(false);
+    expect(looksLikeUtf16(Buffer.from('plain text, no zeros'))).toBe(false);
   });
 });
 

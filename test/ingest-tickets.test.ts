@@ -148,6 +148,20 @@ describe('parseTickets, tickets.jsonl', () => {
     );
   });
 
+  it('says a UTF-16 file is UTF-16, to save as UTF-8', async () => {
+    const { items, errors } = await parse(
+      fixture('unicode.jsonl', Buffer.from(jsonl(oven, quote), 'utf16le')),
+    );
+    expect(items).toEqual([]);
+    expect(errors).toMatchObject([
+      {
+        line: null,
+        message:
+          'the file looks like UTF-16 text: save it as UTF-8 and import it again (expected a UTF-8 JSON file of tickets)',
+      },
+    ]);
+  });
+
   it('uses the default customer for tickets without one', async () => {
     const { items } = await parse(fixture('nocustomer.jsonl', jsonl({ ...quote, customer: undefined })), {
       defaultCustomer: 'tidewater',
