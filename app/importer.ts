@@ -234,7 +234,7 @@ async function importPath(s: ImportSession, source: string, opts: ImportOptions)
     throw new GapmapError('not_found', `${source}: no such file or folder`);
   }
   if (stat.isDirectory()) await importBundle(s, source, opts);
-  else await importFile(s, source, opts);
+  else await importFile(s, source, opts, true);
 }
 
 const MEASUREMENT_FILES = new Set(['labels.jsonl', 'gaps.json']);
@@ -360,7 +360,8 @@ async function namesIn(indexFile: string): Promise<Set<string>> {
   return names;
 }
 
-async function importFile(s: ImportSession, file: string, opts: ImportOptions) {
+/** `alone`: the file is the whole import, so one that holds nothing to import says so. */
+async function importFile(s: ImportSession, file: string, opts: ImportOptions, alone = false) {
   const format = await detectFormat(file);
   const needCustomer = (what: string) => {
     if (!opts.customer) {
@@ -375,7 +376,9 @@ async function importFile(s: ImportSession, file: string, opts: ImportOptions) {
     case 'customers':
       return importCustomers(s, file);
     case 'surveys':
-      return s.consume(parseSurveys(file, { columns: opts.columns, defaultCustomer: opts.customer }));
+      return s.consume(
+        parseSurveys(file, { columns: opts.columns, defaultCustomer: opts.customer, requireRows: alone }),
+      );
     case 'tickets':
     case 'zendesk-export':
       return s.consume(parseTickets(file, { defaultCustomer: opts.customer }));

@@ -24,6 +24,8 @@ export interface SurveyOptions {
   columns?: SurveyColumns;
   /** Customer of every row whose customer column is missing or empty. */
   defaultCustomer?: string;
+  /** A header and no row is an error (a file imported on its own, which then imports nothing). */
+  requireRows?: boolean;
 }
 
 interface CsvRecord {
@@ -119,6 +121,8 @@ export async function* parseSurveys(file: string, opts: SurveyOptions = {}): Asy
 
   let row = 0;
   let stopped = false;
+  /** Rows after the header, good or bad. */
+  let dataRows = 0;
   let header: string[] | null = null;
   let col: Partial<Record<SurveyField, number>> = {};
 
@@ -131,6 +135,8 @@ export async function* parseSurveys(file: string, opts: SurveyOptions = {}): Asy
     if (start === null) {
       if (!header)
         yield fileError(null, 'the file has no header: expected a CSV header and one row per answer');
+      else if (dataRows === 0 && opts.requireRows)
+        yield fileError(null, 'no rows after the header: expected one row per answer');
       return;
     }
     if (!header) {
@@ -143,6 +149,7 @@ export async function* parseSurveys(file: string, opts: SurveyOptions = {}): Asy
     // reported; the lines after the one where the quote opened are read again as rows of their
     // own, each checked as any row is (a line that was the rest of a broken answer fails them).
     row++;
+    dataRows++;
     const opened = (await lineOfOpenQuote(file, start, delimiter)) ?? start;
     const where = opened === row ? `row ${row}` : `row ${row} (line ${opened})`;
     yield fileError(
@@ -173,7 +180,8 @@ export async function* parseSurveys(file: string, opts: SurveyOptions = {}): Asy
         const message = badLines.get(bad)?.message ?? 'invalid UTF-8: expected UTF-8 text';
         badLines.delete(bad);
         yield fileError(row, `${where}: line ${bad}: ${message}`);
-        if (!header) {
+        if (header) dataRows++;
+        else {
           stopped = true;
           return;
         }
@@ -207,6 +215,7 @@ export async function* parseSurveys(file: string, opts: SurveyOptions = {}): Asy
         continue;
       }
 
+      dataRows++;
       if (record.length !== header.length) {
         yield rowError(`${record.length} fields, expected ${header.length} as in the header`);
         continue;

@@ -222,6 +222,16 @@ describe('parseSurveys', () => {
     ]);
   });
 
+  it('says a file with a header and no row imports nothing, when asked (a file imported alone)', async () => {
+    const file = fixture('header-only.csv', `${HEADER}\n`);
+    expect((await parse(file)).errors).toEqual([]);
+    expect((await parse(file, { requireRows: true })).errors).toEqual([
+      { file, line: null, field: null, message: 'no rows after the header: expected one row per answer' },
+    ]);
+    const bad = fixture('bad-row-only.csv', `${HEADER}S-1,crumb-and-co,soon,Q,ok,\n`);
+    expect((await parse(bad, { requireRows: true })).errors).toMatchObject([{ field: 'submitted_at' }]);
+  });
+
   it('refuses an empty file, a binary file and a file with only blank lines', async () => {
     expect((await parse(fixture('empty.csv', ''))).errors[0]?.message).toMatch(/empty/);
     expect(
