@@ -67,7 +67,7 @@ const agrees = (l: Label, t: Tags) =>
 
 for (const decision of ['correcting', 'accepting'] as const) {
   const rand = seededRandom(7);
-  const n = { units: 0, changed: 0, job: 0, kind: 0, sentiment: 0, picked: 0, caught: 0 };
+  const n = { units: 0, changed: 0, job: 0, kind: 0, sentiment: 0, picked: 0, caught: 0, fixed: 0, broke: 0 };
   for (const [customerKey, jobs] of customers) {
     const mine = labels.filter((l) => l.customer === customerKey);
     if (mine.length === 0) continue;
@@ -110,6 +110,12 @@ for (const decision of ['correcting', 'accepting'] as const) {
         if (!changed(a, b)) return;
         n.changed++;
         if (picked) n.caught++;
+        // Against the unit's labels, field by field: a change that made a tag right, or wrong.
+        for (const f of ['job', 'kind', 'sentiment'] as const) {
+          if (u[f] === undefined || a[f] === b[f]) continue;
+          if (a[f] === u[f]) n.fixed++;
+          else if (b[f] === u[f]) n.broke++;
+        }
         if (a.job !== b.job) n.job++;
         if (a.kind !== b.kind) n.kind++;
         if (a.sentiment !== b.sentiment) n.sentiment++;
@@ -120,7 +126,8 @@ for (const decision of ['correcting', 'accepting'] as const) {
   console.log(
     `${decision} decisions: ${n.units} unit-trials; tags changed on ${n.changed} (${pct(n.changed, n.units)}: ` +
       `job ${n.job}, kind ${n.kind}, sentiment ${n.sentiment}); likelyToChange picked ${n.picked} ` +
-      `(${pct(n.picked, n.units)}) and caught ${n.caught} of the changes (${pct(n.caught, n.changed)})`,
+      `(${pct(n.picked, n.units)}) and caught ${n.caught} of the changes (${pct(n.caught, n.changed)}); ` +
+      `against the labels the changes made ${n.fixed} tags right and ${n.broke} wrong`,
   );
 }
 await classifier.close?.();
