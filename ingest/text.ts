@@ -47,17 +47,25 @@ function lineOfOffset(buf: Buffer, offset: number): number {
 export function looksLikeUtf16(head: Buffer): boolean {
   if (head.length >= 2 && ((head[0] === 0xff && head[1] === 0xfe) || (head[0] === 0xfe && head[1] === 0xff)))
     return true;
+  // Without a mark, a few bytes say nothing: binary data has zeros too. Beside each zero of an
+  // ASCII character stands a printable byte, a tab or a line end.
   const pairs = Math.floor(Math.min(head.length, 1024) / 2);
-  if (pairs < 2) return false;
-  let even = 0;
-  let odd = 0;
-  for (let i = 0; i < pairs * 2; i += 2) {
-    if (head[i] === 0) even++;
-    if (head[i + 1] === 0) odd++;
+  if (pairs < 8) return false;
+  const printable = (b: number) => (b >= 0x20 && b < 0x7f) || b === 0x09 || b === 0x0a || b === 0x0d;
+  const zeros = [0, 0];
+  const texts = [0, 0];
+  for (let i = 0; i < pairs * 2; i++) {
+    if (head[i] === 0) zeros[i % 2]!++;
+    else if (printable(head[i]!)) texts[i % 2]!++;
   }
+  const [evenZeros = 0, oddZeros = 0] = zeros;
+  const [evenText = 0, oddText = 0] = texts;
   const most = (n: number) => n >= pairs / 2;
   const few = (n: number) => n <= pairs / 10;
-  return (most(odd) && few(even)) || (most(even) && few(odd));
+  return (
+    (most(oddZeros) && few(evenZeros) && most(evenText)) ||
+    (most(evenZeros) && few(oddZeros) && most(oddText))
+  );
 }
 
 export const utf16Message = (expected: string) =>
