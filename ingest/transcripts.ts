@@ -192,7 +192,11 @@ function stripTags(text: string): string {
   return decodeEntities(text.replace(TAG, '')).replace(/\s+/g, ' ').trim();
 }
 
-export function vttCues(file: string, text: string): CueResult {
+/**
+ * WebVTT cues. Speakers come from voice tags (`<v Carla>words`); a file with none, as meeting tools
+ * such as Zoom write them, names them as SubRip does, with `Name:` leading a cue (labelledCues).
+ */
+export function vttCues(file: string, text: string, customerSpeakers: string[] = []): CueResult {
   const cues: Cue[] = [];
   const errors: ImportIssue[] = [];
   const all = blocks(text);
@@ -205,6 +209,7 @@ export function vttCues(file: string, text: string): CueResult {
       ],
     };
   }
+  const timed: { block: Block; timingAt: number; startMs: number; body: string[] }[] = [];
   for (const block of all.flatMap(splitGlued)) {
     const first = block.lines[0] ?? '';
     if (/^(NOTE|STYLE|REGION)(\s|$)/.test(first)) continue;
@@ -219,10 +224,28 @@ export function vttCues(file: string, text: string): CueResult {
       });
       continue;
     }
-    const body = block.lines.slice(timingAt + 1).join('\n');
+    timed.push({ block, timingAt, startMs: timing.startMs, body: block.lines.slice(timingAt + 1) });
+  }
+  const VOICE = /(<v(?:\.[^\s>]*)?\s+[^>]*>)/;
+  if (!timed.some((t) => VOICE.test(t.body.join('\n')))) {
+    const lines: TextLine[] = [];
+    for (const t of timed) {
+      const body = t.body.map(stripTags).filter((l) => l !== '');
+      body.forEach((l, k) =>
+        lines.push({
+          line: k === 0 ? t.block.line : t.block.line + t.timingAt + 1 + k,
+          text: l,
+          offsetMs: t.startMs,
+          turnStart: k === 0,
+        }),
+      );
+    }
+    return { cues: labelledCues(lines, labelReader(customerSpeakers), true), errors };
+  }
+  for (const t of timed) {
     // A cue may hold several voices: `<v A>words</v><v B>words`. Text before the first voice tag
     // has no speaker and continues the turn in progress.
-    const parts = body.split(/(<v(?:\.[^\s>]*)?\s+[^>]*>)/);
+    const parts = t.body.join('\n').split(VOICE);
     let speaker: string | null = null;
     for (const part of parts) {
       const voice = /^<v(?:\.[^\s>]*)?\s+([^>]*)>$/.exec(part);
@@ -231,7 +254,7 @@ export function vttCues(file: string, text: string): CueResult {
         continue;
       }
       const words = stripTags(part);
-      if (words) cues.push({ speaker, text: words, offsetMs: timing.startMs, line: block.line });
+      if (words) cues.push({ speaker, text: words, offsetMs: t.startMs, line: t.block.line });
     }
   }
   return { cues, errors };
@@ -554,7 +577,7 @@ export async function parseTranscript(
   const format = transcriptFormat(file, read.text);
   const parsed =
     format === 'vtt'
-      ? vttCues(file, read.text)
+      ? vttCues(file, read.text, entry.customerSpeakers)
       : format === 'srt'
         ? srtCues(file, read.text, entry.customerSpeakers)
         : txtCues(file, read.text, entry.customerSpeakers);

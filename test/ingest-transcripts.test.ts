@@ -187,6 +187,41 @@ describe('parseTranscript, WebVTT', () => {
     ]);
   });
 
+  it('reads a WebVTT file without voice tags whose cues start with Name:, as meeting tools write them', async () => {
+    const file = fixture(
+      'meeting.vtt',
+      [
+        'WEBVTT',
+        '',
+        '1',
+        '00:00:01.000 --> 00:00:04.000',
+        'Sam Reyes: How do you order flour today?',
+        '',
+        '2',
+        '00:00:05.000 --> 00:00:09.000',
+        'Marta Quill (Guest): By phone, every Monday. Problem: the mill never calls back.',
+        '',
+        '3',
+        '00:00:09.500 --> 00:00:12.000',
+        'And the invoices come a week late.',
+        '',
+        '4',
+        '00:00:13.000 --> 00:00:15.000',
+        'Sam Reyes: Thanks.',
+        '',
+      ].join('\n'),
+    );
+    const { item, errors } = await parseTranscript(file, entry('meeting.vtt'));
+    expect(errors).toEqual([]);
+    expect(item!.units.map((u) => [u.speaker, u.text, u.offsetMs])).toEqual([
+      [
+        'Marta Quill', // as the index spells her: the meeting tool's tag is not part of the name
+        'By phone, every Monday. Problem: the mill never calls back. And the invoices come a week late.',
+        5000,
+      ],
+    ]);
+  });
+
   it('refuses a file without the WEBVTT header', async () => {
     const { item, errors } = await parseTranscript(
       fixture('nohead.vtt', '00:00:01.000 --> 00:00:02.000\n<v Marta Quill>Hi\n'),
