@@ -189,6 +189,40 @@ describe('dashboard in a browser', () => {
     await review.close();
   });
 
+  it('offers the speakers of a meeting tool’s transcript: numbered and tagged names, no voice tags', async () => {
+    const { page, watch } = await open('/imports');
+    const meeting = [
+      'WEBVTT',
+      '',
+      '00:00:01.000 --> 00:00:03.000',
+      'Speaker 1: How do you take bookings?',
+      '',
+      '00:00:04.000 --> 00:00:08.000',
+      'Tom Baker (Guest): On paper, and the phone rings all evening.',
+      '',
+      '00:00:09.000 --> 00:00:10.000',
+      'P2: Same here.',
+      '',
+    ].join('\n');
+    await page.setInputFiles('#file-input', [
+      { name: 'meeting.vtt', mimeType: 'text/vtt', buffer: Buffer.from(meeting) },
+    ]);
+    const speakers = page.locator('fieldset.speakers label');
+    await expect
+      .poll(async () => (await speakers.allTextContents()).map((s) => s.trim()), POLL)
+      .toEqual(['Speaker 1', 'Tom Baker (Guest)', 'P2']);
+    // The first speaker usually asks: the others are picked.
+    const checked = async (name: string) =>
+      page.locator('fieldset.speakers label', { hasText: name }).locator('input').isChecked();
+    expect([await checked('Speaker 1'), await checked('Tom Baker'), await checked('P2')]).toEqual([
+      false,
+      true,
+      true,
+    ]);
+    expect(watch.errors).toEqual([]);
+    await page.close();
+  });
+
   it('uploads a transcript with a speaker picked, refuses a bad file beside it, and the transcript gets classified', async () => {
     const { page, watch } = await open('/imports');
     await page.setInputFiles('#file-input', [

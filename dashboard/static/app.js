@@ -306,7 +306,10 @@ if (page === 'imports') {
   const list = $('#upload-files');
   const button = $('#upload-button');
 
-  /** Speaker names from a transcript's text: WebVTT voice tags, or "Name:" at the start of a line. */
+  /**
+   * Speaker names from a transcript's text: WebVTT voice tags, or "Name:" at the start of a line
+   * ("Speaker 1", "P2" and "Sam Ito (Guest)" too, as meeting tools write them).
+   */
   const speakersOf = (text) => {
     const names = new Map();
     const add = (n) => {
@@ -316,7 +319,7 @@ if (page === 'imports') {
     for (const m of text.matchAll(/<v(?:\.[\w.-]+)?\s+([^>]+)>/g)) add(m[1]);
     if (names.size === 0)
       for (const m of text.matchAll(
-        /^(?:\[[\d:.,]+\]\s*)?(\p{Lu}[\p{L}\p{M}'’.-]*(?:[ \t]+[\p{L}\p{M}'’.-]+){0,4}):[ \t]+\S/gmu,
+        /^(?:\[[\d:.,]+\]\s*)?(\p{Lu}[\p{L}\p{M}\d'’.-]*(?:[ \t]+[\p{L}\p{M}\d'’.()-]+){0,4}):[ \t]+\S/gmu,
       ))
         add(m[1]);
     // In order of first words: the interviewer usually opens.
