@@ -464,16 +464,18 @@ async function textTranscript(
 ): Promise<{ item: ParsedItem | null; errors: ImportIssue[] }> {
   const read = await readTextFile(file);
   if ('error' in read) return { item: null, errors: [read.error] };
-  const { cues, errors } = txtCues(file, read.text);
+  const { cues, errors } = txtCues(file, read.text, entry.customerSpeakers);
   if (!cues.some((c) => c.speaker)) {
-    // Otter and similar tools put the speaker and the time on a line of their own.
+    // Otter and similar tools put the speaker and the time on a line of their own: read when two
+    // spaces or a tab part them, or the name is one of --speakers (ingest/transcripts.ts headingOf).
     const heading = /^(.{1,40}?)[ \t]+\d{1,2}:\d{2}(?::\d{2})?[ \t]*$/m.exec(read.text);
     return refused(
       file,
       `--speakers was given, but the file has no speaker lines: expected a transcript with one ` +
         `"Name: words" turn per paragraph (a timestamp like [00:12:03] may lead the line)` +
         (heading
-          ? `; a line like "${heading[0].trim()}" (a name and a time alone) is not read as a speaker`
+          ? `; a line like "${heading[0].trim()}" (a name and a time alone) is read as a speaker's heading ` +
+            `when two spaces or a tab part the name from the time, or the name is one of --speakers`
           : ''),
       'customer_speakers',
     );

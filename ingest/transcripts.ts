@@ -462,9 +462,30 @@ function stampMs(value: string): number | null {
 }
 
 /**
+ * A speaker's heading line as Otter and similar tools export it: the name, then the time from the
+ * start (`Speaker 2  0:05`, `Jane Doe  1:02:03`), with the words on the lines below. Two spaces or a
+ * tab before the time; one will do after a name the index lists.
+ */
+function headingOf(
+  text: string,
+  readLabel: (text: string) => Label | null,
+): { speaker: string; offsetMs: number } | null {
+  const m = /^(.{1,60}?)(\s+)(\d{1,3}(?::\d{2}){1,2})$/.exec(text);
+  if (!m) return null;
+  const name = m[1]!.trim();
+  const known = readLabel(`${name}:`)?.known ?? false;
+  if (!known && (!/\s{2,}|\t/.test(m[2]!) || !labelShaped(name))) return null;
+  const [a, b, c] = m[3]!.split(':').map(Number);
+  const seconds = c === undefined ? a! * 60 + b! : (a! * 60 + b!) * 60 + c;
+  if (b! > 59 || (c !== undefined && c > 59)) return null;
+  return { speaker: name, offsetMs: seconds * 1000 };
+}
+
+/**
  * Plain text: paragraphs of `Name: words`, a timestamp (`[00:12:03]`, or `00:12:03` before the
- * name) optionally leading the line or standing on the line above it. A paragraph without a name
- * continues the turn in progress.
+ * name) optionally leading the line or standing on the line above it, or a heading line of the
+ * name and time above the words (headingOf). A paragraph without a name continues the turn in
+ * progress.
  */
 export function txtCues(file: string, text: string, customerSpeakers: string[] = []): CueResult {
   const readLabel = labelReader(customerSpeakers);
@@ -472,6 +493,7 @@ export function txtCues(file: string, text: string, customerSpeakers: string[] =
   const errors: ImportIssue[] = [];
   let paragraphStart = true;
   let stampAbove: number | null = null;
+  let headingAbove: string | null = null;
   text.split('\n').forEach((raw, i) => {
     const line = i + 1;
     const trimmed = raw.trim();
@@ -479,8 +501,22 @@ export function txtCues(file: string, text: string, customerSpeakers: string[] =
       paragraphStart = true;
       return;
     }
+    const heading = headingOf(trimmed, readLabel);
+    if (heading) {
+      headingAbove = heading.speaker;
+      stampAbove = heading.offsetMs;
+      paragraphStart = true;
+      return;
+    }
     const turnStart = paragraphStart || stampAbove !== null;
     paragraphStart = false;
+    if (headingAbove !== null) {
+      // The heading's name leads its words, as `Name: words` would.
+      lines.push({ line, text: `${headingAbove}: ${trimmed}`, offsetMs: stampAbove, turnStart: true });
+      headingAbove = null;
+      stampAbove = null;
+      return;
+    }
     const stamp = txtStamp(trimmed, readLabel);
     if (!stamp) {
       lines.push({ line, text: trimmed, offsetMs: stampAbove, turnStart });

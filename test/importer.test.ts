@@ -437,16 +437,36 @@ describe('import of a bundle folder', () => {
       },
     ]);
 
+    // Otter's layout: a heading of name and time above the words.
     const otter = path.join(dir, 'otter-90011.txt');
     fs.writeFileSync(otter, 'Speaker 1  0:00\nHow do weekends go?\n\nSpeaker 2  0:05\nBusy.\n');
-    const none = await runImport(t.handle.db, {
+    const read = await runImport(t.handle.db, {
       path: otter,
       customer: 'kiln-cafe',
       speakers: ['Speaker 2'],
     });
+    expect(read.errors).toEqual([]);
+    const [busy] = await t.handle.db
+      .select()
+      .from(units)
+      .where(eq(units.ref, 'transcript:otter-90011.txt#1'));
+    expect(busy).toMatchObject({ speaker: 'Speaker 2', text: 'Busy.', offsetMs: 5000 });
+
+    // No speaker to be found: said so, with the heading-like line it saw.
+    const plain = path.join(dir, 'plain-90012.txt');
+    fs.writeFileSync(plain, 'Interview 12:30\nHow do weekends go?\n\nBusy, every Saturday.\n');
+    const none = await runImport(t.handle.db, {
+      path: plain,
+      customer: 'kiln-cafe',
+      speakers: ['Tom Baker'],
+    });
     expect(none.counts).toMatchObject({ itemsNew: 0, errors: 1 });
     expect(none.errors).toMatchObject([
-      { file: otter, line: null, message: expect.stringMatching(/no speaker lines.*"Speaker 1 {2}0:00"/) },
+      {
+        file: plain,
+        line: null,
+        message: expect.stringMatching(/no speaker lines.*"Interview 12:30".*two spaces or a tab/),
+      },
     ]);
   });
 

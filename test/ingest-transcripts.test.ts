@@ -335,6 +335,33 @@ describe('parseTranscript, plain text', () => {
     '',
   ].join('\n');
 
+  it('reads the heading lines of an Otter-style export: a name and a time above the words', async () => {
+    const file = fixture(
+      'otter.txt',
+      [
+        'Speaker 1  0:00',
+        'Thanks for making time. How do you order flour?',
+        '',
+        'Marta Quill  0:07',
+        'By phone, every Monday.',
+        'The mill never calls back.',
+        '',
+        'Speaker 1  1:02:03',
+        'Got it.',
+        '',
+        'Marta Quill  1:02:09',
+        'Chapter 2 is where it gets worse.',
+        '',
+      ].join('\n'),
+    );
+    const { item, errors } = await parseTranscript(file, entry('otter.txt'));
+    expect(errors).toEqual([]);
+    expect(item!.units.map((u) => [u.speaker, u.text, u.offsetMs])).toEqual([
+      ['Marta Quill', 'By phone, every Monday. The mill never calls back.', 7000],
+      ['Marta Quill', 'Chapter 2 is where it gets worse.', 3_729_000],
+    ]);
+  });
+
   it('reads Name: paragraphs with optional [hh:mm:ss] and reports a bad timestamp', async () => {
     const file = fixture('crumb.txt', txt);
     const { item, errors } = await parseTranscript(file, entry('crumb.txt'));
