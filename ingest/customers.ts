@@ -5,7 +5,7 @@
  * from an unknown customer). A desired outcome may be empty (not written yet), as on the jobs page.
  */
 import { z } from 'zod';
-import { parseJson, readTextFile } from './text.ts';
+import { arrayElementLines, parseJson, readTextFile } from './text.ts';
 import { JOB_TEXT_MAX, type CustomerDef, type ImportIssue } from './types.ts';
 
 const text = z.string({ error: 'expected a non-empty string' }).trim().min(1, 'expected a non-empty string');
@@ -74,10 +74,13 @@ export async function parseCustomers(
   const customers: CustomerDef[] = [];
   const errors: ImportIssue[] = [];
   const firstIndexOfKey = new Map<string, number>();
+  const lines = arrayElementLines(read.text);
   data.forEach((entry: unknown, index) => {
+    // Where the customer's entry starts: its errors, and its jobs', name that line.
+    const line = lines[index] ?? null;
     const parsed = customerSchema.safeParse(entry);
     if (!parsed.success) {
-      errors.push(...zodIssues(file, null, `[${index}]`, parsed.error));
+      errors.push(...zodIssues(file, line, `[${index}]`, parsed.error));
       return;
     }
     const c = parsed.data;
@@ -85,7 +88,7 @@ export async function parseCustomers(
     if (seen !== undefined) {
       errors.push({
         file,
-        line: null,
+        line,
         field: `[${index}].key`,
         message: `[${index}].key: customer key "${c.key}" is already used by entry [${seen}]: expected unique keys`,
       });
@@ -96,14 +99,14 @@ export async function parseCustomers(
       const prefix = `[${index}].jobs[${j}]`;
       const job = jobSchema.safeParse(raw);
       if (!job.success) {
-        errors.push(...zodIssues(file, null, prefix, job.error));
+        errors.push(...zodIssues(file, line, prefix, job.error));
         return;
       }
       if (jobs.some((known) => known.key === job.data.key)) {
         const field = `${prefix}.key`;
         errors.push({
           file,
-          line: null,
+          line,
           field,
           message: `${field}: job key "${job.data.key}" appears twice in customer "${c.key}": expected unique job keys`,
         });

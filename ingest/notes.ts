@@ -10,7 +10,14 @@ import type { Token } from 'markdown-it';
 import { z } from 'zod';
 import { errorMessage } from '../app/errors.ts';
 import { readDocx } from './docx.ts';
-import { decodeText, parseTimestamp, readTextFile, TIMESTAMP_EXPECTED } from './text.ts';
+import {
+  arrayElementLines,
+  decodeText,
+  lineAt,
+  parseTimestamp,
+  readTextFile,
+  TIMESTAMP_EXPECTED,
+} from './text.ts';
 import type { ImportIssue, ParsedItem, ParsedUnit } from './types.ts';
 import { refused } from './types.ts';
 
@@ -82,12 +89,11 @@ export function parseNotesIndex(file: string): { entries: NotesEntry[]; errors: 
     };
   }
 
-  const starts = arrayElementOffsets(text);
+  const lines = arrayElementLines(text);
   const entries: NotesEntry[] = [];
   const seen = new Set<string>();
   data.forEach((raw, i) => {
-    const offset = starts[i];
-    const line = offset === undefined ? null : lineAt(text, offset);
+    const line = lines[i] ?? null;
     const parsed = entrySchema.safeParse(raw);
     if (!parsed.success) {
       for (const problem of parsed.error.issues) {
@@ -144,40 +150,6 @@ export function parseNotesIndex(file: string): { entries: NotesEntry[]; errors: 
     entries.push({ file: name, customer, interviewedAt, author: author?.trim() || null });
   });
   return { entries, errors };
-}
-
-function lineAt(text: string, offset: number): number {
-  let line = 1;
-  for (let i = text.indexOf('\n'); i !== -1 && i < offset; i = text.indexOf('\n', i + 1)) line++;
-  return line;
-}
-
-/** Offsets where each element of a top-level JSON array starts, so an entry's errors name its line. */
-function arrayElementOffsets(text: string): number[] {
-  const starts: number[] = [];
-  let depth = 0;
-  let inString = false;
-  let expectElement = false;
-  for (let i = 0; i < text.length; i++) {
-    const ch = text[i]!;
-    if (inString) {
-      if (ch === '\\') i++;
-      else if (ch === '"') inString = false;
-      continue;
-    }
-    if (/\s/.test(ch)) continue;
-    if (depth === 1 && expectElement && ch !== ']') {
-      starts.push(i);
-      expectElement = false;
-    }
-    if (ch === '"') inString = true;
-    else if (ch === '[' || ch === '{') {
-      depth++;
-      if (depth === 1) expectElement = true;
-    } else if (ch === ']' || ch === '}') depth--;
-    else if (ch === ',' && depth === 1) expectElement = true;
-  }
-  return starts;
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -6,7 +6,7 @@
 import { basename } from 'node:path';
 import { z } from 'zod';
 import { zodIssues } from './customers.ts';
-import { parseJson, parseTimestamp, readTextFile, TIMESTAMP_EXPECTED } from './text.ts';
+import { arrayElementLines, parseJson, parseTimestamp, readTextFile, TIMESTAMP_EXPECTED } from './text.ts';
 import { conversation, customerTurns, normalizeSpeaker, type Cue } from './turns.ts';
 import type { ImportIssue, ParsedItem } from './types.ts';
 import { refused } from './types.ts';
@@ -54,10 +54,12 @@ export async function parseTranscriptIndex(
   const entries: TranscriptEntry[] = [];
   const errors: ImportIssue[] = [];
   const seen = new Map<string, number>();
+  const lines = arrayElementLines(read.text);
   json.value.forEach((raw: unknown, index) => {
+    const line = lines[index] ?? null;
     const parsed = entrySchema.safeParse(raw);
     if (!parsed.success) {
-      errors.push(...zodIssues(file, null, `[${index}]`, parsed.error));
+      errors.push(...zodIssues(file, line, `[${index}]`, parsed.error));
       return;
     }
     const e = parsed.data;
@@ -65,7 +67,7 @@ export async function parseTranscriptIndex(
     if (first !== undefined) {
       errors.push({
         file,
-        line: null,
+        line,
         field: `[${index}].file`,
         message: `[${index}].file: "${e.file}" is already listed at [${first}]: expected each file once`,
       });

@@ -113,6 +113,28 @@ describe('parseCustomers', () => {
     expect(errors[0]!.message).toContain('519 characters, expected at most 500');
   });
 
+  it('names the line where a bad customer or a customer with a bad job starts', async () => {
+    const { errors } = await parseCustomers(
+      fixture(
+        'lines.json',
+        [
+          '[',
+          '  { "key": "crumb-and-co", "name": "Crumb & Co", "jobs": [] },',
+          '  { "key": "hollow-pines", "name": "Hollow Pines",',
+          '    "jobs": [{ "key": "stays", "statement": "" }] },',
+          '',
+          '  { "name": "No Key", "jobs": [] }',
+          ']',
+        ].join('\n'),
+      ),
+    );
+    expect(errors.map((e) => [e.field, e.line])).toEqual([
+      ['[1].jobs[0].statement', 3],
+      ['[1].jobs[0].desired_outcome', 3],
+      ['[2].key', 6],
+    ]);
+  });
+
   it('refuses a duplicate customer key and a duplicate job key', async () => {
     const twin = { ...garage, name: 'Northgate Garage (again)' };
     const doubleJob = { key: 'tidewater', name: 'Tidewater', jobs: [garage.jobs[0], garage.jobs[0]] };

@@ -60,6 +60,28 @@ describe('parseTranscriptIndex', () => {
     expect(errors[3]?.message).toMatch(/already listed at \[0\]/);
   });
 
+  it('names the line where a bad entry starts', async () => {
+    const file = fixture(
+      'index-lines.json',
+      [
+        '[',
+        '  { "file": "a.vtt", "customer": "crumb-and-co", "customer_speakers": ["Marta Quill"] },',
+        '  {',
+        '    "file": "b.vtt", "customer": "crumb-and-co",',
+        '    "customer_speakers": "Marta Quill"',
+        '  },',
+        '  { "file": "a.vtt", "customer": "crumb-and-co", "customer_speakers": ["Jo Baines"] }',
+        ']',
+      ].join('\n'),
+    );
+    const { entries, errors } = await parseTranscriptIndex(file);
+    expect(entries.map((e) => e.file)).toEqual(['a.vtt']);
+    expect(errors.map((e) => [e.field, e.line])).toEqual([
+      ['[1].customer_speakers', 3],
+      ['[2].file', 7],
+    ]);
+  });
+
   it('reports an index that is not a list, or not JSON', async () => {
     expect((await parseTranscriptIndex(fixture('obj.json', '{}'))).errors[0]?.message).toMatch(
       /expected a list of transcripts/,
