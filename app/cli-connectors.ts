@@ -107,14 +107,15 @@ function labelOf(rule: MappingRule): string {
   return rule.kind === 'domain' ? `@${rule.match}` : rule.match;
 }
 
-async function checkCustomers(handle: DbHandle, keys: string[]) {
+/** `what` names where the keys came from ("--map", "--customer", "the rule"), for the message. */
+async function checkCustomers(handle: DbHandle, keys: string[], what = '--map') {
   const known = await customerKeyMap(handle.db);
   const missing = [...new Set(keys)].filter((k) => !known.has(k));
   if (missing.length === 0) return;
   const list = [...known.keys()].sort();
   throw new GapmapError(
     'bad_input',
-    `--map names ${missing.map((k) => `"${k}"`).join(', ')}, which ${missing.length === 1 ? 'is not a customer' : 'are not customers'}: expected one of ` +
+    `${what} names ${missing.map((k) => `"${k}"`).join(', ')}, which ${missing.length === 1 ? 'is not a customer' : 'are not customers'}: expected one of ` +
       (list.length
         ? list.map((k) => `"${k}"`).join(', ')
         : '(no customers yet: import a customers.json first)'),
@@ -267,6 +268,19 @@ async function add(name: string, flags: AddFlags) {
         'bad_input',
         '--kind folder needs --path: the folder export files are dropped into',
       );
+    // The folder's files are imported as `gapmap import` reads them: each ticket names its customer,
+    // or --customer does. Rules by organization or e-mail domain belong to the help-desk kinds.
+    if (rules.length)
+      throw new GapmapError(
+        'bad_input',
+        '--map applies to --kind zendesk and intercom: a folder connector imports its files as gapmap import does ' +
+          '(each ticket\'s "customer" field, or --customer KEY for files without one)',
+      );
+    if (flags.since !== undefined)
+      throw new GapmapError(
+        'bad_input',
+        '--since applies to --kind zendesk and intercom: a folder connector imports every file it has not imported yet',
+      );
     const dir = path.resolve(flags.path);
     if (!fs.existsSync(dir) || !fs.statSync(dir).isDirectory())
       throw new GapmapError(
@@ -279,10 +293,11 @@ async function add(name: string, flags: AddFlags) {
   for (const r of rules) mapping = addRule(mapping, r);
 
   await withDb(async (handle, cfg) => {
-    await checkCustomers(handle, [
-      ...rules.map((r) => r.customerKey),
-      ...(flags.customer ? [flags.customer] : []),
-    ]);
+    await checkCustomers(
+      handle,
+      rules.map((r) => r.customerKey),
+    );
+    if (flags.customer) await checkCustomers(handle, [flags.customer], '--customer');
     if (await getConnector(handle.db, name))
       throw new GapmapError(
         'conflict',
@@ -511,7 +526,7 @@ async function map(name: string, ruleText: string, flags: { json?: boolean }) {
   await withDb(async (handle, config) => {
     const c = await getConnector(handle.db, name);
     if (!c) throw await unknownConnector(handle, name);
-    await checkCustomers(handle, [rule.customerKey]);
+    await checkCustomers(handle, [rule.customerKey], `the rule "${ruleText}"`);
     const label = labelOf(rule);
     const res = await withConnectorLock({ pool: handle.pool }, name, async () => {
       await setConnectorMapping(handle.db, c.id, addRule(c.mapping, rule));

@@ -4,7 +4,7 @@
  */
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Command, Option } from 'commander';
+import { Command, CommanderError, Option } from 'commander';
 import { loadConfig } from './env.ts';
 import { GapmapError, errorMessage, issueLines } from './errors.ts';
 import { openDatabase, queueMode, withDb } from './context.ts';
@@ -38,7 +38,23 @@ const program = new Command('gapmap')
   .description(
     'Tag customer feedback with jobs, kinds and sentiment, and build a Value Gap Map per customer.',
   )
-  .showHelpAfterError();
+  .showHelpAfterError()
+  // Usage errors (an unknown flag or command, a missing value) are bad input: exit code 2, as every
+  // other; commander prints its message and throws instead of exiting (main).
+  .exitOverride();
+
+/** A flag's whole number from `min` to `max`, or bad input naming the flag. */
+export function wholeNumber(flag: string, min: number, max: number): (value: string) => number {
+  return (value) => {
+    const n = Number(value);
+    if (!/^\s*-?\d+\s*$/.test(value) || n < min || n > max)
+      throw new GapmapError(
+        'bad_input',
+        `${flag}: expected a whole number from ${min} to ${max}, got "${value}"`,
+      );
+    return n;
+  };
+}
 
 const print = (s: string) => process.stdout.write(s + '\n');
 
@@ -152,7 +168,7 @@ program
   .command('imports')
   .description('list import runs with their counts and errors')
   .option('--json', 'one JSON object per line')
-  .option('--limit <n>', 'how many runs', (v) => Number(v), 20)
+  .option('--limit <n>', 'how many runs', wholeNumber('--limit', 1, 1_000_000), 20)
   .action(async (flags: { json?: boolean; limit: number }) => {
     await withDb(async (handle) => {
       const runs = await listImportRuns(handle.db, { limit: flags.limit });
@@ -247,7 +263,7 @@ program
 program
   .command('worker')
   .description('run BullMQ workers for every stage (needs DATABASE_URL and REDIS_URL)')
-  .option('--port <n>', 'port for /health and /ready', (v) => Number(v))
+  .option('--port <n>', 'port for /health and /ready (0: any free one)', wholeNumber('--port', 0, 65535))
   .action(async (flags: { port?: number }) => {
     const config = loadConfig();
     if (!queueMode(config)) throw new GapmapError('config', 'gapmap worker needs REDIS_URL and DATABASE_URL');
@@ -268,7 +284,7 @@ program
 program
   .command('serve')
   .description('serve the dashboard and the JSON API')
-  .option('--port <n>', 'port', (v) => Number(v))
+  .option('--port <n>', 'port (0: any free one)', wholeNumber('--port', 0, 65535))
   .option('--host <host>', 'address to listen on', '127.0.0.1')
   .action(async (flags: { port?: number; host: string }) => {
     const config = loadConfig();
@@ -395,6 +411,8 @@ export async function main(argv: string[]): Promise<number> {
     await program.parseAsync(argv);
     return 0;
   } catch (err) {
+    // Help and --version end with 0; a usage error with 2 (commander has said what was wrong).
+    if (err instanceof CommanderError) return err.exitCode === 0 ? 0 : 2;
     if (err instanceof GapmapError) {
       console.error(`gapmap: ${err.message}`);
       return err.status >= 500 && err.code !== 'config' && err.code !== 'service_unavailable' ? 1 : 2;

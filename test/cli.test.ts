@@ -112,6 +112,36 @@ describe('embedded mode (PGlite, no services)', () => {
   });
 });
 
+describe('usage errors', () => {
+  it('an unknown flag or command, a missing value and a bad number are bad input: exit code 2', async () => {
+    const home = tempDir();
+    const code = async (args: string[]) => {
+      const err = await gapmap(args, { GAPMAP_HOME: home }).then(
+        () => ({ code: 0, stderr: '' }),
+        (e: { code: number; stderr: string }) => e,
+      );
+      return [err.code, err.stderr.split('\n')[0]];
+    };
+    expect(await code(['imports', '--bogus'])).toEqual([2, "error: unknown option '--bogus'"]);
+    expect(await code(['nosuchcmd'])).toEqual([2, "error: unknown command 'nosuchcmd'"]);
+    expect(await code(['units'])).toEqual([2, "error: required option '--customer <key>' not specified"]);
+    expect(await code(['import'])).toEqual([2, "error: missing required argument 'path'"]);
+    expect(await code(['serve', '--port', 'abc'])).toEqual([
+      2,
+      'gapmap: --port: expected a whole number from 0 to 65535, got "abc"',
+    ]);
+    expect(await code(['worker', '--port', '70000'])).toEqual([
+      2,
+      'gapmap: --port: expected a whole number from 0 to 65535, got "70000"',
+    ]);
+    expect(await code(['imports', '--limit', '0'])).toEqual([
+      2,
+      'gapmap: --limit: expected a whole number from 1 to 1000000, got "0"',
+    ]);
+    expect((await code(['import', '--help']))[0]).toBe(0);
+  });
+});
+
 describe('output into a pipe', () => {
   it('a reader slower than the output gets every line, and one that stops early ends the command quietly', async () => {
     const env = { GAPMAP_HOME: tempDir() };

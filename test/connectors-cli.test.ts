@@ -88,6 +88,50 @@ describe('gapmap connectors (embedded mode on PostgreSQL)', () => {
     expect(bad.stderr).toMatch(
       /--map names "ghost", which is not a customer: expected one of "acme", "bolt", "cyan"/,
     );
+    // A folder connector imports its files as gapmap import does: rules and --since are refused.
+    const dir = tempDir('gapmap-drop-');
+    const folderMap = await fails([
+      'connectors',
+      'add',
+      'drop',
+      '--kind',
+      'folder',
+      '--path',
+      dir,
+      '--map',
+      'Org A=acme',
+    ]);
+    expect([folderMap.code, folderMap.stderr]).toEqual([
+      2,
+      expect.stringMatching(/--map applies to --kind zendesk and intercom/),
+    ]);
+    const folderSince = await fails([
+      'connectors',
+      'add',
+      'drop',
+      '--kind',
+      'folder',
+      '--path',
+      dir,
+      '--since',
+      'yesterday',
+    ]);
+    expect([folderSince.code, folderSince.stderr]).toEqual([
+      2,
+      expect.stringMatching(/--since applies to --kind zendesk and intercom/),
+    ]);
+    const folderCustomer = await fails([
+      'connectors',
+      'add',
+      'drop',
+      '--kind',
+      'folder',
+      '--path',
+      dir,
+      '--customer',
+      'ghost',
+    ]);
+    expect(folderCustomer.stderr).toMatch(/--customer names "ghost", which is not a customer/);
     const noToken = await fails([
       'connectors',
       'add',
