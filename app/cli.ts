@@ -2,6 +2,7 @@
  * The `gapmap` command. Every subcommand parses the environment once (app/env.ts), opens only
  * what it needs, and prints people-readable text, or stable JSON with --json (see README.md).
  */
+import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Command, CommanderError, Option } from 'commander';
@@ -113,6 +114,10 @@ program
     };
     await withDb(async (handle, config) => {
       if (queueMode(config)) {
+        // The worker reads the path (a shared disk): one that is not there now is said now, not
+        // found later as a failed run by whoever looks at `gapmap imports`.
+        if (!fs.existsSync(opts.path))
+          throw new GapmapError('not_found', `${opts.path}: no such file or folder`);
         const queue = await createQueueClient(config);
         try {
           const run = await createImportRun(handle.db, { source: opts.path, kind: 'file', status: 'queued' });

@@ -259,6 +259,13 @@ describe('queue mode (PostgreSQL + Redis)', () => {
       GAPMAP_AGGREGATE_DELAY_MS: '100',
       GAPMAP_HOME: tempDir(),
     };
+    // A path that is not there is said at once, not queued to fail later.
+    const missing = await gapmap(['import', '/nonexistent/export.csv', '--json'], env).catch((e) => e);
+    expect([missing.code, missing.stdout, missing.stderr.trim()]).toEqual([
+      2,
+      '',
+      'gapmap: /nonexistent/export.csv: no such file or folder',
+    ]);
     const dir = writeBundle();
     const enqueued = await gapmap(['import', dir, '--json'], env);
     const queued = JSON.parse(enqueued.stdout);
