@@ -410,6 +410,7 @@ function syncJson(r: SyncResult) {
     pages: r.pages,
     deleted: r.deleted,
     unmapped: r.unmapped,
+    pending: r.pending,
     customers: r.customerKeys,
     new_value_gaps: r.newValueGaps,
   };
@@ -461,6 +462,10 @@ async function run(name: string, flags: { wait?: boolean; json?: boolean }) {
     );
     if (r.unmapped)
       print(`  ${r.unmapped} tickets of unmapped organizations kept: gapmap connectors unmapped ${name}`);
+    if (r.pending.length)
+      print(
+        `  ${r.pending.length} file${r.pending.length === 1 ? '' : 's'} changed in the last seconds, maybe still being written, left for the next run: ${r.pending.join(', ')}`,
+      );
     for (const g of r.newValueGaps)
       print(`  new value gaps for ${g.customer}: ${g.entries.map((e) => `"${e.label}"`).join(', ')}`);
   });

@@ -1,5 +1,7 @@
 /** `gapmap connectors ...` as a person runs it: a real process on real PostgreSQL (and Redis for --wait). */
 import { execFile } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDb, tempDir, testConfig, REDIS_URL, type TestDb } from './helpers/db.ts';
@@ -349,6 +351,23 @@ describe('gapmap connectors (embedded mode on PostgreSQL)', () => {
     } finally {
       await workers.close();
     }
+  });
+
+  it('a folder run says which files it left for the next run, as they may still be being written', async () => {
+    const dir = tempDir('gapmap-fresh-');
+    fs.writeFileSync(
+      path.join(dir, 'export.jsonl'),
+      JSON.stringify({ id: 99001, customer: 'acme', subject: 'Hi', description: 'Hello' }) + '\n',
+    );
+    await gapmap(['connectors', 'add', 'fresh', '--kind', 'folder', '--path', dir]);
+    const first = await gapmap(['connectors', 'run', 'fresh']);
+    expect(first.stdout).toMatch(/0 new, 0 updated, 0 unchanged, 0 failed/);
+    expect(first.stdout).toContain(
+      '1 file changed in the last seconds, maybe still being written, left for the next run: export.jsonl',
+    );
+    const json = JSON.parse((await gapmap(['connectors', 'run', 'fresh', '--json'])).stdout);
+    expect(json.pending).toEqual(['export.jsonl']);
+    await gapmap(['connectors', 'remove', 'fresh']);
   });
 
   it('remove drops the connector; running it then names the ones there are', async () => {

@@ -63,6 +63,8 @@ export interface ConnectorRunResult {
   deleted: number;
   /** Tickets kept for a person to map (their organization or domain maps to no customer). */
   unmapped: number;
+  /** Folder connectors: files modified too recently, maybe still being written; the next run reads them. */
+  pending: string[];
   touchedCustomers: number[];
   customerKeys: string[];
 }
@@ -97,7 +99,7 @@ export async function runConnector(
   }
   const counts = emptyCounts();
   const touched = new Set<number>();
-  const stats = { pages: 0, deleted: 0, unmapped: 0 };
+  const stats = { pages: 0, deleted: 0, unmapped: 0, pending: [] as string[] };
   let runId: number | undefined;
   try {
     const source = `connector:${row.name}`;
@@ -228,7 +230,7 @@ async function runFolder(
   runId: number,
   counts: ImportCounts,
   touched: Set<number>,
-  stats: { pages: number },
+  stats: { pages: number; pending: string[] },
 ) {
   const dir = String(row.config.path ?? '');
   const previous: FolderState = row.cursor ? (JSON.parse(row.cursor) as FolderState) : {};
@@ -240,6 +242,7 @@ async function runFolder(
   const changedFiles = new Set(scan.entries.flatMap((e) => e.files));
   for (const [p, s] of Object.entries(scan.state)) if (!changedFiles.has(p) && previous[p]) state[p] = s;
   for (const p of scan.pending) if (previous[p]) state[p] = previous[p];
+  stats.pending.push(...scan.pending);
   await saveCursor(ctx.db, row.id, JSON.stringify(state));
   for (const entry of scan.entries) {
     stats.pages++;
