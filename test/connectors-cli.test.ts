@@ -92,47 +92,19 @@ describe('gapmap connectors (embedded mode on PostgreSQL)', () => {
     );
     // A folder connector imports its files as gapmap import does: rules and --since are refused.
     const dir = tempDir('gapmap-drop-');
-    const folderMap = await fails([
-      'connectors',
-      'add',
-      'drop',
-      '--kind',
-      'folder',
-      '--path',
-      dir,
-      '--map',
-      'Org A=acme',
-    ]);
+    const addFolder = (...extra: string[]) =>
+      fails(['connectors', 'add', 'drop', '--kind', 'folder', '--path', dir, ...extra]);
+    const folderMap = await addFolder('--map', 'Org A=acme');
     expect([folderMap.code, folderMap.stderr]).toEqual([
       2,
       expect.stringMatching(/--map applies to --kind zendesk and intercom/),
     ]);
-    const folderSince = await fails([
-      'connectors',
-      'add',
-      'drop',
-      '--kind',
-      'folder',
-      '--path',
-      dir,
-      '--since',
-      'yesterday',
-    ]);
+    const folderSince = await addFolder('--since', 'yesterday');
     expect([folderSince.code, folderSince.stderr]).toEqual([
       2,
       expect.stringMatching(/--since applies to --kind zendesk and intercom/),
     ]);
-    const folderCustomer = await fails([
-      'connectors',
-      'add',
-      'drop',
-      '--kind',
-      'folder',
-      '--path',
-      dir,
-      '--customer',
-      'ghost',
-    ]);
+    const folderCustomer = await addFolder('--customer', 'ghost');
     expect(folderCustomer.stderr).toMatch(/--customer names "ghost", which is not a customer/);
     const noToken = await fails([
       'connectors',
