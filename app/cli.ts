@@ -45,7 +45,7 @@ const program = new Command('gapmap')
   .exitOverride();
 
 /** A flag's whole number from `min` to `max`, or bad input naming the flag. */
-export function wholeNumber(flag: string, min: number, max: number): (value: string) => number {
+function wholeNumber(flag: string, min: number, max: number): (value: string) => number {
   return (value) => {
     const n = Number(value);
     if (!/^\s*-?\d+\s*$/.test(value) || n < min || n > max)

@@ -22,7 +22,7 @@ import { refused, type ImportIssue, type ParseEvent, type ParsedItem } from '../
 import { parseCustomers } from '../ingest/customers.ts';
 import { parseSurveys, type SurveyColumns } from '../ingest/surveys.ts';
 import { parseTickets } from '../ingest/tickets.ts';
-import { NOTES, TRANSCRIPTS, type FolderReader } from '../ingest/folders.ts';
+import { MEASUREMENT_FILES, NOTES, TRANSCRIPTS, isBundleFile, type FolderReader } from '../ingest/folders.ts';
 import { parseTranscript, transcriptItem, txtCues, type TranscriptEntry } from '../ingest/transcripts.ts';
 import { looksLikeUtf16, readHead, readTextFile, utf16Message } from '../ingest/text.ts';
 import { parseNotes } from '../ingest/notes.ts';
@@ -237,8 +237,6 @@ async function importPath(s: ImportSession, source: string, opts: ImportOptions)
   else await importFile(s, source, opts, true);
 }
 
-const MEASUREMENT_FILES = new Set(['labels.jsonl', 'gaps.json']);
-
 /** What a bundle folder holds, for the messages about what it holds besides. */
 const BUNDLE_LAYOUT =
   'a bundle folder holds customers.json, survey CSVs, tickets JSONL or a Zendesk JSON export, ' +
@@ -269,7 +267,7 @@ async function importBundle(s: ImportSession, dir: string, opts: ImportOptions) 
     if (name === 'customers.json') continue;
     if (stat.isDirectory()) {
       if (name !== TRANSCRIPTS.name && name !== NOTES.name) notRead(file, `not read: ${BUNDLE_LAYOUT}`);
-    } else if (/\.(csv|tsv|jsonl|json)$/i.test(name)) {
+    } else if (isBundleFile(name)) {
       await importFile(s, file, opts);
     } else notRead(file, `not read: ${BUNDLE_LAYOUT}`);
   }

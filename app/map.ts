@@ -4,7 +4,7 @@
  * say and the three biggest clusters become the cell's entries. Internal processes come from the
  * help-desk groups and tags of the tickets behind a job's friction and value gaps.
  */
-import { and, eq, sql } from 'drizzle-orm';
+import { and, eq, inArray, sql } from 'drizzle-orm';
 import type { Db } from '../db/client.ts';
 import { mapEntries, mapLineage, mapState, reviews, suggestions, MAP_ROWS } from '../db/schema/index.ts';
 import type { MapRow, SentimentMix } from '../db/schema/index.ts';
@@ -113,24 +113,16 @@ async function buildLocked(db: Db, customerId: number): Promise<{ entries: numbe
     if (Array.isArray(addresses)) for (const k of addresses) named.add(String(k));
   }
 
-  const lineage = await db.select().from(mapLineage).where(eq(mapLineage.customerId, customerId));
-  // The first build after lineage was kept: the stored machine entries are the last build's.
-  const previous = lineage.length
-    ? lineage
-    : await db
+  // What the last build's entries held, for the keys worth following (none: nothing to read).
+  const previous = named.size
+    ? await db
         .select()
-        .from(mapEntries)
-        .where(and(eq(mapEntries.customerId, customerId), eq(mapEntries.origin, 'machine')));
+        .from(mapLineage)
+        .where(and(eq(mapLineage.customerId, customerId), inArray(mapLineage.entryKey, [...named])))
+    : [];
   const internal = await internalProcesses(customerId, tagged);
-  const entries = [
-    ...inheritKeys(
-      clustered,
-      previous.filter((e) => named.has(e.entryKey)),
-      rejected,
-      new Set(internal.map((e) => e.entryKey)),
-    ),
-    ...internal,
-  ];
+  const keyed = inheritKeys(clustered, previous, rejected, new Set(internal.map((e) => e.entryKey)));
+  const entries = [...keyed, ...internal];
 
   entries.push(...acceptedOpportunities(customerId, accepted, entries, tagged));
 
@@ -156,9 +148,7 @@ async function buildLocked(db: Db, customerId: number): Promise<{ entries: numbe
     }));
   for (let i = 0; i < rows.length; i += 1000) await db.insert(mapEntries).values(rows.slice(i, i + 1000));
   await db.delete(mapLineage).where(eq(mapLineage.customerId, customerId));
-  const kept = entries
-    .filter((e) => e.row !== 'internal_processes' && e.row !== 'opportunities')
-    .map((e) => ({ customerId, entryKey: e.entryKey, job: e.job, row: e.row, refs: e.refs }));
+  const kept = keyed.map((e) => ({ customerId, entryKey: e.entryKey, job: e.job, row: e.row, refs: e.refs }));
   for (let i = 0; i < kept.length; i += 1000) await db.insert(mapLineage).values(kept.slice(i, i + 1000));
   const state = { builtAt: new Date(), classifiedThrough, units: tagged.length };
   await db
@@ -171,13 +161,12 @@ async function buildLocked(db: Db, customerId: number): Promise<{ entries: numbe
 /**
  * A cluster's key is the key of the last build's entry in the same cell that most of its evidence
  * came from (more than half of its units), so a person's rename or rejection stays with what it
- * was made on when units leave or join. `previous` holds the entries something was decided or
- * suggested about; the others keep the key of their founding unit, so that a map with no decisions
- * has the same keys whatever builds came before it. Each key goes to one cluster, the one with the most of its
+ * was made on when units leave or join. Each key goes to one cluster, the one with the most of its
  * evidence, except a rejected key: every cluster made mostly of a rejected entry's evidence stays
  * rejected (an entry that fell apart does not come back in pieces), while one that new evidence
- * made mostly new shows again. Other clusters keep the key of their founding unit (entryOf), made
- * unique when another cluster took it.
+ * made mostly new shows again. `previous` holds only the entries something was decided or suggested
+ * about; every other cluster keeps the key of its founding unit (entryOf), made unique when another
+ * took it, so a map with no decisions has the same keys whatever builds came before it.
  */
 export function inheritKeys(
   clusters: Entry[],

@@ -336,15 +336,31 @@ export async function storeItems(
     if (displaced.length) {
       // Its words are no longer in the item and its place is another unit's: kept, deleted, with
       // its decisions, under a reference no import makes.
-      await tx.execute(sql`
-        update units set ref = ref || ' (replaced, unit ' || id || ')', deleted_at = coalesce(deleted_at, now())
-        where id = any(${`{${displaced.map((d) => d.id).join(',')}}`}::int[])`);
+      await tx
+        .update(units)
+        .set({
+          ref: sql`${units.ref} || ' (replaced, unit ' || ${units.id} || ')'`,
+          deletedAt: sql`coalesce(${units.deletedAt}, now())`,
+        })
+        .where(
+          inArray(
+            units.id,
+            displaced.map((d) => d.id),
+          ),
+        );
       p.counts.unitsRemoved += displaced.filter((d) => !d.deleted).length;
     }
     if (moves.length) {
       // Two steps, as the moves can trade places: out of the way first, then to the new references.
-      await tx.execute(sql`
-        update units set ref = 'moving:' || id where id = any(${`{${moves.map((m) => m.id).join(',')}}`}::int[])`);
+      await tx
+        .update(units)
+        .set({ ref: sql`'moving:' || ${units.id}` })
+        .where(
+          inArray(
+            units.id,
+            moves.map((m) => m.id),
+          ),
+        );
       await tx.execute(sql`
         update units set ref = x.ref
         from json_to_recordset(${JSON.stringify(moves.map((m) => ({ id: m.id, ref: m.to })))}::json) as x(id int, ref text)

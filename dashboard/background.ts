@@ -64,13 +64,10 @@ function embeddedBackground({ config, handle }: { config: Config; handle: DbHand
   // rebuild does not wait behind a long task (an import, a retrain of a big customer): the task's
   // queue lets it in before the next job (PGlite has one connection: once the running ones are done).
   const runtime = (onClassified?: (units: number) => void) =>
-    createInProcessRuntime({
-      db,
-      config,
-      classifier: () => (classifier ??= loadClassifier(config)),
-      onClassified,
-      priority: { waiting: () => dirty.size > 0, run: rebuildDirty },
-    });
+    createInProcessRuntime(
+      { db, config, classifier: () => (classifier ??= loadClassifier(config)), onClassified },
+      { priority: { waiting: () => dirty.size > 0, run: rebuildDirty } },
+    );
   const run = (task: () => Promise<void>) => {
     chain = chain.then(task).catch((err) => console.error(`gapmap dashboard: ${errorMessage(err)}`));
   };

@@ -8,7 +8,7 @@ import { roleAtLeast } from './auth.ts';
 import type { MapJson } from '../app/map.ts';
 import type { CustomerSummary, EvidenceUnit } from './queries.ts';
 import type { MapRow, SentimentMix } from '../db/schema/index.ts';
-import type { JobDef } from '../ingest/types.ts';
+import { JOB_TEXT_MAX, type JobDef } from '../ingest/types.ts';
 import { KINDS, SENTIMENTS } from '../db/reviews.ts';
 
 export const ROW_TITLES: Record<MapRow, string> = {
@@ -524,8 +524,8 @@ export function jobsPage(p: {
     j: (JobDef & { origin: string }) | null,
   ) => html`<form class="job-form stack" data-job-form="${j ? 'edit' : 'add'}" id="${j ? `job-${j.key}` : 'job-new'}">
   <label>Key <input name="key" required pattern="[a-z0-9][a-z0-9_\\-]{0,63}" value="${j?.key ?? ''}" ${j ? trusted('readonly') : ''}></label>
-  <label>Job statement <span class="muted small">verb + object + circumstances</span><input name="statement" required maxlength="500" value="${j?.statement ?? ''}"></label>
-  <label>Desired outcome <span class="muted small">delta + measure + focus</span><input name="desired_outcome" maxlength="500" value="${j?.desiredOutcome ?? ''}"></label>
+  <label>Job statement <span class="muted small">verb + object + circumstances</span><input name="statement" required maxlength="${JOB_TEXT_MAX}" value="${j?.statement ?? ''}"></label>
+  <label>Desired outcome <span class="muted small">delta + measure + focus</span><input name="desired_outcome" maxlength="${JOB_TEXT_MAX}" value="${j?.desiredOutcome ?? ''}"></label>
   <div><button class="button primary">${j ? 'Save' : 'Add job'}</button> ${j ? html`<span class="muted small">${j.origin === 'person' ? 'edited by a person: imports keep it' : 'from customers.json'}</span>` : ''}</div>
 </form>`;
   return layout({

@@ -696,7 +696,7 @@ export async function unitsWithTags(
   only: { refs?: string[]; itemId?: number; afterId?: number; limit?: number } = {},
 ) {
   if (only.refs && only.refs.length === 0) return [];
-  const rows = await db
+  const query = db
     .select({
       id: units.id,
       ref: units.ref,
@@ -735,11 +735,23 @@ export async function unitsWithTags(
       ),
     )
     .orderBy(...(only.itemId !== undefined ? [asc(units.ordinal), asc(units.id)] : [asc(units.id)]))
-    .limit(only.limit ?? 1_000_000_000);
+    .$dynamic();
+  const rows = await (only.limit !== undefined ? query.limit(only.limit) : query);
+  // A page's decisions only (a map build reads 10,000 units a page): not the customer's all again.
   const decided = await db
     .select()
     .from(reviews)
-    .where(and(eq(reviews.customerId, customerId), sql`${reviews.unitId} is not null`))
+    .where(
+      and(
+        eq(reviews.customerId, customerId),
+        only.limit !== undefined && rows.length
+          ? inArray(
+              reviews.unitId,
+              rows.map((r) => r.id),
+            )
+          : sql`${reviews.unitId} is not null`,
+      ),
+    )
     .orderBy(asc(reviews.id));
   const decisions = new Map<
     number,

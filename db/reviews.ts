@@ -13,7 +13,7 @@ import type { MapRow, SentimentMix } from './schema/index.ts';
 import { GapmapError } from '../app/errors.ts';
 import { rowsOf, unitsWithTags } from './queries.ts';
 import { hashOf } from '../app/store.ts';
-import { JOB_TEXT_MAX } from '../ingest/types.ts';
+import { JOB_TEXT_MAX, jobTextTooLong } from '../ingest/types.ts';
 
 export const KINDS = ['touchpoint', 'high_point', 'friction', 'value_gap', 'other'] as const;
 export const SENTIMENTS = ['negative', 'neutral', 'positive'] as const;
@@ -538,10 +538,7 @@ export async function saveJob(
     ['desired_outcome', desiredOutcome],
   ] as const)
     if (text !== undefined && text.length > JOB_TEXT_MAX)
-      throw new GapmapError(
-        'bad_input',
-        `${field}: ${text.length} characters, expected at most ${JOB_TEXT_MAX} (one sentence; the job's examples can say more)`,
-      );
+      throw new GapmapError('bad_input', `${field}: ${jobTextTooLong(text.length)}`);
   const [existing] = await db
     .select()
     .from(jobs)

@@ -6,15 +6,14 @@
  */
 import { z } from 'zod';
 import { arrayElementLines, parseJson, readTextFile } from './text.ts';
-import { JOB_TEXT_MAX, type CustomerDef, type ImportIssue } from './types.ts';
+import { JOB_TEXT_MAX, jobTextTooLong, type CustomerDef, type ImportIssue } from './types.ts';
 
 const text = z.string({ error: 'expected a non-empty string' }).trim().min(1, 'expected a non-empty string');
 
 // As on the jobs page (saveJob): a longer one could not be edited there.
 const sentence = (t: z.ZodString) =>
   t.max(JOB_TEXT_MAX, {
-    error: (issue) =>
-      `${String((issue.input as string).length)} characters, expected at most ${JOB_TEXT_MAX} (one sentence; the job's examples can say more)`,
+    error: (issue) => jobTextTooLong((issue.input as string).length),
   });
 const jobSchema = z.object({
   key: text,

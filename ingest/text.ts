@@ -81,7 +81,7 @@ export function decodeText(file: string, buf: Buffer): { text: string } | { erro
   if (buf.length === 0) return { error: fileIssue(file, null, 'the file is empty: expected text') };
   const nul = buf.indexOf(0);
   if (nul !== -1 && looksLikeUtf16(buf)) {
-    return { error: fileIssue(file, null, nulByteMessage(buf, 'a UTF-8 text file')) };
+    return { error: fileIssue(file, null, utf16Message('a UTF-8 text file')) };
   }
   if (nul !== -1) {
     return {
@@ -286,16 +286,18 @@ export function arrayElementLines(text: string): number[] {
   let depth = 0;
   let inString = false;
   let expectElement = false;
+  let line = 1;
   for (let i = 0; i < text.length; i++) {
     const ch = text[i]!;
+    if (ch === '\n') line++;
     if (inString) {
       if (ch === '\\') i++;
       else if (ch === '"') inString = false;
       continue;
     }
-    if (/\s/.test(ch)) continue;
+    if (ch === ' ' || ch === '\t' || ch === '\r' || ch === '\n') continue;
     if (depth === 1 && expectElement && ch !== ']') {
-      starts.push(i);
+      starts.push(line);
       expectElement = false;
     }
     if (ch === '"') inString = true;
@@ -305,5 +307,5 @@ export function arrayElementLines(text: string): number[] {
     } else if (ch === ']' || ch === '}') depth--;
     else if (ch === ',' && depth === 1) expectElement = true;
   }
-  return starts.map((offset) => lineAt(text, offset));
+  return starts;
 }

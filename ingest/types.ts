@@ -9,6 +9,11 @@ export type SourceType = 'ticket' | 'survey' | 'transcript' | 'note';
 /** A job's statement or desired outcome is one sentence; every review page and map head prints them whole. */
 export const JOB_TEXT_MAX = 500;
 
+/** What is said of a statement or outcome longer than JOB_TEXT_MAX (customers.json and the jobs page). */
+export function jobTextTooLong(length: number): string {
+  return `${length} characters, expected at most ${JOB_TEXT_MAX} (one sentence; the job's examples can say more)`;
+}
+
 export interface JobDef {
   key: string;
   statement: string;

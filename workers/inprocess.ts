@@ -7,19 +7,19 @@ import type { JobName, Payload } from './catalog.ts';
 import { CLASSIFY_CONCURRENCY, runJob, type Runtime } from './processors.ts';
 
 export function createInProcessRuntime(
-  base: Omit<Runtime, 'enqueue'> & {
+  base: Omit<Runtime, 'enqueue'>,
+  opts: {
     /**
      * Work that must not wait for a long drain (the dashboard's map rebuild after a decision): while
      * it is waiting, no new job starts; once the running ones are done it runs, then the drain goes on.
      */
     priority?: { waiting(): boolean; run(): Promise<void> };
-  },
+  } = {},
 ): Runtime & { drain(): Promise<void> } {
   const work: { name: JobName; payload: unknown }[] = [];
   const aggregates = new Set<number>();
-  const { priority: _priority, ...shared } = base;
   const rt: Runtime & { drain(): Promise<void> } = {
-    ...shared,
+    ...base,
     async enqueue<N extends JobName>(name: N, payload: Payload<N>) {
       if (name === 'aggregate') aggregates.add((payload as Payload<'aggregate'>).customerId);
       else work.push({ name, payload });
@@ -35,7 +35,7 @@ export function createInProcessRuntime(
           throw failed[0];
         }
         const next = work[0];
-        const priority = base.priority?.waiting() ?? false;
+        const priority = opts.priority?.waiting() ?? false;
         if (next?.name === 'classify' && running.size < CLASSIFY_CONCURRENCY && !priority) {
           work.shift();
           const job: Promise<void> = runJob(next.name, next.payload, rt)
@@ -49,7 +49,7 @@ export function createInProcessRuntime(
           continue;
         }
         if (priority) {
-          await base.priority!.run();
+          await opts.priority!.run();
           continue;
         }
         if (next) {
