@@ -18,11 +18,11 @@ const name = `gapmap_t_mig_${randomBytes(6).toString('hex')}`;
 let db: pg.Client;
 
 /** Runs the migration files from `from` to `to` (journal indexes, both included), statement by statement. */
-async function migrate(from: number, to: number) {
+async function migrate(from: number, to: number, client: pg.Client = db) {
   for (const e of journal.entries.filter((e) => e.idx >= from && e.idx <= to)) {
     const file = readFileSync(path.join(MIGRATIONS_DIR, `${e.tag}.sql`), 'utf8');
     for (const statement of file.split('--> statement-breakpoint')) {
-      if (statement.trim()) await db.query(statement);
+      if (statement.trim()) await client.query(statement);
     }
   }
 }
@@ -102,5 +102,36 @@ describe('0011_job_anchors', () => {
     ]);
     const old = await db.query(`select to_regclass('customer_anchors') as t`);
     expect(old.rows[0].t).toBeNull();
+  });
+});
+
+describe('0015_map_lineage_backfill', () => {
+  it("keeps a map built before lineage as its lineage: the machine entries of the clusters' rows", async () => {
+    const other = `${name}_b`;
+    await admin(`create database ${other}`);
+    const c = new pg.Client({ connectionString: dbUrl(other) });
+    await c.connect();
+    try {
+      await migrate(0, indexOf('0015_map_lineage_backfill') - 1, c);
+      const id = (await c.query(`insert into customers (key, name) values ('acme', 'Acme') returning id`))
+        .rows[0].id;
+      const entry = (key: string, row: string, origin: string) =>
+        c.query(
+          `insert into map_entries (customer_id, entry_key, job, row, rank, label, count, sentiment, quote, refs, origin)
+           values ($1, $2, 'pay', $3, 0, 'x', 1, '{}', 'q', $4, $5)`,
+          [id, key, row, JSON.stringify([`ticket:${key}`]), origin],
+        );
+      await entry('k1', 'friction', 'machine');
+      await entry('k2', 'internal_processes', 'machine');
+      await entry('k3', 'friction', 'person');
+      await migrate(indexOf('0015_map_lineage_backfill'), journal.entries.length - 1, c);
+      const lineage = await c.query(`select customer_id, entry_key, job, row, refs from map_lineage`);
+      expect(lineage.rows).toEqual([
+        { customer_id: id, entry_key: 'k1', job: 'pay', row: 'friction', refs: ['ticket:k1'] },
+      ]);
+    } finally {
+      await c.end();
+      await admin(`drop database if exists ${other} with (force)`);
+    }
   });
 });
