@@ -109,6 +109,7 @@ function labelOf(rule: MappingRule): string {
 
 /** `what` names where the keys came from ("--map", "--customer", "the rule"), for the message. */
 async function checkCustomers(handle: DbHandle, keys: string[], what = '--map') {
+  if (keys.length === 0) return;
   const known = await customerKeyMap(handle.db);
   const missing = [...new Set(keys)].filter((k) => !known.has(k));
   if (missing.length === 0) return;

@@ -9,14 +9,13 @@
  * correct a wrong tag, and with decisions that accept right ones. Units are classified in the
  * classify stage's batches, in the same order each time.
  */
-import fs from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { loadConfig } from '../app/env.ts';
 import { loadClassifier } from '../app/classifier.ts';
 import { likelyToChange, termVector } from '../app/retrain.ts';
 import { seededRandom } from '../classifiers/random.ts';
-import type { JobDef, SourceType } from '../ingest/types.ts';
+import { readCustomers, readLabels, sourceOf, type LabelLine } from '../classifiers/eval.ts';
 import type { Kind, LabelledExample, Sentiment, Tags } from '../classifiers/types.ts';
 
 const { values, positionals } = parseArgs({
@@ -26,41 +25,13 @@ const { values, positionals } = parseArgs({
 const dir = path.resolve(positionals[0] ?? path.join(import.meta.dirname, '../../shared/data/dev-bundle'));
 const trials = Number(values.trials);
 
-interface Label {
-  ref: string;
-  customer: string;
-  text: string;
-  job?: string | null;
-  kind?: Kind;
-  sentiment?: Sentiment;
-}
-const customers = new Map<string, JobDef[]>(
-  (
-    JSON.parse(fs.readFileSync(path.join(dir, 'customers.json'), 'utf8')) as {
-      key: string;
-      jobs: { key: string; statement: string; desired_outcome?: string; examples?: string[] }[];
-    }[]
-  ).map((c) => [
-    c.key,
-    c.jobs.map((j) => ({
-      key: j.key,
-      statement: j.statement,
-      desiredOutcome: j.desired_outcome ?? '',
-      examples: j.examples ?? [],
-    })),
-  ]),
-);
-const labels: Label[] = fs
-  .readFileSync(path.join(dir, 'labels.jsonl'), 'utf8')
-  .split('\n')
-  .filter((l) => l.trim())
-  .map((l) => JSON.parse(l) as Label);
+const customers = readCustomers(dir, false);
+const { labels } = readLabels(path.join(dir, 'labels.jsonl'), customers);
 const config = loadConfig();
 const classifier = await loadClassifier(config);
-const sourceOf = (ref: string) => ref.split(':')[0] as SourceType;
 
 const changed = (a: Tags, b: Tags) => a.job !== b.job || a.kind !== b.kind || a.sentiment !== b.sentiment;
-const agrees = (l: Label, t: Tags) =>
+const agrees = (l: LabelLine, t: Tags) =>
   (l.job === undefined || l.job === t.job) &&
   (l.kind === undefined || l.kind === t.kind) &&
   (l.sentiment === undefined || l.sentiment === t.sentiment);
@@ -92,8 +63,8 @@ for (const decision of ['correcting', 'accepting'] as const) {
       const example: LabelledExample = {
         text: l.text,
         ...(l.job !== undefined ? { job: l.job } : {}),
-        ...(l.kind ? { kind: l.kind } : {}),
-        ...(l.sentiment ? { sentiment: l.sentiment } : {}),
+        ...(l.kind ? { kind: l.kind as Kind } : {}),
+        ...(l.sentiment ? { sentiment: l.sentiment as Sentiment } : {}),
       };
       const after = await classify([example]);
       const corrected = [termVector(l.text)];

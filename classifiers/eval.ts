@@ -81,7 +81,7 @@ export interface Miss {
   context: string | null;
 }
 
-interface LabelLine {
+export interface LabelLine {
   ref: string;
   customer: string;
   text: string;
@@ -94,7 +94,7 @@ const NO_JOB = '(none)';
 const SOURCE_TYPES: SourceType[] = ['ticket', 'survey', 'transcript', 'note'];
 
 /** A unit's kind of source from its ref (`ticket:...`); anything else counts as a survey answer. */
-function sourceOf(ref: string): SourceType {
+export function sourceOf(ref: string): SourceType {
   const prefix = ref.split(':', 1)[0]!;
   return (SOURCE_TYPES as string[]).includes(prefix) ? (prefix as SourceType) : 'survey';
 }
@@ -107,7 +107,7 @@ function readJson(file: string): unknown {
   }
 }
 
-function readCustomers(dir: string, jobNamesOnly: boolean): Map<string, JobDef[]> {
+export function readCustomers(dir: string, jobNamesOnly: boolean): Map<string, JobDef[]> {
   const file = path.join(dir, 'customers.json');
   if (!existsSync(file))
     throw new GapmapError(
@@ -157,7 +157,7 @@ function readCustomers(dir: string, jobNamesOnly: boolean): Map<string, JobDef[]
  * customers.json lacks. A job label naming a job its customer does not have is dropped (field
  * "job"): it could never be predicted, and a typo would pass for a miss.
  */
-function readLabels(
+export function readLabels(
   file: string,
   customers: Map<string, JobDef[]>,
 ): { labels: LabelLine[]; errors: ImportIssue[] } {

@@ -231,17 +231,7 @@ export function vttCues(file: string, text: string, customerSpeakers: string[] =
   const VOICE = /(<v(?:\.[^\s>]*)?\s+[^>]*>)/;
   if (!timed.some((t) => VOICE.test(t.body.join('\n')))) {
     const lines: TextLine[] = [];
-    for (const t of timed) {
-      const body = t.body.map(stripTags).filter((l) => l !== '');
-      body.forEach((l, k) =>
-        lines.push({
-          line: k === 0 ? t.block.line : t.block.line + t.timingAt + 1 + k,
-          text: l,
-          offsetMs: t.startMs,
-          turnStart: k === 0,
-        }),
-      );
-    }
+    for (const t of timed) lines.push(...cueLines(t.block, t.timingAt, t.startMs, t.body.map(stripTags)));
     return { cues: labelledCues(lines, labelReader(customerSpeakers), true), errors };
   }
   for (const t of timed) {
@@ -403,6 +393,18 @@ function labelledCues(
   return cues;
 }
 
+/** A caption cue's text lines (tags already stripped) for labelledCues: the first one starts a turn. */
+function cueLines(block: Block, timingAt: number, offsetMs: number, body: string[]): TextLine[] {
+  return body
+    .filter((l) => l !== '')
+    .map((text, k) => ({
+      line: k === 0 ? block.line : block.line + timingAt + 1 + k,
+      text,
+      offsetMs,
+      turnStart: k === 0,
+    }));
+}
+
 /**
  * SubRip cues, each a turn's start: `Name:` on its first line names the speaker, and a later line
  * may hand over (`- Ivan: and then?`); a cue without a name continues the turn in progress.
@@ -423,18 +425,8 @@ export function srtCues(file: string, text: string, customerSpeakers: string[] =
       });
       continue;
     }
-    const body = block.lines
-      .slice(timingAt + 1)
-      .map((l) => stripTags(l.replace(/\{\\[^}]*\}/g, '')))
-      .filter((l) => l !== '');
-    body.forEach((l, k) =>
-      lines.push({
-        line: k === 0 ? block.line : block.line + timingAt + 1 + k,
-        text: l,
-        offsetMs: timing.startMs,
-        turnStart: k === 0,
-      }),
-    );
+    const body = block.lines.slice(timingAt + 1).map((l) => stripTags(l.replace(/\{\\[^}]*\}/g, '')));
+    lines.push(...cueLines(block, timingAt, timing.startMs, body));
   }
   return { cues: labelledCues(lines, labelReader(customerSpeakers), true), errors };
 }
