@@ -8,6 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { Command, CommanderError, Option } from 'commander';
 import { loadConfig } from './env.ts';
 import { GapmapError, errorMessage, issueLines } from './errors.ts';
+import { CONFIRM_FIELDS, type ConfirmField } from '../classifiers/types.ts';
 import { openDatabase, queueMode, withDb } from './context.ts';
 import type { ImportOptions } from './importer.ts';
 import { importInProcess } from './pipeline.ts';
@@ -346,6 +347,10 @@ program
     '--confirm <n>',
     'treat the first n labelled units of each job as confirmed by a person and score the rest',
   )
+  .option(
+    '--confirm-fields <fields>',
+    'which labels of the confirmed units the classifier is given: job, kind, sentiment, comma-separated (default: all three)',
+  )
   .option('--misses', 'also list every unit whose tag differs from its label, with its text and context')
   .option(
     '--batch <n>',
@@ -354,8 +359,23 @@ program
   .action(
     async (
       folder: string,
-      flags: { json?: boolean; jobNamesOnly?: boolean; confirm?: string; misses?: boolean; batch?: string },
+      flags: {
+        json?: boolean;
+        jobNamesOnly?: boolean;
+        confirm?: string;
+        confirmFields?: string;
+        misses?: boolean;
+        batch?: string;
+      },
     ) => {
+      const confirmFields = (flags.confirmFields ?? 'job,kind,sentiment').split(',').map((f) => f.trim());
+      const unknown = confirmFields.filter((f) => !CONFIRM_FIELDS.includes(f as ConfirmField));
+      if (unknown.length > 0) {
+        throw new GapmapError(
+          'bad_input',
+          `--confirm-fields: expected some of job, kind, sentiment separated by commas, got "${flags.confirmFields}"`,
+        );
+      }
       const confirm = flags.confirm === undefined ? 0 : Number(flags.confirm);
       if (!Number.isInteger(confirm) || confirm < 0) {
         throw new GapmapError(
@@ -378,6 +398,7 @@ program
         const report = await evaluateBundle(path.resolve(folder), classifier, {
           jobNamesOnly: flags.jobNamesOnly,
           confirm,
+          confirmFields: confirmFields as ConfirmField[],
           misses: flags.misses,
           batch,
           onProgress: (done: number, total: number) => bar?.set(done, total),

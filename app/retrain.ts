@@ -11,6 +11,7 @@ import type { Db } from '../db/client.ts';
 import { classifications, customers, reviews, units } from '../db/schema/index.ts';
 import { cosine, tokens } from '../classifiers/lexical.ts';
 import type { Runtime } from '../workers/processors.ts';
+import { OWN_HEADS_FROM, type OwnHeadsFrom } from '../classifiers/types.ts';
 
 // Tags less sure than this may flip when the heads move.
 const UNSURE = 0.6;
@@ -25,16 +26,24 @@ export function termVector(text: string): Map<string, number> {
   return v;
 }
 
+/** Which of a unit's kind and sentiment the customer's new heads can tag differently (its job always can). */
+export interface Movable {
+  kind: boolean;
+  sentiment: boolean;
+}
+
 /**
  * Whether a unit's tags are likely to change after corrections (term vectors of the corrected
- * units): one of its tags is unsure, or it reads like a corrected unit. `npm run bench:retrain`
- * measures what this catches and what it costs.
+ * units): one of the tags that can move is unsure, or it reads like a corrected unit. `npm run
+ * bench:retrain` measures what this catches and what it costs.
  */
 export function likelyToChange(
   unit: { text: string; job: number; kind: number; sentiment: number },
   corrected: Map<string, number>[],
+  movable: Movable,
 ): boolean {
-  if (Math.min(unit.job, unit.kind, unit.sentiment) < UNSURE) return true;
+  const unsure = Math.min(unit.job, movable.kind ? unit.kind : 1, movable.sentiment ? unit.sentiment : 1);
+  if (unsure < UNSURE) return true;
   const v = termVector(unit.text);
   return corrected.some((c) => cosine(v, c) >= CLOSE);
 }
@@ -50,6 +59,7 @@ export function likelyToChange(
 export async function unitsToReclassify(
   db: Db,
   customerId: number,
+  from: OwnHeadsFrom = OWN_HEADS_FROM,
 ): Promise<{ ids: number[]; through: number | null }> {
   const [customer] = await db
     .select({ through: customers.retrainedThrough })
@@ -62,15 +72,25 @@ export async function unitsToReclassify(
     .where(and(eq(reviews.customerId, customerId), gt(reviews.id, customer?.through ?? 0)));
   if (fresh.length === 0) return { ids: [], through: customer?.through ?? null };
   const through = Math.max(...fresh.map((d) => d.reviewId));
+  const decided = await db
+    .select({ reviewId: reviews.id, unitId: reviews.unitId, action: reviews.action })
+    .from(reviews)
+    .where(and(eq(reviews.customerId, customerId), isNotNull(reviews.unitId)));
   // Units a person decided keep that decision: never classified again for it.
-  const decidedIds = new Set(
-    (
-      await db
-        .selectDistinct({ unitId: reviews.unitId })
-        .from(reviews)
-        .where(and(eq(reviews.customerId, customerId), isNotNull(reviews.unitId)))
-    ).map((d) => d.unitId),
-  );
+  const decidedIds = new Set(decided.map((d) => d.unitId));
+  // The customer's own kind and sentiment heads learn from its decisions once it has enough of
+  // them (OWN_HEADS_FROM, as the classifier's headsLessons): below that its units' kind and
+  // sentiment cannot change; the decision that reaches the count can change every unit's.
+  const count = (action: string, upTo = Infinity) =>
+    new Set(decided.filter((d) => d.action === action && d.reviewId <= upTo).map((d) => d.unitId)).size;
+  const before = customer?.through ?? 0;
+  const fieldMoves = (action: string, from: number) => ({
+    moves: count(action) >= from && decided.some((d) => d.action === action && d.reviewId > before),
+    all: count(action, before) < from && count(action) >= from,
+  });
+  const kind = fieldMoves('set_kind', from.kind);
+  const sentiment = fieldMoves('set_sentiment', from.sentiment);
+  const movable = { kind: kind.moves, sentiment: sentiment.moves };
   const corrected = [...new Map(fresh.map((d) => [d.unitId, termVector(d.text)])).values()];
   const rows = await db
     .select({
@@ -83,7 +103,10 @@ export async function unitsToReclassify(
     .from(units)
     .innerJoin(classifications, eq(classifications.unitId, units.id))
     .where(and(eq(units.customerId, customerId), isNull(units.deletedAt)));
-  const ids = rows.filter((r) => !decidedIds.has(r.id) && likelyToChange(r, corrected)).map((r) => r.id);
+  const everyUnit = kind.all || sentiment.all;
+  const ids = rows
+    .filter((r) => !decidedIds.has(r.id) && (everyUnit || likelyToChange(r, corrected, movable)))
+    .map((r) => r.id);
   return { ids, through };
 }
 

@@ -405,7 +405,11 @@ try {
     headsStore: customerHeadsStore(handle.db, firstId),
   };
   const firstBatch = async () => {
-    const fresh = await createClassifier({ embedder: spec, modelDir: process.env.GAPMAP_MODEL_DIR }, bare);
+    // Heads of its own from these two decisions (a customer has them from OWN_HEADS_FROM).
+    const fresh = await createClassifier(
+      { embedder: spec, modelDir: process.env.GAPMAP_MODEL_DIR, ownHeadsFrom: { kind: 1, sentiment: 1 } },
+      bare,
+    );
     await warmUp(fresh);
     // Its job head first (the corrections do not change it), so the time below is the heads'.
     await fresh.classify([{ id: 0, text: 'set up', sourceType: 'survey' }], { ...reviewed, examples: [] });

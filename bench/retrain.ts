@@ -16,7 +16,13 @@ import { loadClassifier } from '../app/classifier.ts';
 import { likelyToChange, termVector } from '../app/retrain.ts';
 import { seededRandom } from '../classifiers/random.ts';
 import { readCustomers, readLabels, sourceOf, type LabelLine } from '../classifiers/eval.ts';
-import type { Kind, LabelledExample, Sentiment, Tags } from '../classifiers/types.ts';
+import {
+  headsLessons,
+  type Kind,
+  type LabelledExample,
+  type Sentiment,
+  type Tags,
+} from '../classifiers/types.ts';
 
 const { values, positionals } = parseArgs({
   allowPositionals: true,
@@ -39,6 +45,7 @@ const agrees = (l: LabelLine, t: Tags) =>
 for (const decision of ['correcting', 'accepting'] as const) {
   const rand = seededRandom(7);
   const n = { units: 0, changed: 0, job: 0, kind: 0, sentiment: 0, picked: 0, caught: 0, fixed: 0, broke: 0 };
+  const by = { job: [0, 0], kind: [0, 0], sentiment: [0, 0] };
   for (const [customerKey, jobs] of customers) {
     const mine = labels.filter((l) => l.customer === customerKey);
     if (mine.length === 0) continue;
@@ -68,6 +75,9 @@ for (const decision of ['correcting', 'accepting'] as const) {
       };
       const after = await classify([example]);
       const corrected = [termVector(l.text)];
+      // What the customer's own heads learn from this one decision (headsLessons): which fields can move.
+      const lessons = headsLessons([example]);
+      const movable = { kind: lessons.some((e) => e.kind), sentiment: lessons.some((e) => e.sentiment) };
       mine.forEach((u, i) => {
         if (i === d) return;
         const b = before[i]!;
@@ -75,6 +85,7 @@ for (const decision of ['correcting', 'accepting'] as const) {
         const picked = likelyToChange(
           { text: u.text, job: b.jobConfidence, kind: b.kindConfidence, sentiment: b.sentimentConfidence },
           corrected,
+          movable,
         );
         n.units++;
         if (picked) n.picked++;
@@ -84,8 +95,13 @@ for (const decision of ['correcting', 'accepting'] as const) {
         // Against the unit's labels, field by field: a change that made a tag right, or wrong.
         for (const f of ['job', 'kind', 'sentiment'] as const) {
           if (u[f] === undefined || a[f] === b[f]) continue;
-          if (a[f] === u[f]) n.fixed++;
-          else if (b[f] === u[f]) n.broke++;
+          if (a[f] === u[f]) {
+            n.fixed++;
+            by[f][0]!++;
+          } else if (b[f] === u[f]) {
+            n.broke++;
+            by[f][1]!++;
+          }
         }
         if (a.job !== b.job) n.job++;
         if (a.kind !== b.kind) n.kind++;
@@ -98,7 +114,8 @@ for (const decision of ['correcting', 'accepting'] as const) {
     `${decision} decisions: ${n.units} unit-trials; tags changed on ${n.changed} (${pct(n.changed, n.units)}: ` +
       `job ${n.job}, kind ${n.kind}, sentiment ${n.sentiment}); likelyToChange picked ${n.picked} ` +
       `(${pct(n.picked, n.units)}) and caught ${n.caught} of the changes (${pct(n.caught, n.changed)}); ` +
-      `against the labels the changes made ${n.fixed} tags right and ${n.broke} wrong`,
+      `against the labels the changes made ${n.fixed} tags right and ${n.broke} wrong ` +
+      `(job ${by.job.join(' / ')}, kind ${by.kind.join(' / ')}, sentiment ${by.sentiment.join(' / ')})`,
   );
 }
 await classifier.close?.();

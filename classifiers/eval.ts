@@ -12,9 +12,11 @@ import { unitContext } from '../ingest/context.ts';
 import { expectedCalibrationError, reliabilityBins, type ReliabilityBin } from './calibration.ts';
 import { seededRandom } from './random.ts';
 import {
+  CONFIRM_FIELDS,
   KINDS,
   SENTIMENTS,
   type Classifier,
+  type ConfirmField,
   type CustomerContext,
   type Kind,
   type Sentiment,
@@ -403,6 +405,8 @@ export async function evaluateBundle(
      * and only the other units are scored.
      */
     confirm?: number;
+    /** Which labels of the confirmed units the classifier is given (default: all). */
+    confirmFields?: ConfirmField[];
     /** List every unit whose tag differs from its label (EvalReport.misses). */
     misses?: boolean;
     /**
@@ -424,6 +428,7 @@ export async function evaluateBundle(
     );
   }
   const { confirmed, labels } = splitConfirmed(all, opts.confirm ?? 0);
+  const given = new Set(opts.confirmFields ?? CONFIRM_FIELDS);
   const scores = readScores(dir);
   const contexts = await readContexts(dir);
   const byCustomer = new Map<string, number[]>();
@@ -441,9 +446,9 @@ export async function evaluateBundle(
       .filter((l) => l.customer === customerKey)
       .map((l) => ({
         text: l.text,
-        ...(l.job !== undefined ? { job: l.job } : {}),
-        ...(l.kind ? { kind: l.kind as Kind } : {}),
-        ...(l.sentiment ? { sentiment: l.sentiment as Sentiment } : {}),
+        ...(l.job !== undefined && given.has('job') ? { job: l.job } : {}),
+        ...(l.kind && given.has('kind') ? { kind: l.kind as Kind } : {}),
+        ...(l.sentiment && given.has('sentiment') ? { sentiment: l.sentiment as Sentiment } : {}),
       }));
     const context: CustomerContext = {
       customerKey,

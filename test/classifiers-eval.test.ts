@@ -268,6 +268,13 @@ describe('evaluateBundle', () => {
     expect(formatEvalReport(report)).toContain(
       '4 labelled units scored, 2 more given as confirmed by a person',
     );
+    // --confirm-fields: only the named labels are handed over (the same units scored).
+    examples.length = 0;
+    await evaluateBundle(dir, classifier, { confirm: 1, confirmFields: ['job'] });
+    expect(examples).toEqual([
+      { text: 'invoice one', job: 'billing' },
+      { text: 'hello', job: null },
+    ]);
     // Without it nothing is confirmed and every unit is scored.
     expect(await evaluateBundle(dir, classifier)).toMatchObject({ units: 6, job: { n: 5 } });
     expect((await evaluateBundle(dir, classifier)).confirmed).toBeUndefined();

@@ -15,7 +15,6 @@ import {
   jobTerms,
   loadTrainingRows,
   trainWordHeads,
-  ownRows,
   wordHeadsWith,
   unitJobTerms,
   wordProbabilities,
@@ -221,6 +220,67 @@ describe('embedding classifier (bundled USE-lite)', () => {
     expect(before.kindConfidence).toBeLessThan(1);
   });
 
+  it('trains a customer its own kind and sentiment heads only from OWN_HEADS_FROM decisions on the field', async () => {
+    const friction = [
+      'The zorblax export needs three clicks for every invoice.',
+      'Every invoice has to be retyped into the zorblax ledger by hand.',
+      'The zorblax ledger logs us out while we are typing.',
+    ];
+    const units = [
+      'The cafes love the new ordering page',
+      'Swapping shifts is easy now',
+      'Thanks for the call, speak soon',
+      'I would like the rota to show holidays',
+    ].map((t, i) => unit(i, t));
+    const worker = () =>
+      createClassifier(
+        { embedder: 'bundled', ownHeadsFrom: { kind: 3, sentiment: 4 } },
+        classifier.embedder.inner,
+      );
+    const shipped = await (await worker()).classify(units, bakery);
+    // Two kind decisions (and a job one): the shipped heads tag every other unit as before.
+    const few = await worker();
+    const two = friction
+      .slice(0, 2)
+      .map((text) => ({ text, kind: 'friction' as const, sentiment: 'negative' as const }));
+    const tagsOf = async (c: EmbeddingClassifier, examples: LabelledExample[]) =>
+      c.classify(units, { ...bakery, customerKey: 'bakery-few', examples });
+    const withTwo = await tagsOf(few, [...two, { text: 'Our cafes order by text', job: 'wholesale-orders' }]);
+    expect(few.customerHeadsTrained).toBe(0);
+    expect(
+      withTwo.map(({ kind, kindConfidence, sentiment, sentimentConfidence }) => ({
+        kind,
+        kindConfidence,
+        sentiment,
+        sentimentConfidence,
+      })),
+    ).toEqual(
+      shipped.map(({ kind, kindConfidence, sentiment, sentimentConfidence }) => ({
+        kind,
+        kindConfidence,
+        sentiment,
+        sentimentConfidence,
+      })),
+    );
+    // The third kind decision: kind heads of its own (the confidences move), sentiment still shipped.
+    const three = friction.map((text) => ({
+      text,
+      kind: 'friction' as const,
+      sentiment: 'negative' as const,
+    }));
+    const many = await worker();
+    const withThree = await tagsOf(many, three);
+    expect(many.customerHeadsTrained).toBe(1);
+    expect(withThree.map((t) => t.kindConfidence)).not.toEqual(shipped.map((t) => t.kindConfidence));
+    expect(withThree.map((t) => [t.sentiment, t.sentimentConfidence])).toEqual(
+      shipped.map((t) => [t.sentiment, t.sentimentConfidence]),
+    );
+    // A fourth sentiment decision: the sentiment head learns too.
+    const four = [...three, { text: 'Nobody at zorblax answers the phone.', sentiment: 'negative' as const }];
+    const withFour = await tagsOf(await worker(), four);
+    expect(withFour.map((t) => t.sentimentConfidence)).not.toEqual(shipped.map((t) => t.sentimentConfidence));
+  });
+
   it("keeps a customer's corrected heads in a store: another process loads them and tags the same", async () => {
     const saved = new Map<string, Uint8Array>();
     const store: HeadsStore = {
@@ -242,7 +302,12 @@ describe('embedding classifier (bundled USE-lite)', () => {
     ].map((t, i) => unit(i, t));
     const context: CustomerContext = { ...bakery, customerKey: 'bakery-kept', examples, headsStore: store };
     // Classifiers with cold caches of their own, as worker processes have (sharing the model).
-    const worker = () => createClassifier({ embedder: 'bundled' }, classifier.embedder.inner);
+    // Heads of its own from the first decision on a field (by default from OWN_HEADS_FROM).
+    const worker = () =>
+      createClassifier(
+        { embedder: 'bundled', ownHeadsFrom: { kind: 1, sentiment: 1 } },
+        classifier.embedder.inner,
+      );
     const first = await worker();
     const tags = await first.classify(units, context);
     expect(first.customerHeadsTrained).toBe(1);
@@ -475,7 +540,11 @@ describe('embedding classifier (bundled USE-lite)', () => {
   });
 
   it("keeps only a customer's latest heads and job model, not one per correction", async () => {
-    const before = classifier.cached();
+    const own = await createClassifier(
+      { embedder: 'bundled', ownHeadsFrom: { kind: 1, sentiment: 1 } },
+      classifier.embedder.inner,
+    );
+    const before = own.cached();
     const text = 'The oven timer app beeps at odd hours.';
     const other = 'Standing orders for the cafes come in by text.';
     const ctx = { ...bakery, customerKey: 'crumb-and-co-reviewed' };
@@ -494,10 +563,10 @@ describe('embedding classifier (bundled USE-lite)', () => {
         { text: other, job: 'staff-rota' },
       ],
     ]) {
-      const [tags] = await classifier.classify([unit(1, text)], { ...ctx, examples });
+      const [tags] = await own.classify([unit(1, text)], { ...ctx, examples });
       expect(tags!.kind).toBe('friction');
     }
-    expect(classifier.cached()).toMatchObject({ heads: before.heads + 1, jobModels: before.jobModels + 1 });
+    expect(own.cached()).toMatchObject({ heads: before.heads + 1, jobModels: before.jobModels + 1 });
   });
 
   it('builds a job model again for a customer its cache budget let go', async () => {
@@ -928,37 +997,26 @@ describe("the anchors' change to the job documents", () => {
 });
 
 describe("a customer's own word heads", () => {
-  it("read the shipped TermCounter's tally: every shipped term keeps its row, the others are looked up", () => {
+  it('keep the shipped terms at their rows, and a field no decision labels is the shipped one exactly', () => {
     const rows = loadTrainingRows();
     const shipped = wordHeadsWith(rows, []);
     const corrections: LabelledExample[] = [
-      { text: 'The zorblax export frobnicates every invoice twice', kind: 'friction', sentiment: 'negative' },
-      {
-        text: 'Grommetry reports finally work, quuxification is great',
-        kind: 'high_point',
-        sentiment: 'positive',
-      },
+      { text: 'The zorblax export frobnicates every invoice twice', kind: 'friction' },
+      { text: 'Grommetry reports finally work, the export is great', kind: 'high_point' },
       { text: 'Only the job of this one was changed', job: 'billing' },
     ];
     const own = wordHeadsWith(rows, corrections);
-    expect(own.index.size).toBeGreaterThan(shipped.index.size);
-    let moved = 0;
-    for (const [t, row] of shipped.index) if (own.index.get(t) !== row) moved++;
-    expect(moved).toBe(0);
+    expect([...own.index]).toEqual([...shipped.index]);
     const counter = new TermCounter(shipped.index, shipped.frequencies.length);
-    const newWords = 'A zorblax in the grommetry, and the usual export';
-    for (const text of [
-      ...corrections.map((c) => c.text),
-      newWords,
-      ...rows.slice(0, 300).map((r) => r.text),
-    ]) {
-      expect(wordProbabilities(own, ownRows(own, counter.count(text)))).toEqual(
-        wordProbabilities(own, termCounts(terms(text))),
-      );
+    for (const text of [...corrections.map((c) => c.text), ...rows.slice(0, 300).map((r) => r.text)]) {
+      const read = wordProbabilities(own, counter.count(text));
+      expect(read).toEqual(wordProbabilities(own, termCounts(terms(text))));
+      expect(read.sentiment).toEqual(wordProbabilities(shipped, counter.count(text)).sentiment);
     }
-    // The terms only the corrections have count: read by the shipped rows alone they would be lost.
-    expect(wordProbabilities(own, counter.count(newWords))).not.toEqual(
-      wordProbabilities(own, termCounts(terms(newWords))),
+    // The kind decisions teach the kind head.
+    const [first] = corrections;
+    expect(wordProbabilities(own, counter.count(first!.text)).kind).not.toEqual(
+      wordProbabilities(shipped, counter.count(first!.text)).kind,
     );
   });
 });

@@ -9,7 +9,7 @@ import { eq, inArray } from 'drizzle-orm';
 import { createTestDb, testConfig, type TestDb } from './helpers/db.ts';
 import { ROTA_REWORDED, ticket, writeBundle } from './helpers/bundle.ts';
 import { importInProcessForTest } from './helpers/pipeline.ts';
-import { classifications, reviews, units } from '../db/schema/index.ts';
+import { classifications, customers, reviews, units } from '../db/schema/index.ts';
 import { getCustomerByKey, unitsWithTags } from '../db/queries.ts';
 import { saveJob } from '../db/reviews.ts';
 import { enqueueClassification } from '../workers/processors.ts';
@@ -67,9 +67,20 @@ describe('retraining on corrections', () => {
     expect(picked).not.toContain(v1);
     expect(picked).not.toContain(rota);
 
+    // An unsure kind: the customer's kind head learns from no decision yet (OWN_HEADS_FROM), so
+    // its kind cannot change; an unsure job can.
     await t.handle.db
       .update(classifications)
       .set({ kindConfidence: 0.3 })
+      .where(eq(classifications.unitId, rota));
+    expect((await unitsToReclassify(t.handle.db, customerId)).ids).not.toContain(rota);
+    // With heads of its own from one kind decision, the unsure kind could move... but no kind was decided.
+    expect((await unitsToReclassify(t.handle.db, customerId, { kind: 1, sentiment: 1 })).ids).not.toContain(
+      rota,
+    );
+    await t.handle.db
+      .update(classifications)
+      .set({ kindConfidence: 0.95, jobConfidence: 0.3 })
       .where(eq(classifications.unitId, rota));
     expect((await unitsToReclassify(t.handle.db, customerId)).ids).toContain(rota);
   });
@@ -160,6 +171,72 @@ describe('retraining on corrections', () => {
     const tagged = await unitsWithTags(t.handle.db, customerId);
     // The lexical heads put the voucher ticket nobody decided on under the new job.
     expect(tagged.find((u) => u.ref === 'ticket:702')!.job).toBe('gift-vouchers');
+  });
+
+  it("sends every unit when a decision gives the customer's kind or sentiment heads of their own, and unsure ones after", async () => {
+    // Two more tickets, which no one has decided on (the first three all were, above).
+    const more = [
+      ticket({
+        id: 704,
+        subject: 'Card machine',
+        description: 'The card machine at the bar drops the connection.',
+      }),
+      ticket({ id: 705, subject: 'Menu', description: 'Printing the new menu takes the whole afternoon.' }),
+    ];
+    await importInProcessForTest(t.handle, config, {
+      path: writeBundle({ tickets: [...tickets, ...more], surveyRows: [], transcripts: false }),
+    });
+    const [v1, v2, card] = [await idOf('ticket:701'), await idOf('ticket:702'), await idOf('ticket:704')];
+    const lexical = createLexicalClassifier();
+    const rt = createInProcessRuntime({ db: t.handle.db, config, classifier: async () => lexical });
+    await enqueueRetrain(rt, customerId);
+    await rt.drain();
+    await t.handle.db
+      .update(classifications)
+      .set({ jobConfidence: 0.95, kindConfidence: 0.95, sentimentConfidence: 0.95 });
+    const from = { kind: 99, sentiment: 2 };
+    const decide = (unitId: number, value: string) =>
+      t.handle.db
+        .insert(reviews)
+        .values({ customerId, unitId, action: 'set_sentiment', value, who: 'lead@test' })
+        .returning();
+    // A first sentiment decision: under the count, nothing is sure to move but what reads like it.
+    const [first] = await decide(v2, 'neutral');
+    const one = await unitsToReclassify(t.handle.db, customerId, from);
+    expect(one.ids).not.toContain(card);
+    await t.handle.db
+      .update(customers)
+      .set({ retrainedThrough: first!.id })
+      .where(eq(customers.id, customerId));
+    // The second reaches it: the sentiment head is the customer's own now, every undecided unit may move.
+    const [second] = await decide(v1, 'positive');
+    const decided = new Set(
+      (
+        await t.handle.db
+          .select({ id: reviews.unitId })
+          .from(reviews)
+          .where(eq(reviews.customerId, customerId))
+      ).map((r) => r.id),
+    );
+    const live = (
+      await t.handle.db.select({ id: units.id }).from(units).where(eq(units.customerId, customerId))
+    )
+      .map((u) => u.id)
+      .filter((id) => !decided.has(id));
+    expect(live).toContain(card);
+    expect((await unitsToReclassify(t.handle.db, customerId, from)).ids.sort()).toEqual(live.sort());
+    await t.handle.db
+      .update(customers)
+      .set({ retrainedThrough: second!.id })
+      .where(eq(customers.id, customerId));
+    // A third: the head learns again, the units with an unsure sentiment may move, sure ones not.
+    await decide(v1, 'neutral');
+    expect((await unitsToReclassify(t.handle.db, customerId, from)).ids).not.toContain(card);
+    await t.handle.db
+      .update(classifications)
+      .set({ sentimentConfidence: 0.3 })
+      .where(eq(classifications.unitId, card));
+    expect((await unitsToReclassify(t.handle.db, customerId, from)).ids).toContain(card);
   });
 
   it('a re-tag that fails to enqueue is done by the next run', async () => {
