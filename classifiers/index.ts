@@ -1064,38 +1064,27 @@ export class EmbeddingClassifier implements Classifier {
     const base = withSyntheticScores(this.training);
     const vecs = await this.embedder.embed(base.map((r) => r.text));
     const X = base.map((r, i) => concat(vecs[i]!, unitFeatures(r)));
-    const kindRows = corrections.filter((c) => c.kind);
-    const sentRows = corrections.filter((c) => c.sentiment);
     const corrVecs = await this.embedder.embed(corrections.map((c) => c.text));
-    const corrX = new Map(
-      corrections.map((c, i) => [c, concat(corrVecs[i]!, unitFeatures({ text: c.text }))]),
-    );
-    // A field without decisions to learn from keeps the shipped head (training it again with no
-    // rows of the customer's gives the same weights, in a second).
-    const kind =
-      shipped && kindRows.length === 0
-        ? { ...shipped.kind, heldOut: new Map<number, Float64Array>() }
-        : await trainCalibrated(
-            [...X, ...kindRows.map((c) => corrX.get(c)!)],
-            [...base.map((r) => r.kind), ...kindRows.map((c) => c.kind!)],
-            [...KINDS],
-            [...base.map((r) => r.group), ...kindRows.map((_, i) => `correction${i}`)],
-            [...base.map(rowWeight), ...kindRows.map(() => CORRECTION_WEIGHT)],
-            HEAD_L2,
-            shipped?.kind.temperature,
-          );
-    const sentiment =
-      shipped && sentRows.length === 0
-        ? { ...shipped.sentiment, heldOut: new Map<number, Float64Array>() }
-        : await trainCalibrated(
-            [...X, ...sentRows.map((c) => corrX.get(c)!)],
-            [...base.map((r) => r.sentiment), ...sentRows.map((c) => c.sentiment!)],
-            [...SENTIMENTS],
-            [...base.map((r) => r.group), ...sentRows.map((_, i) => `correction${i}`)],
-            [...base.map(rowWeight), ...sentRows.map(() => CORRECTION_WEIGHT)],
-            HEAD_L2,
-            shipped?.sentiment.temperature,
-          );
+    const corrX = corrections.map((c, i) => concat(corrVecs[i]!, unitFeatures({ text: c.text })));
+    // One field's head over the shipped sentences and the decisions that label it. A field without
+    // decisions to learn from keeps the shipped head (training it again with no rows of the
+    // customer's gives the same weights, in a second).
+    const headFor = async (field: 'kind' | 'sentiment', classes: readonly string[]) => {
+      const rows = corrections.map((c, i) => ({ label: c[field], x: corrX[i]! })).filter((r) => r.label);
+      if (shipped && rows.length === 0)
+        return { ...shipped[field], heldOut: new Map<number, Float64Array>() };
+      return trainCalibrated(
+        [...X, ...rows.map((r) => r.x)],
+        [...base.map((r) => r[field]), ...rows.map((r) => r.label!)],
+        [...classes],
+        [...base.map((r) => r.group), ...rows.map((_, i) => `correction${i}`)],
+        [...base.map(rowWeight), ...rows.map(() => CORRECTION_WEIGHT)],
+        HEAD_L2,
+        shipped?.[field].temperature,
+      );
+    };
+    const kind = await headFor('kind', KINDS);
+    const sentiment = await headFor('sentiment', SENTIMENTS);
     const other = KINDS.indexOf('other');
     const noJob = base
       .map((r, i) => ({ r, z: kind.heldOut.get(i) }))
