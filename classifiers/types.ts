@@ -46,19 +46,18 @@ export interface OwnHeadsFrom {
 /**
  * A customer's own kind and sentiment heads are the shipped ones trained again with its decisions
  * (trainKindSentiment). Below these counts its decisions tag only their own units (and units
- * with the same text), and the shipped heads tag the rest. `npm run bench:retrain` measured one
- * decision under heads trained with it: it changed the kind or sentiment of 2.8% of the
- * customer's other units (34 of 1,224 unit-trials), 4 of them right and 28 wrong against our dev
- * bundle's labels: a sentence encoder's neighbours share a kind about as often as not (pairs of
- * shipped sentences at cosine 0.65-0.70: 51%), so one decision carries little about the others.
- * Many decisions carry the customer's own way of writing: `gapmap eval --confirm n` with the
- * first n units per job decided, against the same units without kind and sentiment decisions:
- * dev bundle kind macro-F1 0.685 -> 0.689 with about 8 decisions per customer, 0.689 -> 0.698
- * with about 16 and 0.684 -> 0.714 with about 31. Sentiment heads trained with every decision
- * fell there at each of them (0.754 -> 0.748, 0.751 -> 0.748, 0.752 -> 0.730), while on airline
- * tweets, a domain the shipped sentences do not cover, they rose from 50 decisions per airline
- * (0.721 -> 0.745; 10: 0.721 -> 0.718). Kind learns from about 15
- * decisions, sentiment from 50.
+ * with the same text), and the shipped heads tag the rest. One decision says little about the
+ * others: pairs of shipped sentences at cosine 0.65-0.70 share a kind 51% of the time. Trained
+ * into the customer's heads, one correcting decision changed the kind or sentiment of 2.7% of its
+ * other units, 11 right and 12 wrong against our dev bundle's labels (`npm run bench:retrain`;
+ * with the shipped heads before 170 more notes joined their sentences, 4 right and 28 wrong).
+ * Many decisions carry the customer's own way of writing: `gapmap eval --confirm n` against
+ * `--confirm n --confirm-fields job` on the dev bundle, kind macro-F1 0.704 -> 0.706 with about 8
+ * decisions per customer, 0.710 -> 0.708 with about 16 and 0.697 -> 0.737 with about 31.
+ * Sentiment heads trained with every decision moved there by -0.005 / +0.007 / -0.009, and rose on
+ * airline tweets, a domain the shipped sentences do not cover, from 50 decisions per airline
+ * (0.718 -> 0.740; 10: 0.717 -> 0.716). Kind learns from 15 decisions, sentiment from 50: read off
+ * these figures, one count per field.
  */
 export const OWN_HEADS_FROM: OwnHeadsFrom = { kind: 15, sentiment: 50 };
 

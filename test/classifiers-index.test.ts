@@ -443,7 +443,7 @@ describe('embedding classifier (bundled USE-lite)', () => {
       'I take the Harbour Kitchen bread order over the phone before the vans leave',
       'Harbour Kitchen sends its wholesale order as a photo of a notepad',
     ];
-    const text = 'Harbour Kitchen swapped days again.';
+    const text = 'Harbour Kitchen swapped days again and I had to redo the week.';
     const [alone] = await classifier.classify([unit(1, text)], bakery);
     expect(alone!.job).toBe('staff-rota');
 
