@@ -166,15 +166,22 @@ describe('output into a pipe', () => {
     });
     const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
     const closed = new Promise((resolve) => child.stdout.on('close', resolve));
-    // Read nothing until the command has exited or three seconds have passed: the pipe fills, and
-    // the command must not exit with lines still queued (it waits for the reader instead).
-    child.stdout.pause();
-    await Promise.race([exited, new Promise((resolve) => setTimeout(resolve, 3000))]);
     let out = '';
     let err = '';
-    child.stdout.on('data', (b: Buffer) => (out += b.toString()));
     child.stderr.on('data', (b: Buffer) => (err += b.toString()));
-    child.stdout.resume();
+    // Read nothing until the command has exited or three seconds have passed: the pipe fills, and
+    // the command must not exit with lines still queued (it waits for the reader instead). A
+    // 'readable' listener holds the data until read() (a paused stream without one is resumed by
+    // Node when the child exits, and what it held is dropped: the test then lost lines the command
+    // had written).
+    let reading = false;
+    const readAll = () => {
+      for (let b: Buffer | null; (b = child.stdout.read() as Buffer | null) !== null;) out += b.toString();
+    };
+    child.stdout.on('readable', () => reading && readAll());
+    await Promise.race([exited, new Promise((resolve) => setTimeout(resolve, 3000))]);
+    reading = true;
+    readAll();
     expect(await exited).toBe(0);
     await closed;
     const lines = out.trim().split('\n');
