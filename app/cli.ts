@@ -370,10 +370,22 @@ program
     ) => {
       const confirmFields = (flags.confirmFields ?? 'job,kind,sentiment').split(',').map((f) => f.trim());
       const unknown = confirmFields.filter((f) => !CONFIRM_FIELDS.includes(f as ConfirmField));
+      if (flags.confirmFields?.startsWith('--')) {
+        throw new GapmapError(
+          'bad_input',
+          `--confirm-fields needs a value (some of job, kind, sentiment separated by commas), not the flag ${flags.confirmFields}`,
+        );
+      }
       if (unknown.length > 0) {
         throw new GapmapError(
           'bad_input',
           `--confirm-fields: expected some of job, kind, sentiment separated by commas, got "${flags.confirmFields}"`,
+        );
+      }
+      if (flags.confirmFields !== undefined && flags.confirm === undefined) {
+        throw new GapmapError(
+          'bad_input',
+          '--confirm-fields says which labels of the confirmed units are given: it needs --confirm <n>',
         );
       }
       const confirm = flags.confirm === undefined ? 0 : Number(flags.confirm);

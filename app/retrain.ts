@@ -26,8 +26,9 @@ export function termVector(text: string): Map<string, number> {
   return v;
 }
 
-/** Which of a unit's kind and sentiment the customer's new heads can tag differently (its job always can). */
+/** Which of a unit's tags the customer's new heads can tag differently. */
 export interface Movable {
+  job: boolean;
   kind: boolean;
   sentiment: boolean;
 }
@@ -42,7 +43,12 @@ export function likelyToChange(
   corrected: Map<string, number>[],
   movable: Movable,
 ): boolean {
-  const unsure = Math.min(unit.job, movable.kind ? unit.kind : 1, movable.sentiment ? unit.sentiment : 1);
+  if (!movable.job && !movable.kind && !movable.sentiment) return false;
+  const unsure = Math.min(
+    movable.job ? unit.job : 1,
+    movable.kind ? unit.kind : 1,
+    movable.sentiment ? unit.sentiment : 1,
+  );
   if (unsure < UNSURE) return true;
   const v = termVector(unit.text);
   return corrected.some((c) => cosine(v, c) >= CLOSE);
@@ -76,8 +82,11 @@ export async function unitsToReclassify(
     .select({ reviewId: reviews.id, unitId: reviews.unitId, action: reviews.action })
     .from(reviews)
     .where(and(eq(reviews.customerId, customerId), isNotNull(reviews.unitId)));
-  // Units a person decided keep that decision: never classified again for it.
-  const decidedIds = new Set(decided.map((d) => d.unitId));
+  const fieldsOf = new Map<number | null, Set<string>>();
+  for (const d of decided) {
+    if (!fieldsOf.has(d.unitId)) fieldsOf.set(d.unitId, new Set());
+    fieldsOf.get(d.unitId)!.add(d.action);
+  }
   // The customer's own kind and sentiment heads learn from its decisions once it has enough of
   // them (OWN_HEADS_FROM, as the classifier's headsLessons): below that its units' kind and
   // sentiment cannot change; the decision that reaches the count can change every unit's.
@@ -90,7 +99,6 @@ export async function unitsToReclassify(
   });
   const kind = fieldMoves('set_kind', from.kind);
   const sentiment = fieldMoves('set_sentiment', from.sentiment);
-  const movable = { kind: kind.moves, sentiment: sentiment.moves };
   const corrected = [...new Map(fresh.map((d) => [d.unitId, termVector(d.text)])).values()];
   const rows = await db
     .select({
@@ -103,9 +111,34 @@ export async function unitsToReclassify(
     .from(units)
     .innerJoin(classifications, eq(classifications.unitId, units.id))
     .where(and(eq(units.customerId, customerId), isNull(units.deletedAt)));
+  // A person's decision on a field stays (the classifier answers it with the decision, and reads
+  // overlay it): a unit is worth classifying again for the fields left to the machine that can
+  // move: its job after a decision naming a job or when the kind head learns (its P(other) gates
+  // the job), its kind and sentiment when the customer's heads for them learn. A unit with the
+  // words of a new decision takes that decision's fields (the classifier's same-text rule).
   const everyUnit = kind.all || sentiment.all;
+  const kindMoves = kind.moves || kind.all;
+  const moves: Movable = {
+    job: kindMoves || decided.some((d) => d.action === 'set_job' && d.reviewId > before),
+    kind: kindMoves,
+    sentiment: sentiment.moves || sentiment.all,
+  };
+  const freshUnits = new Map(fresh.map((d) => [d.unitId, d.text]));
+  const freshTexts = new Set(freshUnits.values());
   const ids = rows
-    .filter((r) => !decidedIds.has(r.id) && (everyUnit || likelyToChange(r, corrected, movable)))
+    .filter((r) => {
+      const f = fieldsOf.get(r.id);
+      const open = (action: string) => !f?.has(action);
+      if (freshTexts.has(r.text) && !freshUnits.has(r.id))
+        return open('set_job') || open('set_kind') || open('set_sentiment');
+      const movable = {
+        job: moves.job && open('set_job'),
+        kind: moves.kind && open('set_kind'),
+        sentiment: moves.sentiment && open('set_sentiment'),
+      };
+      if (!movable.job && !movable.kind && !movable.sentiment) return false;
+      return everyUnit || likelyToChange(r, corrected, movable);
+    })
     .map((r) => r.id);
   return { ids, through };
 }

@@ -77,7 +77,12 @@ for (const decision of ['correcting', 'accepting'] as const) {
       const corrected = [termVector(l.text)];
       // What the customer's own heads learn from this one decision (headsLessons): which fields can move.
       const lessons = headsLessons([example]);
-      const movable = { kind: lessons.some((e) => e.kind), sentiment: lessons.some((e) => e.sentiment) };
+      const kindMoves = lessons.some((e) => e.kind);
+      const movable = {
+        job: kindMoves || example.job !== undefined,
+        kind: kindMoves,
+        sentiment: lessons.some((e) => e.sentiment),
+      };
       mine.forEach((u, i) => {
         if (i === d) return;
         const b = before[i]!;

@@ -138,6 +138,18 @@ describe('usage errors', () => {
       2,
       'gapmap: --limit: expected a whole number from 1 to 1000000, got "0"',
     ]);
+    expect(await code(['eval', 'demo/bundle', '--confirm-fields', 'job'])).toEqual([
+      2,
+      'gapmap: --confirm-fields says which labels of the confirmed units are given: it needs --confirm <n>',
+    ]);
+    expect(await code(['eval', 'demo/bundle', '--confirm', '2', '--confirm-fields', '--json'])).toEqual([
+      2,
+      'gapmap: --confirm-fields needs a value (some of job, kind, sentiment separated by commas), not the flag --json',
+    ]);
+    expect(await code(['eval', 'demo/bundle', '--confirm', '2', '--confirm-fields', 'job,mood'])).toEqual([
+      2,
+      'gapmap: --confirm-fields: expected some of job, kind, sentiment separated by commas, got "job,mood"',
+    ]);
     expect((await code(['import', '--help']))[0]).toBe(0);
   });
 });

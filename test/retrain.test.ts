@@ -5,7 +5,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { eq, inArray } from 'drizzle-orm';
+import { and, eq, inArray } from 'drizzle-orm';
 import { createTestDb, testConfig, type TestDb } from './helpers/db.ts';
 import { ROTA_REWORDED, ticket, writeBundle } from './helpers/bundle.ts';
 import { importInProcessForTest } from './helpers/pipeline.ts';
@@ -208,14 +208,16 @@ describe('retraining on corrections', () => {
       .update(customers)
       .set({ retrainedThrough: first!.id })
       .where(eq(customers.id, customerId));
-    // The second reaches it: the sentiment head is the customer's own now, every undecided unit may move.
+    // The second reaches it: the sentiment head is the customer's own now, every unit whose
+    // sentiment no one decided may move, one with a decision on another field too (the rota ticket's
+    // kind was decided above).
     const [second] = await decide(v1, 'positive');
     const decided = new Set(
       (
         await t.handle.db
           .select({ id: reviews.unitId })
           .from(reviews)
-          .where(eq(reviews.customerId, customerId))
+          .where(and(eq(reviews.customerId, customerId), eq(reviews.action, 'set_sentiment')))
       ).map((r) => r.id),
     );
     const live = (
@@ -224,6 +226,7 @@ describe('retraining on corrections', () => {
       .map((u) => u.id)
       .filter((id) => !decided.has(id));
     expect(live).toContain(card);
+    expect(live).toContain(await idOf('ticket:703'));
     expect((await unitsToReclassify(t.handle.db, customerId, from)).ids.sort()).toEqual(live.sort());
     await t.handle.db
       .update(customers)
@@ -237,6 +240,35 @@ describe('retraining on corrections', () => {
       .set({ sentimentConfidence: 0.3 })
       .where(eq(classifications.unitId, card));
     expect((await unitsToReclassify(t.handle.db, customerId, from)).ids).toContain(card);
+  });
+
+  it('sends a unit with the words of a new decision, though a person decided another of its fields', async () => {
+    const twins = [706, 707].map((id) =>
+      ticket({ id, subject: 'Till', description: 'The till prints every receipt twice.' }),
+    );
+    await importInProcessForTest(t.handle, config, {
+      path: writeBundle({ tickets: [...tickets, ...twins], surveyRows: [], transcripts: false }),
+    });
+    const [a, b] = [await idOf('ticket:706'), await idOf('ticket:707')];
+    const lexical = createLexicalClassifier();
+    const rt = createInProcessRuntime({ db: t.handle.db, config, classifier: async () => lexical });
+    await enqueueRetrain(rt, customerId);
+    await rt.drain();
+    await t.handle.db
+      .update(classifications)
+      .set({ jobConfidence: 0.95, kindConfidence: 0.95, sentimentConfidence: 0.95 });
+    await t.handle.db
+      .insert(reviews)
+      .values({ customerId, unitId: b, action: 'set_job', value: 'staff-rota', who: 'lead@test' });
+    await enqueueRetrain(rt, customerId);
+    await rt.drain();
+    // A kind decision on one twin, below the count: the other takes it (same words), its job stays decided.
+    await t.handle.db
+      .insert(reviews)
+      .values({ customerId, unitId: a, action: 'set_kind', value: 'friction', who: 'lead@test' });
+    const picked = (await unitsToReclassify(t.handle.db, customerId)).ids;
+    expect(picked).toContain(b);
+    expect(picked).not.toContain(a);
   });
 
   it('a re-tag that fails to enqueue is done by the next run', async () => {
