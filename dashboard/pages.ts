@@ -454,6 +454,8 @@ export function reviewPage(p: {
     who: string;
     at: Date;
   }[];
+  /** headsLearning's note: how far the decisions are from teaching kind and sentiment. */
+  learning: string;
 }): Html {
   const key = p.customer.key;
   const jobName = (k: string | null) =>
@@ -467,7 +469,8 @@ export function reviewPage(p: {
     data: { page: 'review', customer: key },
     body: html`<p class="crumbs"><a href="/customers/${enc(key)}">${p.customer.name} map</a> › review</p>
 <div class="page-head"><h1>Review queue <span class="muted">${p.customer.name}</span></h1>
-<p class="muted"><span id="queue-total">${p.total}</span> units nobody has checked, least sure first</p></div>
+<p class="muted"><span id="queue-total">${p.total}</span> units nobody has checked, least sure first</p>
+<p class="muted small" id="learning">${p.learning}</p></div>
 <p class="live" id="review-live" role="status" aria-live="polite"></p>
 <div class="review-grid">
 <section aria-labelledby="units-h">

@@ -61,6 +61,7 @@ import {
   decideUnit,
   entryQueue,
   listDecisions,
+  headsLearning,
   mapVersion,
   mergeEntries,
   saveJob,
@@ -450,14 +451,27 @@ export function createDashboard(p: AppOptions): { app: Hono<Env>; background: Ba
 
   app.get('/customers/:key/review', need('lead'), async (c) => {
     const customer = await customerOf(c.req.param('key'));
-    const [jobs, queue, total, entries, decisions] = await Promise.all([
+    const [jobs, queue, total, entries, decisions, learning] = await Promise.all([
       jobsOf(db, customer.id),
       unitQueue(db, customer.id, { limit: 50 }),
       countUnitQueue(db, customer.id),
       entryQueue(db, customer.id, { limit: 30 }),
       listDecisions(db, customer.id, { limit: 20 }),
+      headsLearning(db, customer.id),
     ]);
-    return page(c, reviewPage({ actor: actorOf(c), customer, jobs, queue, total, entries, decisions }));
+    return page(
+      c,
+      reviewPage({
+        actor: actorOf(c),
+        customer,
+        jobs,
+        queue,
+        total,
+        entries,
+        decisions,
+        learning: learning.note,
+      }),
+    );
   });
 
   app.get('/customers/:key/jobs', need('lead'), async (c) => {
@@ -656,7 +670,8 @@ export function createDashboard(p: AppOptions): { app: Hono<Env>; background: Ba
       expected: body.action === 'accept' ? body.expected : undefined,
     });
     background.mapChanged(customer.id);
-    return c.json({ ok: true, ref: body.ref, decisions: res.rows });
+    const learning = await headsLearning(db, customer.id);
+    return c.json({ ok: true, ref: body.ref, decisions: res.rows, learning });
   });
 
   app.post('/api/customers/:key/entries/merge', need('lead'), async (c) => {

@@ -12,6 +12,7 @@ import { classifications, customers, items, jobs, mapEntries, reviews, units } f
 import type { MapRow, SentimentMix } from './schema/index.ts';
 import { GapmapError } from '../app/errors.ts';
 import { rowsOf, unitsWithTags } from './queries.ts';
+import { OWN_HEADS_FROM, type OwnHeadsFrom } from '../classifiers/types.ts';
 import { hashOf } from '../app/store.ts';
 import { JOB_TEXT_MAX, jobTextTooLong } from '../ingest/types.ts';
 
@@ -499,6 +500,41 @@ export async function listDecisions(db: Db, customerId: number, p: { limit?: num
     .where(eq(reviews.customerId, customerId))
     .orderBy(desc(reviews.id))
     .limit(p.limit ?? 100);
+}
+
+/**
+ * How far a customer's decisions are from teaching its own kind and sentiment heads: per field,
+ * how many units people decided it for and the count from which they teach (OWN_HEADS_FROM, as
+ * the classifier's headsLessons counts them), and a sentence for the review page.
+ */
+export async function headsLearning(
+  db: Db,
+  customerId: number,
+  from: OwnHeadsFrom = OWN_HEADS_FROM,
+): Promise<{
+  kind: { decided: number; from: number };
+  sentiment: { decided: number; from: number };
+  note: string;
+}> {
+  const [row] = await db
+    .select({
+      kind: sql<number>`(count(distinct ${reviews.unitId}) filter (where ${reviews.action} = 'set_kind'))::int`,
+      sentiment: sql<number>`(count(distinct ${reviews.unitId}) filter (where ${reviews.action} = 'set_sentiment'))::int`,
+    })
+    .from(reviews)
+    .where(eq(reviews.customerId, customerId));
+  const kind = { decided: row?.kind ?? 0, from: from.kind };
+  const sentiment = { decided: row?.sentiment ?? 0, from: from.sentiment };
+  const part = (name: string, f: { decided: number; from: number }) =>
+    f.decided >= f.from
+      ? `${name} tags learn from this customer's ${f.decided} ${name.toLowerCase()} decisions`
+      : `${name} tags learn from this customer's decisions once there are ${f.from} (${f.decided} so far)`;
+  const waiting = kind.decided < kind.from || sentiment.decided < sentiment.from;
+  const note =
+    `${part('Kind', kind)}; ${part('Sentiment', sentiment).replace(/^Sentiment/, 'sentiment')}.` +
+    (waiting ? ' Until then a decision fixes its own unit and units with the same words.' : '') +
+    ' Jobs learn from every decision.';
+  return { kind, sentiment, note };
 }
 
 const JOB_KEY = /^[a-z0-9][a-z0-9_-]{0,63}$/;

@@ -110,6 +110,13 @@ describe('review page', () => {
       page.locator('#queue li.qitem').evaluateAll((ls) => ls.map((l) => (l as HTMLElement).dataset.ref!));
     const currentRef = () => page.locator('#queue li.qitem.current').getAttribute('data-ref');
     const total = async () => Number(await page.locator('#queue-total').textContent());
+    // The note on how far the decisions are from teaching the customer's kind head: its count so far.
+    const kindSoFar = async () =>
+      Number(
+        /^Kind tags learn .*? \((\d+) so far\)/.exec((await page.locator('#learning').textContent())!)?.[1],
+      );
+    const kindAtStart = await kindSoFar();
+    expect(kindAtStart).toBeGreaterThanOrEqual(0);
 
     // `f` then `-` on the second unit: both stored, in order; the count goes down once; the third unit is next.
     await page.keyboard.press('j');
@@ -141,6 +148,8 @@ describe('review page', () => {
       ['set_kind', 'high_point'],
     ]);
     expect(await total()).toBe(before - 2);
+    // Two more units' kinds decided (the third's twice): the note, updated from the answers, counts them.
+    await expect.poll(kindSoFar, POLL).toBe(kindAtStart + 2);
     const units = (await (await fetch(`${server.url}/api/customers/kiln-cafe/units`)).json()) as {
       ref: string;
       tags: { kind: string; sentiment: string };

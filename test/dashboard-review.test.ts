@@ -14,6 +14,8 @@ import { createDashboard } from '../dashboard/server.ts';
 import { createApiToken, createUser } from '../dashboard/auth.ts';
 import { classifications, jobs, reviews, units } from '../db/schema/index.ts';
 import { getCustomerByKey, unitsWithTags, reviewedExamples } from '../db/queries.ts';
+import { headsLearning } from '../db/reviews.ts';
+import { OWN_HEADS_FROM } from '../classifiers/types.ts';
 import type { Config } from '../app/env.ts';
 
 let t: TestDb;
@@ -75,9 +77,35 @@ describe('review queue', () => {
     const conf = q.units.map((u: { confidence: number }) => u.confidence);
     expect(conf).toEqual([...conf].sort((a, b) => a - b));
     const first = q.units[0].ref;
-    expect(
-      (await api('POST', '/api/customers/kiln-cafe/units/decide', { ref: first, action: 'accept' })).status,
-    ).toBe(200);
+    const before = await headsLearning(t.handle.db, customerId);
+    const decided = await api('POST', '/api/customers/kiln-cafe/units/decide', {
+      ref: first,
+      action: 'accept',
+    });
+    expect(decided.status).toBe(200);
+    // The answer says how far the customer's decisions are from teaching its kind and sentiment heads.
+    expect(decided.json.learning).toMatchObject({
+      kind: { decided: before.kind.decided + 1, from: OWN_HEADS_FROM.kind },
+      sentiment: { decided: before.sentiment.decided + 1, from: OWN_HEADS_FROM.sentiment },
+    });
+    expect(decided.json.learning.note).toContain(
+      `Kind tags learn from this customer's decisions once there are ${OWN_HEADS_FROM.kind} (${before.kind.decided + 1} so far)`,
+    );
+    expect(decided.json.learning.note).toContain('Until then a decision fixes its own unit');
+    const page = await dash.app.request('/customers/kiln-cafe/review', { headers: auth });
+    expect(page.status).toBe(200);
+    expect(await page.text()).toMatch(
+      new RegExp(
+        `id="learning">Kind tags learn from this customer.{1,6}s decisions once there are ${OWN_HEADS_FROM.kind}`,
+      ),
+    );
+    // Past the count the note says the tags learn, and drops the "until then".
+    const past = await headsLearning(t.handle.db, customerId, { kind: 1, sentiment: 99 });
+    expect(past.note).toContain(`Kind tags learn from this customer's ${past.kind.decided} kind decisions`);
+    expect(past.note).toContain('sentiment tags learn from this customer');
+    expect((await headsLearning(t.handle.db, customerId, { kind: 1, sentiment: 1 })).note).not.toContain(
+      'Until then',
+    );
     const q2 = (await api('GET', '/api/customers/kiln-cafe/review-queue')).json;
     expect(q2.total).toBe(q.total - 1);
     expect(q2.units.map((u: { ref: string }) => u.ref)).not.toContain(first);

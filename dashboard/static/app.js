@@ -144,7 +144,7 @@ if (page === 'review') {
   const send = async (li, run, action, value, expected) => {
     const ref = li.dataset.ref;
     try {
-      await api(
+      const res = await api(
         'POST',
         `${cust()}/units/decide`,
         action === 'accept'
@@ -154,6 +154,7 @@ if (page === 'review') {
             : { ref, action, value },
       );
       run.stored++;
+      if (res && res.learning) $('#learning').textContent = res.learning.note;
       logDecision(`you: ${action} ${ref}${value !== undefined ? ` → ${value}` : ''}`);
       say(
         'review-live',
