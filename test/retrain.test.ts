@@ -52,6 +52,21 @@ afterAll(async () => {
 
 const idOf = async (ref: string) => (await t.handle.db.select().from(units).where(eq(units.ref, ref)))[0]!.id;
 
+/**
+ * A runtime with the lexical classifier, after the retrain the decisions so far call for; then
+ * every tag sure, so only what a new decision makes movable can pick a unit.
+ */
+const retrainedAndSure = async () => {
+  const lexical = createLexicalClassifier();
+  const rt = createInProcessRuntime({ db: t.handle.db, config, classifier: async () => lexical });
+  await enqueueRetrain(rt, customerId);
+  await rt.drain();
+  await t.handle.db
+    .update(classifications)
+    .set({ jobConfidence: 0.95, kindConfidence: 0.95, sentimentConfidence: 0.95 });
+  return rt;
+};
+
 describe('retraining on corrections', () => {
   it('picks the unsure units and those close to a corrected one, not the person-decided one', async () => {
     const [v1, v2, rota] = [await idOf('ticket:701'), await idOf('ticket:702'), await idOf('ticket:703')];
@@ -187,13 +202,7 @@ describe('retraining on corrections', () => {
       path: writeBundle({ tickets: [...tickets, ...more], surveyRows: [], transcripts: false }),
     });
     const [v1, v2, card] = [await idOf('ticket:701'), await idOf('ticket:702'), await idOf('ticket:704')];
-    const lexical = createLexicalClassifier();
-    const rt = createInProcessRuntime({ db: t.handle.db, config, classifier: async () => lexical });
-    await enqueueRetrain(rt, customerId);
-    await rt.drain();
-    await t.handle.db
-      .update(classifications)
-      .set({ jobConfidence: 0.95, kindConfidence: 0.95, sentimentConfidence: 0.95 });
+    await retrainedAndSure();
     const from = { kind: 99, sentiment: 2 };
     const decide = (unitId: number, value: string) =>
       t.handle.db
@@ -250,13 +259,7 @@ describe('retraining on corrections', () => {
       path: writeBundle({ tickets: [...tickets, ...twins], surveyRows: [], transcripts: false }),
     });
     const [a, b] = [await idOf('ticket:706'), await idOf('ticket:707')];
-    const lexical = createLexicalClassifier();
-    const rt = createInProcessRuntime({ db: t.handle.db, config, classifier: async () => lexical });
-    await enqueueRetrain(rt, customerId);
-    await rt.drain();
-    await t.handle.db
-      .update(classifications)
-      .set({ jobConfidence: 0.95, kindConfidence: 0.95, sentimentConfidence: 0.95 });
+    const rt = await retrainedAndSure();
     await t.handle.db
       .insert(reviews)
       .values({ customerId, unitId: b, action: 'set_job', value: 'staff-rota', who: 'lead@test' });
