@@ -83,7 +83,11 @@ afterAll(async () => {
  * The lexical classifier, reporting `report` as the anchors each batch chose, recording the
  * contexts (and handing each to `also`).
  */
-function recording(report: (texts: string[]) => JobAnchor[], also?: (context: CustomerContext) => void) {
+function recording(
+  report: (texts: string[]) => JobAnchor[],
+  also?: (context: CustomerContext) => void,
+  db: Db = t.handle.db,
+) {
   const lexical = createLexicalClassifier();
   const seen: CustomerContext[] = [];
   const classifier: Classifier = {
@@ -98,7 +102,7 @@ function recording(report: (texts: string[]) => JobAnchor[], also?: (context: Cu
   };
   return {
     seen,
-    rt: createInProcessRuntime({ db: t.handle.db, config, classifier: async () => classifier }),
+    rt: createInProcessRuntime({ db, config, classifier: async () => classifier }),
   };
 }
 
@@ -261,6 +265,27 @@ describe("the customer's own kind and sentiment heads kept per customer", () => 
       .from(customerHeads)
       .where(eq(customerHeads.customerId, customerId));
     expect(rows.map((r) => r.key)).toEqual(['v1:corrections-b']);
+  });
+});
+
+describe("the customer's own heads in the embedded mode", () => {
+  it('are not kept in PGlite: the classify stage hands the classifier no store there', async () => {
+    const lite = await openDb({ home: tempDir() });
+    try {
+      await importInProcessForTest(lite, config, {
+        path: writeBundle({ surveyRows: [], transcripts: false }),
+      });
+      const [c] = await lite.db.select().from(units).limit(1);
+      await lite.db.delete(classifications);
+      const { seen, rt } = recording(() => [], undefined, lite.db);
+      await enqueueClassification(rt, [c!.customerId]);
+      await rt.drain();
+      expect(seen.length).toBeGreaterThan(0);
+      expect(seen.every((context) => context.headsStore === undefined)).toBe(true);
+      expect(await lite.db.select().from(customerHeads)).toEqual([]);
+    } finally {
+      await lite.close();
+    }
   });
 });
 

@@ -3,7 +3,7 @@
  * `gapmap worker`; the embedded mode calls the same functions in-process, in order.
  */
 import { UnrecoverableError } from 'bullmq';
-import type { Db } from '../db/client.ts';
+import { isEmbeddedDb, type Db } from '../db/client.ts';
 import type { Config } from '../app/env.ts';
 import type {
   Classifier,
@@ -133,7 +133,9 @@ export const processors: Processors = {
         ...(stored.length > 0 ? { anchors: stored } : { onAnchors: (a: JobAnchor[]) => (chosen = a) }),
         regressions,
         onRegressions: (c) => (decided = c),
-        headsStore: customerHeadsStore(rt.db, customerId),
+        // Kept for other processes and restarts, not in the embedded mode: writing them to PGlite
+        // (2.5 MB) held the server's event loop longer than training them again does.
+        ...(isEmbeddedDb(rt.db) ? {} : { headsStore: customerHeadsStore(rt.db, customerId) }),
       });
       // Before the tags: a batch retried after a crash skips the units it wrote, and would not
       // choose these again. Merging twice is harmless (one row per unit). An anchor is a unit's text.
