@@ -27,6 +27,9 @@ export interface TrainOptions {
   balance?: boolean;
 }
 
+/** Adam steps between two turns of the event loop in trainSoftmax (about 50 ms of work on a 2,000-row head). */
+const YIELD_EVERY = 16;
+
 export async function trainSoftmax(
   X: Float32Array[],
   labels: string[],
@@ -77,6 +80,9 @@ export async function trainSoftmax(
   const xsT = tf.transpose(xs);
   const resid = tf.reshape(ws, [n, 1]);
   for (let s = 1; s <= steps; s++) {
+    // The steps run on this thread's event loop (the wasm kernels are synchronous): let it answer
+    // other work between every few of them (a server retraining a customer's heads).
+    if (s % YIELD_EVERY === 0) await new Promise((resolve) => setImmediate(resolve));
     const next = tf.tidy(() => {
       const p = tf.softmax(tf.add(tf.matMul(xs, Wt), bt));
       const g = tf.mul(tf.sub(p, ys), resid);
@@ -308,12 +314,43 @@ export interface SparseSoftmaxHead {
   b: Float64Array;
 }
 
+/** Runs a training generator to its end at once. */
+export function runSteps<T>(steps: Generator<void, T>): T {
+  for (;;) {
+    const r = steps.next();
+    if (r.done) return r.value;
+  }
+}
+
+/**
+ * Runs a training generator, giving the event loop a turn at each of its yields: the same
+ * computation as runSteps, for a process that serves requests meanwhile (the embedded server
+ * retraining a customer's heads held every request for over a second without it).
+ */
+export async function runStepsYielding<T>(steps: Generator<void, T>): Promise<T> {
+  for (;;) {
+    const r = steps.next();
+    if (r.done) return r.value;
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+}
+
 export function trainSparseSoftmax(
   X: Map<string, number>[],
   labels: number[],
   classes: number,
   opts: { epochs?: number; learningRate?: number; l2?: number } = {},
 ): SparseSoftmaxHead {
+  return runSteps(sparseSoftmaxSteps(X, labels, classes, opts));
+}
+
+/** trainSparseSoftmax's training, yielding after each epoch (runSteps, runStepsYielding). */
+export function* sparseSoftmaxSteps(
+  X: Map<string, number>[],
+  labels: number[],
+  classes: number,
+  opts: { epochs?: number; learningRate?: number; l2?: number } = {},
+): Generator<void, SparseSoftmaxHead> {
   const epochs = opts.epochs ?? 30;
   const lr0 = opts.learningRate ?? 0.5;
   const l2 = opts.l2 ?? 1e-4;
@@ -359,6 +396,7 @@ export function trainSparseSoftmax(
         for (let k = 0; k < classes; k++) W[base + k]! -= lr * (g[k]! * val[j]! + l2 * W[base + k]!);
       }
     }
+    yield;
   }
   const head: SparseSoftmaxHead = { classes, W: new Map(), b };
   for (const [f, r] of rowOf) head.W.set(f, W.subarray(r * classes, (r + 1) * classes));

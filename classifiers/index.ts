@@ -67,6 +67,9 @@ import {
   sparseLogits,
   trainSoftmax,
   trainSparseSoftmax,
+  runSteps,
+  runStepsYielding,
+  sparseSoftmaxSteps,
   type SoftmaxHead,
   type SparseSoftmaxHead,
 } from './heads.ts';
@@ -267,8 +270,13 @@ export function wordProbabilities(
  * at its row of the shipped word heads: the shipped TermCounter's tally of a text reads both.
  */
 export function wordHeadsWith(training: TrainingRow[], corrections: LabelledExample[]): WordHeads {
+  return runSteps(wordHeadsWithSteps(training, corrections));
+}
+
+/** wordHeadsWith's training, yielding now and then (runStepsYielding: a server stays responsive). */
+export function wordHeadsWithSteps(training: TrainingRow[], corrections: LabelledExample[]) {
   const extra = corrections.flatMap((c) => Array.from({ length: CORRECTION_WEIGHT }, () => c));
-  return trainWordHeads(
+  return wordHeadsSteps(
     [...training.map((r) => r.text), ...extra.map((c) => c.text)],
     [...training.map((r) => r.kind), ...extra.map((c) => c.kind)],
     [...training.map((r) => r.sentiment), ...extra.map((c) => c.sentiment)],
@@ -302,18 +310,33 @@ export function trainWordHeads(
    */
   corpus = texts.length,
 ): WordHeads {
+  return runSteps(wordHeadsSteps(texts, kinds, sentiments, corpus));
+}
+
+/** trainWordHeads' training, yielding between its parts (runSteps, runStepsYielding). */
+function* wordHeadsSteps(
+  texts: string[],
+  kinds: (Kind | undefined)[],
+  sentiments: (Sentiment | undefined)[],
+  corpus: number,
+): Generator<void, WordHeads> {
   const tfidf = new TfIdf(texts.slice(0, corpus));
-  const X = texts.map((t) => tfidf.vector(t));
+  yield;
+  const X: Map<string, number>[] = [];
+  for (let i = 0; i < texts.length; i++) {
+    X.push(tfidf.vector(texts[i]!));
+    if (i % 500 === 499) yield;
+  }
   const fit = <C extends string>(labels: (C | undefined)[], classes: readonly C[]) => {
     const idx = labels.map((_, i) => i).filter((i) => labels[i] !== undefined);
-    return trainSparseSoftmax(
+    return sparseSoftmaxSteps(
       idx.map((i) => X[i]!),
       idx.map((i) => classes.indexOf(labels[i]!)),
       classes.length,
     );
   };
-  const kind = fit(kinds, KINDS);
-  const sentiment = fit(sentiments, SENTIMENTS);
+  const kind = yield* fit(kinds, KINDS);
+  const sentiment = yield* fit(sentiments, SENTIMENTS);
   const vocabulary = [...tfidf.vocabulary()];
   const stride = 1 + kind.classes + sentiment.classes;
   const index = new Map<string, number>();
@@ -1015,7 +1038,7 @@ export class EmbeddingClassifier implements Classifier {
               );
             }
           }
-          return fromSaved(saved, wordHeadsWith(this.training, []));
+          return fromSaved(saved, await runStepsYielding(wordHeadsWithSteps(this.training, [])));
         }
       } catch {
         // A damaged cache file is retrained and rewritten below.
@@ -1096,7 +1119,7 @@ export class EmbeddingClassifier implements Classifier {
       kind,
       sentiment,
       noJob: shipped?.noJob ?? noJob,
-      words: wordHeadsWith(this.training, corrections),
+      words: await runStepsYielding(wordHeadsWithSteps(this.training, corrections)),
       combined,
     };
   }

@@ -16,6 +16,7 @@ import {
   loadTrainingRows,
   trainWordHeads,
   wordHeadsWith,
+  wordHeadsWithSteps,
   unitJobTerms,
   wordProbabilities,
   wordRows,
@@ -41,11 +42,15 @@ import {
   softmax,
   sparseLogits,
   trainSparseSoftmax,
+  runSteps,
+  runStepsYielding,
+  sparseSoftmaxSteps,
   type SoftmaxHead,
 } from '../classifiers/heads.ts';
 import { CachedEmbedder, Lru, OwnedLru, type Embedder } from '../classifiers/embedders.ts';
 import { createBundledEmbedder, PieceTokenizer } from '../classifiers/embed-bundled.ts';
 import { readUseLiteVocab } from '../classifiers/use-lite-files.mjs';
+import { KINDS } from '../classifiers/types.ts';
 import type {
   CustomerContext,
   HeadsStore,
@@ -993,6 +998,42 @@ describe("the anchors' change to the job documents", () => {
       expect(second.some((v) => v !== 0)).toBe(true);
       expect(second).toEqual(secondPerTerm);
     }
+  });
+});
+
+describe('training in steps', () => {
+  it('gives the event loop a turn at every epoch, and trains the same head as at once', async () => {
+    const rows = loadTrainingRows().slice(0, 400);
+    const tfidf = new TfIdf(rows.map((r) => r.text));
+    const X = rows.map((r) => tfidf.vector(r.text));
+    const labels = rows.map((r) => KINDS.indexOf(r.kind));
+    const counted = async (train: () => Promise<unknown> | unknown) => {
+      let turns = 0;
+      let counting = true;
+      const turn = () => {
+        turns++;
+        if (counting) setImmediate(turn);
+      };
+      setImmediate(turn);
+      const head = await train();
+      counting = false;
+      return { head, turns };
+    };
+    const atOnce = await counted(() => runSteps(sparseSoftmaxSteps(X, labels, KINDS.length, { epochs: 12 })));
+    const inSteps = await counted(() =>
+      runStepsYielding(sparseSoftmaxSteps(X, labels, KINDS.length, { epochs: 12 })),
+    );
+    expect(atOnce.turns).toBe(0);
+    expect(inSteps.turns).toBeGreaterThanOrEqual(12);
+    expect(inSteps.head).toEqual(atOnce.head);
+    expect(atOnce.head).toEqual(trainSparseSoftmax(X, labels, KINDS.length, { epochs: 12 }));
+    // The word heads a customer's retrain builds this way are the ones built at once.
+    const corrections: LabelledExample[] = [
+      { text: 'The tray labels print in the wrong order.', kind: 'friction' },
+    ];
+    expect(await runStepsYielding(wordHeadsWithSteps(loadTrainingRows(), corrections))).toEqual(
+      wordHeadsWith(loadTrainingRows(), corrections),
+    );
   });
 });
 
