@@ -6,7 +6,7 @@
  * a corrected one. A job added or reworded can move any unit: then all of them are
  * (customers.jobsVersion, read by enqueueClassification).
  */
-import { and, eq, gt, isNotNull, isNull, lt, or } from 'drizzle-orm';
+import { and, eq, isNull, lt, or } from 'drizzle-orm';
 import type { Db } from '../db/client.ts';
 import { classifications, customers, reviews, units } from '../db/schema/index.ts';
 import { cosine, tokens } from '../classifiers/lexical.ts';
@@ -31,6 +31,15 @@ export interface Movable {
   job: boolean;
   kind: boolean;
   sentiment: boolean;
+}
+
+/**
+ * Which tags new decisions can move: kind and sentiment where the customer's own heads learn from
+ * them (OWN_HEADS_FROM), the job after a decision naming one or when the kind head learns (its
+ * P(other) gates the job).
+ */
+export function movableAfter(learns: Movable): Movable {
+  return { job: learns.job || learns.kind, kind: learns.kind, sentiment: learns.sentiment };
 }
 
 /**
@@ -71,17 +80,17 @@ export async function unitsToReclassify(
     .select({ through: customers.retrainedThrough })
     .from(customers)
     .where(eq(customers.id, customerId));
-  const fresh = await db
-    .select({ reviewId: reviews.id, unitId: reviews.unitId, text: units.text })
+  const before = customer?.through ?? 0;
+  // Every decision on a unit of the customer, with its text: the new ones (since the last retrain)
+  // are compared with the units, all of them say which fields a person decided and how many.
+  const decided = await db
+    .select({ reviewId: reviews.id, unitId: reviews.unitId, action: reviews.action, text: units.text })
     .from(reviews)
     .innerJoin(units, eq(units.id, reviews.unitId))
-    .where(and(eq(reviews.customerId, customerId), gt(reviews.id, customer?.through ?? 0)));
+    .where(eq(reviews.customerId, customerId));
+  const fresh = decided.filter((d) => d.reviewId > before);
   if (fresh.length === 0) return { ids: [], through: customer?.through ?? null };
   const through = Math.max(...fresh.map((d) => d.reviewId));
-  const decided = await db
-    .select({ reviewId: reviews.id, unitId: reviews.unitId, action: reviews.action })
-    .from(reviews)
-    .where(and(eq(reviews.customerId, customerId), isNotNull(reviews.unitId)));
   const fieldsOf = new Map<number | null, Set<string>>();
   for (const d of decided) {
     if (!fieldsOf.has(d.unitId)) fieldsOf.set(d.unitId, new Set());
@@ -90,15 +99,17 @@ export async function unitsToReclassify(
   // The customer's own kind and sentiment heads learn from its decisions once it has enough of
   // them (OWN_HEADS_FROM, as the classifier's headsLessons): below that its units' kind and
   // sentiment cannot change; the decision that reaches the count can change every unit's.
-  const count = (action: string, upTo = Infinity) =>
+  const unitsDecided = (action: string, upTo = Infinity) =>
     new Set(decided.filter((d) => d.action === action && d.reviewId <= upTo).map((d) => d.unitId)).size;
-  const before = customer?.through ?? 0;
-  const fieldMoves = (action: string, from: number) => ({
-    moves: count(action) >= from && decided.some((d) => d.action === action && d.reviewId > before),
-    all: count(action, before) < from && count(action) >= from,
-  });
-  const kind = fieldMoves('set_kind', from.kind);
-  const sentiment = fieldMoves('set_sentiment', from.sentiment);
+  const learning = (action: string, from: number) => {
+    const now = unitsDecided(action);
+    return {
+      learns: now >= from && fresh.some((d) => d.action === action),
+      reached: now >= from && unitsDecided(action, before) < from,
+    };
+  };
+  const kind = learning('set_kind', from.kind);
+  const sentiment = learning('set_sentiment', from.sentiment);
   const corrected = [...new Map(fresh.map((d) => [d.unitId, termVector(d.text)])).values()];
   const rows = await db
     .select({
@@ -113,16 +124,14 @@ export async function unitsToReclassify(
     .where(and(eq(units.customerId, customerId), isNull(units.deletedAt)));
   // A person's decision on a field stays (the classifier answers it with the decision, and reads
   // overlay it): a unit is worth classifying again for the fields left to the machine that can
-  // move: its job after a decision naming a job or when the kind head learns (its P(other) gates
-  // the job), its kind and sentiment when the customer's heads for them learn. A unit with the
-  // words of a new decision takes that decision's fields (the classifier's same-text rule).
-  const everyUnit = kind.all || sentiment.all;
-  const kindMoves = kind.moves || kind.all;
-  const moves: Movable = {
-    job: kindMoves || decided.some((d) => d.action === 'set_job' && d.reviewId > before),
-    kind: kindMoves,
-    sentiment: sentiment.moves || sentiment.all,
-  };
+  // move (movableAfter). A unit with the words of a new decision takes that decision's fields (the
+  // classifier's same-text rule).
+  const everyUnit = kind.reached || sentiment.reached;
+  const moves = movableAfter({
+    kind: kind.learns,
+    sentiment: sentiment.learns,
+    job: fresh.some((d) => d.action === 'set_job'),
+  });
   const freshUnits = new Map(fresh.map((d) => [d.unitId, d.text]));
   const freshTexts = new Set(freshUnits.values());
   const ids = rows

@@ -13,7 +13,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { loadConfig } from '../app/env.ts';
 import { loadClassifier } from '../app/classifier.ts';
-import { likelyToChange, termVector } from '../app/retrain.ts';
+import { likelyToChange, movableAfter, termVector } from '../app/retrain.ts';
 import { seededRandom } from '../classifiers/random.ts';
 import { readCustomers, readLabels, sourceOf, type LabelLine } from '../classifiers/eval.ts';
 import {
@@ -77,12 +77,11 @@ for (const decision of ['correcting', 'accepting'] as const) {
       const corrected = [termVector(l.text)];
       // What the customer's own heads learn from this one decision (headsLessons): which fields can move.
       const lessons = headsLessons([example]);
-      const kindMoves = lessons.some((e) => e.kind);
-      const movable = {
-        job: kindMoves || example.job !== undefined,
-        kind: kindMoves,
+      const movable = movableAfter({
+        job: example.job !== undefined,
+        kind: lessons.some((e) => e.kind),
         sentiment: lessons.some((e) => e.sentiment),
-      };
+      });
       mine.forEach((u, i) => {
         if (i === d) return;
         const b = before[i]!;

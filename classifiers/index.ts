@@ -267,13 +267,10 @@ export function wordProbabilities(
 /**
  * Word heads over the shipped sentences and a customer's corrections, each correction counted
  * CORRECTION_WEIGHT times as in the embedding heads. Over the shipped sentences' terms only, each
- * at its row of the shipped word heads: the shipped TermCounter's tally of a text reads both.
+ * at its row of the shipped word heads: the shipped TermCounter's tally of a text reads both. A
+ * generator (wordHeadsSteps): the classifier runs it with runStepsYielding, so a server stays
+ * responsive; runSteps runs it at once.
  */
-export function wordHeadsWith(training: TrainingRow[], corrections: LabelledExample[]): WordHeads {
-  return runSteps(wordHeadsWithSteps(training, corrections));
-}
-
-/** wordHeadsWith's training, yielding now and then (runStepsYielding: a server stays responsive). */
 export function wordHeadsWithSteps(training: TrainingRow[], corrections: LabelledExample[]) {
   const extra = corrections.flatMap((c) => Array.from({ length: CORRECTION_WEIGHT }, () => c));
   return wordHeadsSteps(
@@ -840,7 +837,7 @@ interface SavedCustomerHeads {
  */
 export function encodeCustomerHeads(h: KindSentimentHeads, shipped: WordHeads): Uint8Array {
   const w = h.words;
-  // wordHeadsWith lists the shipped sentences first, so the shipped terms are the first rows.
+  // wordHeadsWithSteps lists the shipped sentences first, so the shipped terms are the first rows.
   for (const [t, row] of shipped.index)
     if (w.index.get(t) !== row)
       throw new GapmapError('internal', `customer word heads: shipped term "${t}" is not at row ${row}`);
@@ -1383,7 +1380,7 @@ export class EmbeddingClassifier implements Classifier {
     // cue features. A slice at a time, so the event loop keeps handing the threads their batches.
     // A text's terms are counted once, through the shipped word heads' TermCounter, for the word
     // heads and the job model (whose base is the shipped word heads). A customer's own word heads
-    // (trained with its corrections) have the shipped terms at the shipped rows (wordHeadsWith).
+    // (trained with its corrections) have the shipped terms at the shipped rows (wordHeadsWithSteps).
     const counter = this.termCounter((await this.globalHeads).words);
     const wordParts: {
       kind: Float64Array;

@@ -527,11 +527,13 @@ export async function headsLearning(
   const sentiment = { decided: row?.sentiment ?? 0, from: from.sentiment };
   const part = (name: string, f: { decided: number; from: number }) =>
     f.decided >= f.from
-      ? `${name} tags learn from this customer's ${f.decided} ${name.toLowerCase()} decisions`
+      ? `${name} tags learn from this customer's ${f.decided} ${name} decisions`
       : `${name} tags learn from this customer's decisions once there are ${f.from} (${f.decided} so far)`;
   const waiting = kind.decided < kind.from || sentiment.decided < sentiment.from;
+  const both = `${part('kind', kind)}; ${part('sentiment', sentiment)}.`;
   const note =
-    `${part('Kind', kind)}; ${part('Sentiment', sentiment).replace(/^Sentiment/, 'sentiment')}.` +
+    both[0]!.toUpperCase() +
+    both.slice(1) +
     (waiting ? ' Until then a decision fixes its own unit and units with the same words.' : '') +
     ' Jobs learn from every decision.';
   return { kind, sentiment, note };

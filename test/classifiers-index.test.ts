@@ -15,7 +15,6 @@ import {
   jobTerms,
   loadTrainingRows,
   trainWordHeads,
-  wordHeadsWith,
   wordHeadsWithSteps,
   unitJobTerms,
   wordProbabilities,
@@ -1032,7 +1031,7 @@ describe('training in steps', () => {
       { text: 'The tray labels print in the wrong order.', kind: 'friction' },
     ];
     expect(await runStepsYielding(wordHeadsWithSteps(loadTrainingRows(), corrections))).toEqual(
-      wordHeadsWith(loadTrainingRows(), corrections),
+      runSteps(wordHeadsWithSteps(loadTrainingRows(), corrections)),
     );
   });
 });
@@ -1040,13 +1039,13 @@ describe('training in steps', () => {
 describe("a customer's own word heads", () => {
   it('keep the shipped terms at their rows, and a field no decision labels is the shipped one exactly', () => {
     const rows = loadTrainingRows();
-    const shipped = wordHeadsWith(rows, []);
+    const shipped = runSteps(wordHeadsWithSteps(rows, []));
     const corrections: LabelledExample[] = [
       { text: 'The zorblax export frobnicates every invoice twice', kind: 'friction' },
       { text: 'Grommetry reports finally work, the export is great', kind: 'high_point' },
       { text: 'Only the job of this one was changed', job: 'billing' },
     ];
-    const own = wordHeadsWith(rows, corrections);
+    const own = runSteps(wordHeadsWithSteps(rows, corrections));
     expect([...own.index]).toEqual([...shipped.index]);
     const counter = new TermCounter(shipped.index, shipped.frequencies.length);
     for (const text of [...corrections.map((c) => c.text), ...rows.slice(0, 300).map((r) => r.text)]) {
